@@ -1,0 +1,73 @@
+"""The ASGI application: routes, the one middleware, error handlers and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from src import __version__
+from src.api.middleware import RequestMiddleware
+from src.api.responses import error_response
+from src.api.routes import messages, probes
+from src.core.errors import AnthropicError, error_type_for_status
+from src.core.settings import Settings, get_settings
+
+log = structlog.get_logger("oas.app")
+
+
+def create_app(settings: Settings | None = None, runtime: object | None = None) -> FastAPI:
+    """Build the app. `runtime` may be given (tests); otherwise one is made at start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from src.coordinators.runtime import Runtime
+
+        own = runtime is None
+        rt = runtime or Runtime.create(settings)
+        app.state.runtime = rt
+        if own:
+            rt.start()
+        try:
+            yield
+        finally:
+            if own:
+                await rt.aclose()
+
+    app = FastAPI(title="oas", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.include_router(messages.router)
+    app.include_router(probes.router)
+
+    @app.exception_handler(AnthropicError)
+    async def _anthropic(request: Request, exc: AnthropicError) -> Response:
+        return error_response(exc, request.scope.get("state", {}).get("request_id"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        kind = error_type_for_status(exc.status_code)
+        message = "Not found" if exc.status_code == 404 else str(exc.detail)
+        if exc.status_code == 405:
+            message = f"Method {request.method} not allowed for {request.url.path}"
+        error = AnthropicError(kind, message, status=exc.status_code)
+        return error_response(error, request.scope.get("state", {}).get("request_id"))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        error = AnthropicError("invalid_request_error", str(exc.errors()[0].get("msg", "invalid")))
+        return error_response(error, request.scope.get("state", {}).get("request_id"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", path=request.url.path)
+        error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
+        return error_response(error, request.scope.get("state", {}).get("request_id"))
+
+    app.add_middleware(RequestMiddleware, api_keys=[k.get_secret_value() for k in settings.api_keys])
+    return app

@@ -1,0 +1,89 @@
+"""One plain ASGI middleware for what every response needs: a request id, the client's
+key checked, and the request's ids bound into every log line it causes.
+
+Plain ASGI rather than `BaseHTTPMiddleware`, which would buffer and slow down streams.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import orjson
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from src.core.errors import AnthropicError
+from src.core.ids import request_id as new_request_id
+
+log = structlog.get_logger("oas.http")
+
+# Paths answered without a client key: liveness, and Claude Code's start-up probes.
+OPEN_PATHS = frozenset({"/health", "/", "/api/hello", "/api/event_logging/batch"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestMiddleware:
+    """Request id header, client-key check and log context for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, api_keys: list[str]) -> None:
+        self.app = app
+        self.api_keys = [k.encode() for k in api_keys]
+
+    def _authorized(self, scope: Scope) -> bool:
+        if not self.api_keys or scope["path"] in OPEN_PATHS:
+            return True
+        supplied = _header(scope, b"x-api-key")
+        if supplied is None:
+            auth = _header(scope, b"authorization") or ""
+            if auth[:7].lower() == "bearer ":
+                supplied = auth[7:].strip()
+        if not supplied:
+            return False
+        candidate = supplied.encode()
+        ok = False
+        for key in self.api_keys:  # no early exit: time does not depend on which key matched
+            ok |= hmac.compare_digest(candidate, key)
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+        session = _header(scope, b"x-claude-code-session-id")
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid, **({"session_id": session} if session else {}))
+        started = time.perf_counter()
+        status_holder = [0]
+        rid_header = (b"request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), rid_header]
+                status_holder[0] = message["status"]
+            await send(message)
+
+        if not self._authorized(scope):
+            error = AnthropicError("authentication_error", "invalid x-api-key")
+            body = orjson.dumps(error.body(rid))
+            await send_with_id({"type": "http.response.start", "status": 401,
+                                "headers": [(b"content-type", b"application/json"),
+                                            (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            log.info("request", method=scope["method"], path=scope["path"], status=401)
+            return
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["path"] not in ("/health",):
+                log.info("request", method=scope["method"], path=scope["path"],
+                         status=status_holder[0],
+                         ms=round((time.perf_counter() - started) * 1000, 1))

@@ -1,0 +1,43 @@
+"""POST /v1/messages (also with `?beta=true`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from src.api.body import read_json
+from src.api.responses import error_response
+from src.core.context import RequestContext
+from src.core.errors import AnthropicError
+from src.coordinators.messages import handle_messages
+from src.schemas.anthropic import MessagesRequest
+
+router = APIRouter()
+
+
+def request_context(request: Request) -> RequestContext:
+    """The ids and client headers later steps and the dashboard want."""
+    headers = request.headers
+    return RequestContext(
+        request_id=request.scope.get("state", {}).get("request_id", ""),
+        session_id=headers.get("x-claude-code-session-id"),
+        anthropic_beta=headers.get("anthropic-beta"),
+        anthropic_version=headers.get("anthropic-version"),
+        user_agent=headers.get("user-agent"),
+    )
+
+
+@router.post(
+    "/v1/messages",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": MessagesRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+    response_model=None,
+)
+async def create_message(request: Request) -> Response:
+    """Create a message, stream or not, exactly as Anthropic's API does."""
+    ctx = request_context(request)
+    try:
+        body = await read_json(request, request.app.state.runtime.settings.max_body_bytes)
+    except AnthropicError as exc:
+        return error_response(exc, ctx.request_id)
+    return await handle_messages(request.app.state.runtime, body, ctx)

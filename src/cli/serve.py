@@ -1,0 +1,75 @@
+"""`oas serve`: the server, and the Prefect server it needs when none is configured."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+import structlog
+
+from src.core.logging import configure_logging
+from src.core.settings import get_settings
+
+log = structlog.get_logger("oas.serve")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run until Ctrl-C or SIGTERM; stop whatever was started here."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.no_prefect:
+        settings.tracking = False
+
+    local = None
+    if settings.tracking and not settings.prefect_api_url:
+        from src.runtime.prefect_server import LocalPrefectServer
+
+        local = LocalPrefectServer(settings.data_dir, settings.prefect_port, settings.prefect_db)
+        try:
+            settings.prefect_api_url = local.start()
+        except RuntimeError as exc:
+            log.error("could not start the local Prefect server", error=str(exc))
+            return 1
+        # Prefect's client reads this when it is first imported, below.
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # `finally` below still stops the Prefect server and database started here.
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        import uvicorn
+
+        from src.api.app import create_app
+
+        configure_logging(settings.log_level, settings.log_format)  # again, after Prefect's import
+        if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
+            log.warning("LISTENING BEYOND LOOPBACK WITHOUT OAS_API_KEYS: anyone who can reach "
+                        "this port can spend your upstream credits", host=host)
+        print(f"oas listening on http://{host}:{port}", flush=True)
+        if settings.tracking and settings.prefect_api_url:
+            dashboard = settings.prefect_api_url.removesuffix("/api")
+            print(f"Prefect dashboard: {dashboard}", flush=True)
+        else:
+            print("Prefect tracking: off", flush=True)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+            loop="uvloop",
+            http="httptools",
+        )
+    finally:
+        if local is not None:
+            log.info("stopping the local Prefect server")
+            local.stop()
+    return 0
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -1,0 +1,112 @@
+"""POST /v1/messages: run the `messages` flow as a recorded Prefect flow run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from starlette.responses import Response
+
+from src.api.responses import error_response, json_response, sse_response
+from src.core.context import RequestContext
+from src.core.errors import AnthropicError
+from src.core.metrics import metrics
+from src.flows.messages import messages_flow
+from src.coordinators.runtime import Runtime
+from src.tasks.conversion.sse import sse_error
+from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
+
+log = structlog.get_logger("oas.messages")
+
+
+def new_run(flow_name: str, body: Any, ctx: RequestContext) -> Run:
+    """A run named and tagged so the dashboard list can be scanned by eye."""
+    model = body.get("model") if isinstance(body, dict) else None
+    model = model if isinstance(model, str) and model else "unknown-model"
+    stream = bool(body.get("stream")) if isinstance(body, dict) else False
+    short = ctx.request_id.removeprefix("req_")[:8]
+    run = Run(
+        flow_name=flow_name,
+        name=f"{model[:60]} · {'stream' if stream else 'sync'} · {short}",
+        parameters={"request_id": ctx.request_id, "model": model, "stream": stream,
+                    "session_id": ctx.session_id},
+        tags=[f"model:{model[:80]}", "stream" if stream else "non-stream"],
+    )
+    if ctx.session_id:
+        run.add_tags(f"session:{ctx.session_id}")
+    run.payload = body if isinstance(body, dict) else None
+    run.summary["context"] = ctx.as_payload_context()
+    return run
+
+
+def _fail(run: Run, error: AnthropicError) -> None:
+    run.add_tags(f"error:{error.error_type}")
+    run.finish(FAILED, f"{error.error_type}: {error.message}")
+    metrics.record_error(run.summary.get("upstream_model") or run.parameters["model"])
+
+
+def _finish_summary(run: Run) -> None:
+    first = run.summary.pop("first_token_at", None)
+    if first is not None:
+        run.summary["ttft_ms"] = (first - run.started) * 1000
+
+
+async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> Response:
+    """Answer one Messages request; the client's bytes never wait on Prefect."""
+    run = new_run("messages", body, ctx)
+    runtime.recorder.begin(run)
+    events = run.iterate(messages_flow.fn(body, runtime.services))
+    try:
+        first = await anext(events)
+    except AnthropicError as exc:
+        _fail(run, exc)
+        runtime.recorder.end(run)
+        return error_response(exc, ctx.request_id)
+    except asyncio.CancelledError:
+        run.finish(CANCELLED, "client went away")
+        runtime.recorder.end(run)
+        raise
+    except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
+        log.exception("request failed", request_id=ctx.request_id)
+        error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
+        _fail(run, error)
+        runtime.recorder.end(run)
+        return error_response(error, ctx.request_id)
+
+    if isinstance(first, dict):
+        async for _ in events:  # let the flow finish its bookkeeping
+            pass
+        _finish_summary(run)
+        run.finish(COMPLETED)
+        runtime.recorder.end(run)
+        return json_response(first)
+
+    return sse_response(_stream(runtime, run, first, events))
+
+
+async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in events:
+            yield chunk
+        _finish_summary(run)
+        run.finish(COMPLETED)
+    except AnthropicError as exc:
+        if not getattr(exc, "sent_to_client", False):
+            yield sse_error(exc.error_type, exc.message)
+        _finish_summary(run)
+        _fail(run, exc)
+    except (asyncio.CancelledError, GeneratorExit):
+        run.finish(CANCELLED, "client disconnected")
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.exception("stream failed", request_id=run.parameters["request_id"])
+        error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
+        yield sse_error(error.error_type, error.message)
+        _fail(run, error)
+    finally:
+        if run.ended is None:
+            run.finish(CANCELLED, "stream closed early")
+        runtime.recorder.end(run)

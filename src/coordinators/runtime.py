@@ -1,0 +1,42 @@
+"""The process-wide state of a running server: settings, services and the recorder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from src.core.services import Services
+from src.core.settings import Settings
+from src.tracking.artifact import render_summary
+from src.tracking.payloads import PayloadStore
+from src.tracking.recorder import Recorder
+
+log = structlog.get_logger("oas.runtime")
+
+
+@dataclass
+class Runtime:
+    """Everything a coordinator needs; built once at start-up, closed at shutdown."""
+
+    settings: Settings
+    services: Services
+    recorder: Recorder
+    payloads: PayloadStore
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        payloads = PayloadStore(settings.data_dir / "payloads")
+        api_url = settings.prefect_api_url if settings.tracking else None
+        recorder = Recorder(api_url, payloads, render_artifact=render_summary)
+        return cls(settings, Services.create(settings), recorder, payloads)
+
+    def start(self) -> None:
+        self.recorder.start()
+        log.info("tracking", prefect_api=self.recorder.api_url or "off")
+
+    async def aclose(self) -> None:
+        self.recorder.stop()
+        await self.services.aclose()

@@ -1,0 +1,1 @@
+"""Shared building blocks: settings, logging, errors and request context."""

@@ -1,0 +1,23 @@
+"""Identifiers in Anthropic's shapes: `msg_...`, `toolu_...`, `req_...`."""
+
+from __future__ import annotations
+
+import secrets
+
+_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _token(length: int = 24) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def message_id() -> str:
+    return f"msg_{_token()}"
+
+
+def tool_use_id() -> str:
+    return f"toolu_{_token()}"
+
+
+def request_id() -> str:
+    return f"req_{_token()}"

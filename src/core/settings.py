@@ -1,0 +1,99 @@
+"""Settings from the environment and `.env`, with the names DESIGN.md fixes.
+
+One `Settings` object is built at start and passed down; nothing reads `os.environ` on
+the request path.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything `oas` can be told, by environment variable or `.env` line."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    host: str = Field("127.0.0.1", validation_alias=_env("OAS_HOST"))
+    port: int = Field(8082, validation_alias=_env("OAS_PORT"))
+
+    openrouter_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("OPENROUTER_API_KEY")
+    )
+    openrouter_base_url: str = Field(
+        "https://openrouter.ai/api/v1", validation_alias=_env("OPENROUTER_BASE_URL")
+    )
+    upstream: Literal["httpx", "litellm"] = Field(
+        "httpx",
+        validation_alias=_env("OAS_UPSTREAM"),
+        description="httpx: OpenAI-compatible chat completions (OpenRouter); "
+        "litellm: any provider LiteLLM knows.",
+    )
+    app_url: str = Field(
+        "https://github.com/oas-dev/oas", validation_alias=_env("OAS_APP_URL")
+    )
+    app_title: str = Field("oas", validation_alias=_env("OAS_APP_TITLE"))
+
+    big_model: str = Field("anthropic/claude-sonnet-4", validation_alias=_env("OAS_BIG_MODEL"))
+    small_model: str = Field(
+        "anthropic/claude-3.7-sonnet", validation_alias=_env("OAS_SMALL_MODEL")
+    )
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_API_KEYS")
+    )
+
+    prefect_api_url: str | None = Field(None, validation_alias=_env("PREFECT_API_URL"))
+    tracking: bool = Field(True, validation_alias=_env("OAS_TRACKING"))
+    prefect_db: Literal["postgres", "sqlite"] = Field(
+        "postgres", validation_alias=_env("OAS_PREFECT_DB")
+    )
+    prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
+    data_dir: Path = Field(
+        Path.home() / ".oas", validation_alias=_env("OAS_DATA_DIR")
+    )
+
+    config_file: Path | None = Field(None, validation_alias=_env("OAS_CONFIG"))
+
+    log_level: str = Field("INFO", validation_alias=_env("OAS_LOG_LEVEL"))
+    log_format: Literal["console", "json"] = Field(
+        "console", validation_alias=_env("OAS_LOG_FORMAT")
+    )
+
+    connect_timeout: float = Field(10.0, validation_alias=_env("OAS_CONNECT_TIMEOUT"))
+    read_timeout: float = Field(600.0, validation_alias=_env("OAS_READ_TIMEOUT"))
+    max_body_bytes: int = Field(32 * 1024 * 1024, validation_alias=_env("OAS_MAX_BODY_BYTES"))
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("openrouter_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def upstream_key(self) -> str:
+        """The upstream key as a plain string, for the one header that needs it."""
+        return self.openrouter_api_key.get_secret_value() if self.openrouter_api_key else ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Processes `oas serve` starts beside itself: a PostgreSQL and a Prefect server."""

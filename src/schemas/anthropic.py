@@ -1,0 +1,176 @@
+"""The Anthropic Messages request, as Pydantic models.
+
+Validation follows the API's own rules for the fields it requires; everything else is
+tolerated (`extra="allow"`), because Claude Code adds new fields every month and a proxy
+that rejects them breaks its users. Content blocks of a type we do not know are kept as
+`UnknownBlock` so the converter can decide (and log) what to do with them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class CacheControl(_Open):
+    type: str = "ephemeral"
+
+
+class TextBlock(_Open):
+    type: Literal["text"]
+    text: str
+    cache_control: CacheControl | None = None
+
+
+class ImageSource(_Open):
+    type: Literal["base64", "url", "file"]
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+
+
+class ImageBlock(_Open):
+    type: Literal["image"]
+    source: ImageSource
+    cache_control: CacheControl | None = None
+
+
+class DocumentBlock(_Open):
+    type: Literal["document"]
+    source: dict[str, Any]
+    title: str | None = None
+    context: str | None = None
+    cache_control: CacheControl | None = None
+
+
+class SearchResultBlock(_Open):
+    type: Literal["search_result"]
+    source: str
+    title: str
+    content: list[TextBlock]
+    cache_control: CacheControl | None = None
+
+
+class ToolUseBlock(_Open):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: Any = None
+    cache_control: CacheControl | None = None
+
+
+class ToolResultBlock(_Open):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[dict[str, Any]] | None = None
+    is_error: bool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ThinkingBlock(_Open):
+    type: Literal["thinking"]
+    thinking: str
+    signature: str | None = None
+
+
+class RedactedThinkingBlock(_Open):
+    type: Literal["redacted_thinking"]
+    data: str
+
+
+class UnknownBlock(_Open):
+    """A block type this server does not know yet: kept, and dealt with in one place."""
+
+    type: str
+
+
+_KNOWN_BLOCKS = {
+    "text",
+    "image",
+    "document",
+    "search_result",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+}
+
+
+def _block_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in _KNOWN_BLOCKS else "unknown"
+
+
+ContentBlock = Annotated[
+    Union[
+        Annotated[TextBlock, Tag("text")],
+        Annotated[ImageBlock, Tag("image")],
+        Annotated[DocumentBlock, Tag("document")],
+        Annotated[SearchResultBlock, Tag("search_result")],
+        Annotated[ToolUseBlock, Tag("tool_use")],
+        Annotated[ToolResultBlock, Tag("tool_result")],
+        Annotated[ThinkingBlock, Tag("thinking")],
+        Annotated[RedactedThinkingBlock, Tag("redacted_thinking")],
+        Annotated[UnknownBlock, Tag("unknown")],
+    ],
+    Discriminator(_block_tag),
+]
+
+
+class Message(_Open):
+    role: Literal["user", "assistant", "system"]
+    content: str | list[ContentBlock]
+
+
+class Tool(_Open):
+    """A client tool (`input_schema`) or a server tool (`type` such as `web_search_20250305`)."""
+
+    name: str
+    type: str | None = None
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    cache_control: CacheControl | None = None
+
+    @property
+    def is_server_tool(self) -> bool:
+        """Anthropic's own tools carry a dated `type`; client tools have none or `custom`."""
+        return self.type not in (None, "custom")
+
+
+class ToolChoice(_Open):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool | None = None
+
+
+class Thinking(_Open):
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = None
+
+
+class Metadata(_Open):
+    user_id: str | None = None
+
+
+class MessagesRequest(_Open):
+    """`POST /v1/messages`: the fields the API requires are required here too."""
+
+    model: str = Field(min_length=1)
+    messages: list[Message]
+    max_tokens: int = Field(ge=1)
+    system: str | list[TextBlock] | None = None
+    stream: bool = False
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)
+    stop_sequences: list[str] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: Thinking | None = None
+    metadata: Metadata | None = None

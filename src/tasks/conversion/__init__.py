@@ -1,0 +1,1 @@
+"""Conversion between Anthropic Messages and OpenAI chat completions (OpenRouter's dialect)."""

@@ -1,0 +1,20 @@
+"""call-upstream: the one step that talks to the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from src.tasks.upstream.base import Upstream, UpstreamStream
+from src.tracking import step
+
+
+@step("call-upstream")
+async def call_upstream(upstream: Upstream, body: dict[str, Any]) -> dict[str, Any]:
+    """Task: a whole (non-stream) completion."""
+    return await upstream.complete(body)
+
+
+@step("call-upstream")
+async def open_upstream_stream(upstream: Upstream, body: dict[str, Any]) -> UpstreamStream:
+    """Task: send the request and wait until the upstream accepts it (status and headers)."""
+    return await upstream.open_stream(body)

@@ -1,0 +1,91 @@
+"""The LiteLLM backend, for providers that do not speak OpenAI's dialect.
+
+LiteLLM is imported on first use (it takes seconds); its streaming path costs about ten
+times the httpx backend's CPU per chunk, so it is chosen by configuration, not by default.
+Model ids go to LiteLLM as `openrouter/<id>` against `OPENROUTER_BASE_URL` (LiteLLM's
+OpenRouter provider speaks to any OpenAI-compatible server).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from src.core.errors import AnthropicError, error_type_for_status
+from src.core.settings import Settings
+
+
+def _load_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _error(exc: Exception, model: str) -> AnthropicError:
+    status = getattr(exc, "status_code", None) or 500
+    message = getattr(exc, "message", None) or str(exc)
+    return AnthropicError(
+        error_type_for_status(int(status)),
+        f"{message} [upstream model {model}]",
+        status=int(status) if int(status) in (400, 401, 402, 403, 404, 413, 429, 500, 529) else 500,
+        upstream_model=model,
+    )
+
+
+class LiteLLMStream:
+    def __init__(self, stream: Any, model: str) -> None:
+        self.stream = stream
+        self.model = model
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in self.stream:
+                yield chunk.model_dump(exclude_none=True)
+        except AnthropicError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - LiteLLM raises many kinds
+            raise _error(exc, self.model) from None
+
+    async def aclose(self) -> None:
+        close = getattr(self.stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class LiteLLMUpstream:
+    name = "litellm"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.litellm = _load_litellm()
+
+    def _args(self, body: dict[str, Any]) -> dict[str, Any]:
+        args = {k: v for k, v in body.items() if k not in ("usage", "stream_options")}
+        args["model"] = f"openrouter/{body['model']}"
+        args["api_base"] = self.settings.openrouter_base_url
+        args["api_key"] = self.settings.upstream_key or "none"
+        args["timeout"] = self.settings.read_timeout
+        if body.get("stream"):
+            args["stream_options"] = {"include_usage": True}
+        return args
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self.litellm.acompletion(**self._args(body))
+        except Exception as exc:  # noqa: BLE001
+            raise _error(exc, str(body.get("model"))) from None
+        return response.model_dump(exclude_none=True)
+
+    async def open_stream(self, body: dict[str, Any]) -> LiteLLMStream:
+        try:
+            stream = await self.litellm.acompletion(**self._args(body))
+        except Exception as exc:  # noqa: BLE001
+            raise _error(exc, str(body.get("model"))) from None
+        return LiteLLMStream(stream, str(body.get("model")))
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,138 @@
+"""Request payloads kept for replay, content-addressed so repeats cost nothing.
+
+Claude Code resends the same 50-500 KB of system prompt and tools every turn, and each
+turn's history repeats the last one's. A request is stored as a small manifest naming
+blobs by the SHA-256 of their canonical JSON: the system prompt, the tool list, each
+message and the remaining fields. A blob already on disk is not written again.
+Secrets a request body can carry (MCP server tokens) are replaced before hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPayload:
+    """What storing one request cost: all its bytes, and the bytes new on disk."""
+
+    request_id: str
+    total_bytes: int
+    new_bytes: int
+
+
+def redact(request: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the request without secrets (shallow where nothing is secret)."""
+    servers = request.get("mcp_servers")
+    if not isinstance(servers, list):
+        return request
+    clean = []
+    for server in servers:
+        if isinstance(server, dict) and "authorization_token" in server:
+            server = {**server, "authorization_token": REDACTED}
+        clean.append(server)
+    return {**request, "mcp_servers": clean}
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+class PayloadStore:
+    """A directory of manifests (`requests/`) and compressed blobs (`blobs/`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.requests = self.root / "requests"
+
+    def _blob_path(self, digest: str) -> Path:
+        return self.blobs / digest[:2] / digest[2:]
+
+    def _put(self, value: Any) -> tuple[str, int, int]:
+        data = _canonical(value)
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._blob_path(digest)
+        if path.exists():
+            return digest, len(data), 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(zlib.compress(data, 6))
+        os.replace(tmp, path)
+        return digest, len(data), len(data)
+
+    def save(
+        self, request_id: str, request: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> StoredPayload:
+        """Store one request under its id; returns the byte counts for the dashboard."""
+        request = redact(request)
+        total = new = 0
+        manifest: dict[str, Any] = {"v": 1, "created": time.time(), "context": context or {}}
+        rest = dict(request)
+        for part in ("system", "tools"):
+            if part in rest:
+                digest, size, added = self._put(rest.pop(part))
+                manifest[part] = digest
+                total, new = total + size, new + added
+        messages = rest.pop("messages", [])
+        manifest["messages"] = []
+        for message in messages if isinstance(messages, list) else []:
+            digest, size, added = self._put(message)
+            manifest["messages"].append(digest)
+            total, new = total + size, new + added
+        digest, size, added = self._put(rest)
+        manifest["rest"] = digest
+        total, new = total + size, new + added
+        self.requests.mkdir(parents=True, exist_ok=True)
+        body = orjson.dumps(manifest)
+        (self.requests / f"{request_id}.json").write_bytes(body)
+        return StoredPayload(request_id, total, new + len(body))
+
+    def _get(self, digest: str) -> Any:
+        return orjson.loads(zlib.decompress(self._blob_path(digest).read_bytes()))
+
+    def load(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stored request and its context; `FileNotFoundError` if it was pruned."""
+        manifest = orjson.loads((self.requests / f"{request_id}.json").read_bytes())
+        request = self._get(manifest["rest"])
+        for part in ("system", "tools"):
+            if part in manifest:
+                request[part] = self._get(manifest[part])
+        request["messages"] = [self._get(d) for d in manifest["messages"]]
+        return request, manifest.get("context", {})
+
+    def prune(self, older_than_seconds: float) -> tuple[int, int]:
+        """Delete manifests older than the bound, then blobs no manifest names.
+
+        Returns (requests removed, blobs removed).
+        """
+        cutoff = time.time() - older_than_seconds
+        removed_requests = 0
+        live: set[str] = set()
+        for path in self.requests.glob("*.json") if self.requests.exists() else []:
+            try:
+                manifest = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if manifest.get("created", 0) < cutoff:
+                path.unlink(missing_ok=True)
+                removed_requests += 1
+                continue
+            live.update(d for k in ("system", "tools", "rest") if (d := manifest.get(k)))
+            live.update(manifest.get("messages", []))
+        removed_blobs = 0
+        for path in self.blobs.glob("*/*") if self.blobs.exists() else []:
+            if path.parent.name + path.name not in live and not path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+                removed_blobs += 1
+        return removed_requests, removed_blobs

@@ -1,0 +1,451 @@
+"""The background writer that turns finished `Run`s into Prefect flow runs.
+
+It lives on its own thread and event loop, so nothing the client waits for ever waits on
+the Prefect API. Per request it makes two or three small API calls (create the flow run,
+set its final state, attach the artifact) and sends task-run events in batches shared by
+many requests, which is how Prefect's own task engine reports task runs.
+
+When the API is down or slow the recorder counts runs as untracked instead of queueing
+them forever, probes the API's health every few seconds and resumes on its own. A bounded
+queue absorbs bursts above Prefect's write rate: those runs are recorded late, in one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from src.tracking.payloads import PayloadStore
+from src.tracking.run import Run
+
+log = structlog.get_logger("oas.recorder")
+
+_STATE_NAMES = {
+    "COMPLETED": "Completed",
+    "FAILED": "Failed",
+    "CANCELLED": "Cancelled",
+    "CRASHED": "Crashed",
+    "RUNNING": "Running",
+    "PENDING": "Pending",
+}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+@dataclass
+class RecorderStats:
+    """Counters for `/health/detailed`, the log and the benchmark."""
+
+    tracked: int = 0
+    untracked: int = 0
+    late: int = 0
+    max_lag_seconds: float = 0.0
+    api_calls: int = 0
+    api_errors: int = 0
+    payload_bytes: int = 0
+    payload_new_bytes: int = 0
+    prefect_up: bool = True
+    down_since: float | None = None
+    pending: int = 0
+    recent_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tracked": self.tracked,
+            "untracked": self.untracked,
+            "late": self.late,
+            "max_lag_seconds": round(self.max_lag_seconds, 3),
+            "api_calls": self.api_calls,
+            "api_errors": self.api_errors,
+            "payload_bytes": self.payload_bytes,
+            "payload_new_bytes": self.payload_new_bytes,
+            "prefect_up": self.prefect_up,
+            "pending": self.pending,
+        }
+
+
+class PrefectDown(Exception):
+    """The Prefect API did not answer in time."""
+
+
+class Recorder:
+    """Records runs to the Prefect API at `api_url` (or only counts them if it is None)."""
+
+    def __init__(
+        self,
+        api_url: str | None,
+        payloads: PayloadStore | None = None,
+        *,
+        max_pending: int = 10_000,
+        concurrency: int = 4,
+        timeout: float = 5.0,
+        late_after: int = 64,
+        render_artifact: Callable[[Run], str] | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/") if api_url else None
+        self.payloads = payloads
+        self.max_pending = max_pending
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.late_after = late_after
+        self.render_artifact = render_artifact
+        self.stats = RecorderStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = False
+        self._pending_lock = threading.Lock()
+
+    # ---- the request side (any thread, never blocks) ----------------------------------
+
+    def begin(self, run: Run) -> None:
+        """Announce a run that just started; its flow run is created in the background."""
+        if self._loop is None or self._stopping:
+            return
+        with self._pending_lock:
+            if self.stats.pending >= self.max_pending or not self.stats.prefect_up:
+                run.tracked = False
+                return
+            self.stats.pending += 1
+        self._loop.call_soon_threadsafe(self._on_begin, run)
+
+    def end(self, run: Run) -> None:
+        """Hand over a finished run; its states, tasks and artifact are written later."""
+        if self._loop is None or run.tracked is False or self._stopping:
+            self._count_untracked(run)
+            return
+        self._loop.call_soon_threadsafe(self._on_end, run)
+
+    def _count_untracked(self, run: Run) -> None:
+        self.stats.untracked += 1
+        if self.stats.untracked in (1, 10, 100) or self.stats.untracked % 1000 == 0:
+            log.warning(
+                "run not tracked",
+                flow_run=str(run.id),
+                untracked_total=self.stats.untracked,
+                prefect_up=self.stats.prefect_up,
+            )
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the recorder thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._thread_main, name="oas-recorder", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self, drain_seconds: float = 5.0) -> None:
+        """Write what is pending (within the bound), then stop the thread."""
+        if self._loop is None or self._thread is None:
+            return
+        fut: Future[None] = asyncio.run_coroutine_threadsafe(self._drain(drain_seconds), self._loop)
+        try:
+            fut.result(drain_seconds + 2)
+        except Exception:  # noqa: BLE001 - shutdown must go on
+            pass
+        self._stopping = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._thread = None
+        self._loop = None
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything handed over so far has been written (tests, CLI)."""
+        if self._loop is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._drain(timeout), self._loop)
+        fut.result(timeout + 2)
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._sem = asyncio.Semaphore(self.concurrency)
+        self._created: dict[uuid.UUID, asyncio.Future[str | None]] = {}
+        # what the creating call already wrote: (tags, whether the final state was included)
+        self._written: dict[uuid.UUID, tuple[list[str], bool]] = {}
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._events: list[dict[str, Any]] = []
+        self._flow_ids: dict[str, str] = {}
+        self._http = (
+            httpx.AsyncClient(
+                base_url=self.api_url,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 2.0)),
+                limits=httpx.Limits(max_connections=self.concurrency + 2),
+            )
+            if self.api_url
+            else None
+        )
+        loop.create_task(self._event_pump())
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if self._http is not None:
+                loop.run_until_complete(self._http.aclose())
+            loop.close()
+
+    async def _drain(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (self._inflight or self._events) and time.monotonic() < deadline:
+            if self._events and not self._inflight:
+                await self._send_events()
+            await asyncio.sleep(0.02)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    # ---- the recorder thread ---------------------------------------------------------
+
+    def _on_begin(self, run: Run) -> None:
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._created[run.id] = future
+        self._spawn(self._begin(run, future))
+
+    def _on_end(self, run: Run) -> None:
+        self._spawn(self._end(run))
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        assert self._http is not None
+        self.stats.api_calls += 1
+        try:
+            async with self._sem:
+                response = await self._http.request(method, url, **kwargs)
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            self.stats.api_errors += 1
+            self._mark_down(exc)
+            raise PrefectDown(str(exc)) from exc
+        if response.status_code >= 500:
+            self.stats.api_errors += 1
+            raise PrefectDown(f"Prefect API answered {response.status_code}")
+        if response.status_code >= 400:
+            self.stats.api_errors += 1
+            log.warning("Prefect API refused a write", url=url, status=response.status_code,
+                        body=response.text[:300])
+            response.raise_for_status()
+        return response
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self.stats.prefect_up:
+            self.stats.prefect_up = False
+            self.stats.down_since = time.time()
+            log.warning("Prefect API unreachable: serving untracked until it is back",
+                        error=str(exc) or type(exc).__name__)
+            asyncio.get_running_loop().create_task(self._probe())
+
+    async def _probe(self) -> None:
+        assert self._http is not None
+        while not self._stopping:
+            await asyncio.sleep(2.0)
+            try:
+                response = await self._http.get("/health", timeout=2.0)
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                down_for = time.time() - (self.stats.down_since or time.time())
+                self.stats.prefect_up = True
+                self.stats.down_since = None
+                log.info("Prefect API is back: tracking resumed", down_seconds=round(down_for, 1))
+                return
+
+    async def _flow_id(self, flow_name: str) -> str:
+        if flow_name not in self._flow_ids:
+            response = await self._call("POST", "/flows/", json={"name": flow_name})
+            self._flow_ids[flow_name] = response.json()["id"]
+        return self._flow_ids[flow_name]
+
+    def _store_payload(self, run: Run) -> None:
+        if self.payloads is None or run.payload is None:
+            return
+        request_id = str(run.parameters.get("request_id") or run.id)
+        try:
+            stored = self.payloads.save(request_id, run.payload, run.summary.get("context"))
+        except OSError as exc:
+            log.warning("could not store request payload", error=str(exc))
+            return
+        run.summary["payload_bytes"] = stored.total_bytes
+        run.summary["payload_new_bytes"] = stored.new_bytes
+        self.stats.payload_bytes += stored.total_bytes
+        self.stats.payload_new_bytes += stored.new_bytes
+
+    def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None) -> dict[str, Any]:
+        return {
+            "flow_id": flow_id,
+            "name": run.name,
+            "parameters": run.parameters,
+            "tags": list(run.tags),
+            "state": {"type": state, "name": _STATE_NAMES[state], "message": message},
+        }
+
+    async def _begin(self, run: Run, created: asyncio.Future[str | None]) -> None:
+        try:
+            self._store_payload(run)
+            if not self.api_url or not self.stats.prefect_up:
+                created.set_result(None)
+                return
+            lag = time.time() - run.started
+            backlog = len(self._inflight) > self.late_after
+            flow_id = await self._flow_id(run.flow_name)
+            final = run.ended is not None and backlog
+            if final:
+                # Late: write the whole run in one call and say so.
+                self._note_lag(lag)
+                note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
+                body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
+            else:
+                body = self._flow_run_body(run, flow_id, "RUNNING", None)
+            response = await self._call("POST", "/flow_runs/", json=body)
+            self._written[run.id] = (list(body["tags"]), final)
+            created.set_result(response.json()["id"])
+        except Exception as exc:  # noqa: BLE001 - a recording problem must not escape
+            if not isinstance(exc, PrefectDown):
+                log.warning("could not create flow run", error=str(exc))
+            created.set_result(None)
+        finally:
+            with self._pending_lock:
+                self.stats.pending -= 1
+
+    def _note_lag(self, lag: float) -> None:
+        self.stats.late += 1
+        self.stats.max_lag_seconds = max(self.stats.max_lag_seconds, lag)
+        self.stats.recent_lags.append(lag)
+
+    async def _end(self, run: Run) -> None:
+        created = self._created.pop(run.id, None)
+        flow_run_id = await created if created is not None else None
+        if flow_run_id is None:
+            run.tracked = False
+            self._count_untracked(run)
+            return
+        try:
+            self._queue_task_events(run, flow_run_id)
+            tags_written, final_written = self._written.pop(run.id, (run.tags, False))
+            if tags_written != run.tags:
+                # Before the final state, so that a finished run always shows all its tags.
+                await self._call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
+            calls = []
+            if not final_written:
+                calls.append(self._call(
+                    "POST",
+                    f"/flow_runs/{flow_run_id}/set_state",
+                    json={"state": {"type": run.state, "name": _STATE_NAMES[run.state],
+                                    "message": run.message}, "force": True},
+                ))
+            if self.render_artifact is not None:
+                calls.append(self._call("POST", "/artifacts/", json={
+                    "type": "markdown",
+                    "description": "Request summary",
+                    "data": self.render_artifact(run),
+                    "flow_run_id": flow_run_id,
+                }))
+            await asyncio.gather(*calls)
+            run.tracked = True
+            self.stats.tracked += 1
+        except Exception as exc:  # noqa: BLE001
+            if not isinstance(exc, PrefectDown):
+                log.warning("could not finish flow run", flow_run=flow_run_id, error=str(exc))
+            run.tracked = False
+            self._count_untracked(run)
+
+    # ---- task runs, as the events Prefect's task engine would send --------------------
+
+    def _queue_task_events(self, run: Run, flow_run_id: str) -> None:
+        related = [
+            {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
+             "prefect.resource.role": "flow-run", "prefect.resource.name": run.name},
+        ]
+        for n, task in enumerate(run.tasks):
+            ended = task.ended or run.ended or time.time()
+            task_run = {
+                "name": task.name,
+                "task_key": task.task_key,
+                "dynamic_key": str(n),
+                "empirical_policy": {"max_retries": 0, "retry_delay_seconds": 0.0},
+                "tags": [],
+                "labels": {},
+                "task_inputs": {},
+                "run_count": 1,
+                "flow_run_run_count": 1,
+                "expected_start_time": _iso(task.started),
+                "start_time": _iso(task.started),
+                "end_time": _iso(ended),
+                "total_run_time": max(0.0, ended - task.started),
+            }
+            running_id = str(uuid.uuid4())
+            self._events.append(self._task_event(task.id, task.name, "RUNNING", None, task.started,
+                                                 None, task_run, related, running_id, None))
+            self._events.append(self._task_event(task.id, task.name, task.state, task.message,
+                                                 ended, "RUNNING", task_run, related,
+                                                 str(uuid.uuid4()), running_id))
+
+    @staticmethod
+    def _task_event(task_id: uuid.UUID, name: str, state: str, message: str | None,
+                    occurred: float, previous: str | None, task_run: dict[str, Any],
+                    related: list[dict[str, str]], event_id: str, follows: str | None) -> dict[str, Any]:
+        state_name = _STATE_NAMES.get(state, state.title())
+        return {
+            "id": event_id,
+            "occurred": _iso(occurred),
+            "event": f"prefect.task-run.{state_name}",
+            "resource": {
+                "prefect.resource.id": f"prefect.task-run.{task_id}",
+                "prefect.resource.name": name,
+                "prefect.run-count": "1",
+                "prefect.state-message": message or "",
+                "prefect.state-name": state_name,
+                "prefect.state-timestamp": _iso(occurred),
+                "prefect.state-type": state,
+                "prefect.orchestration": "client",
+            },
+            "related": related,
+            "payload": {
+                "intended": {"from": previous, "to": state},
+                "initial_state": {"type": previous, "name": _STATE_NAMES[previous],
+                                  "message": "", "state_details": {}} if previous else None,
+                "validated_state": {"type": state, "name": state_name, "message": message or "",
+                                    "state_details": {}, "data": None},
+                "task_run": task_run,
+            },
+            "follows": follows,
+        }
+
+    async def _event_pump(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if self._events:
+                await self._send_events()
+
+    async def _send_events(self) -> None:
+        batch, self._events = self._events[:2000], self._events[2000:]
+        if not batch or self._http is None:
+            return
+        try:
+            await self._call("POST", "/events", json=batch)
+        except Exception as exc:  # noqa: BLE001
+            if not isinstance(exc, PrefectDown):
+                log.warning("could not send task run events", error=str(exc), count=len(batch))
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first} ({second})" if first else second

@@ -1,0 +1,111 @@
+"""A `Run`: the recording of one flow call, made as it happens, written to Prefect later."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+current_run: ContextVar[Run | None] = ContextVar("oas_current_run", default=None)
+
+COMPLETED, FAILED, CANCELLED, CRASHED = "COMPLETED", "FAILED", "CANCELLED", "CRASHED"
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """One task call inside a run: what Prefect shows as a task run."""
+
+    id: uuid.UUID
+    name: str
+    task_key: str
+    started: float
+    ended: float | None = None
+    state: str = "RUNNING"
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """A flow run in the making. Cheap to create: no I/O happens here."""
+
+    flow_name: str
+    name: str
+    parameters: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    state: str = "RUNNING"
+    message: str | None = None
+    tasks: list[TaskRecord] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] | None = None
+    #: False when only tags and summary are collected (inside a real Prefect flow run)
+    record_tasks: bool = True
+    #: set by the recorder: whether this run reached Prefect
+    tracked: bool | None = None
+
+    def begin_task(self, name: str, task_key: str) -> TaskRecord:
+        record = TaskRecord(uuid.uuid4(), name, task_key, time.time())
+        self.tasks.append(record)
+        return record
+
+    def end_task(self, record: TaskRecord, state: str, message: str | None = None) -> None:
+        record.ended = time.time()
+        record.state = state
+        record.message = message
+
+    def add_tags(self, *tags: str) -> None:
+        for tag in tags:
+            if tag and tag not in self.tags:
+                self.tags.append(tag)
+
+    def finish(self, state: str = COMPLETED, message: str | None = None) -> None:
+        """Close the run once; later calls keep the first ending."""
+        if self.ended is None:
+            self.ended = time.time()
+            self.state = state
+            self.message = message
+            for task in self.tasks:
+                if task.ended is None:
+                    task.ended = self.ended
+                    task.state = CANCELLED if state == CANCELLED else state
+                    task.message = task.message or message
+
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+    async def iterate(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
+        """Drive an async generator with this run as the current one at every step.
+
+        The run is set around each `__anext__`, not once, so it holds whichever task
+        (the endpoint's, or the streaming response's) pulls the next item.
+        """
+        while True:
+            token = current_run.set(self)
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                current_run.reset(token)
+            yield item
+
+
+def annotate(*, tags: tuple[str, ...] | list[str] = (), **summary: Any) -> None:
+    """Add tags and summary fields to the run this code is part of, if any.
+
+    Flows call this to tell the dashboard what they learnt (upstream model, usage); it is
+    a no-op outside a recorded run, so flows stay runnable anywhere.
+    """
+    run = current_run.get()
+    if run is None:
+        return
+    run.add_tags(*tags)
+    run.summary.update(summary)

@@ -1,0 +1,238 @@
+"""A scripted OpenAI-compatible upstream that answers the way OpenRouter does.
+
+Tests queue `Reply`s; each chat completion request takes the next one (or the default
+echo) and is recorded in `requests`, so a test can assert what `oas` sent. Streams come
+as OpenRouter sends them: a role chunk, content / reasoning / tool-call deltas (tool
+arguments split across chunks), a `finish_reason` chunk, then a usage chunk and `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class ToolCall:
+    name: str
+    arguments: str | dict[str, Any]
+    id: str | None = None
+
+
+@dataclass
+class Reply:
+    """One scripted answer. For streams, `text` is cut into `chunk_size`-character deltas."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str = ""
+    reasoning_details: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    status: int = 200
+    error: dict[str, Any] | None = None  # OpenRouter error body for status >= 400
+    headers: dict[str, str] = field(default_factory=dict)
+    chunk_size: int = 4
+    delay: float = 0.0  # seconds between stream chunks
+    first_byte_delay: float = 0.0
+    mid_stream_error: dict[str, Any] | None = None  # sent after half the text
+    malformed_chunk: bool = False
+    stall: float = 0.0  # seconds to stall after the first content chunk
+    drop_connection: bool = False  # close the socket mid-stream
+    raw_body: bytes | None = None  # non-stream: send these bytes as they are
+
+
+def _usage(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    if reply.usage is not None:
+        return reply.usage
+    prompt = len(orjson.dumps(body.get("messages", []))) // 4
+    completion = max(1, (len(reply.text) + len(reply.reasoning)) // 4 + 8 * len(reply.tool_calls))
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion, "cost": 0.00001 * (prompt + completion)}
+
+
+def _arguments(call: ToolCall) -> str:
+    return call.arguments if isinstance(call.arguments, str) else orjson.dumps(call.arguments).decode()
+
+
+class ScriptedUpstream:
+    """Start with `start()`; `base_url` is what `OPENROUTER_BASE_URL` should be."""
+
+    def __init__(self) -> None:
+        self.replies: deque[Reply | Callable[[dict[str, Any]], Reply]] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.default: Callable[[dict[str, Any]], Reply] = self._echo
+        self.disconnects = 0  # streams whose client went away before the end
+        self.models: list[dict[str, Any]] = [
+            {"id": "anthropic/claude-sonnet-4", "name": "Anthropic: Claude Sonnet 4",
+             "context_length": 200000, "created": 1747930371},
+            {"id": "openai/gpt-4o", "name": "OpenAI: GPT-4o", "context_length": 128000,
+             "created": 1715558400},
+        ]
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _echo(body: dict[str, Any]) -> Reply:
+        last = body.get("messages", [{}])[-1].get("content")
+        text = last if isinstance(last, str) else "ok"
+        return Reply(text=f"echo: {text}")
+
+    def queue(self, *replies: Reply | Callable[[dict[str, Any]], Reply]) -> None:
+        self.replies.extend(replies)
+
+    def reset(self) -> None:
+        self.replies.clear()
+        self.requests.clear()
+        self.headers.clear()
+        self.default = self._echo
+        self.disconnects = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    # ---- the HTTP side -----------------------------------------------------------------
+
+    async def _chat(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        script = self.replies.popleft() if self.replies else self.default
+        reply = script if isinstance(script, Reply) else script(body)
+        if reply.first_byte_delay:
+            await asyncio.sleep(reply.first_byte_delay)
+        if reply.status >= 400:
+            error = reply.error or {"code": reply.status, "message": f"scripted error {reply.status}"}
+            return Response(orjson.dumps({"error": error}), status_code=reply.status,
+                            media_type="application/json", headers=reply.headers)
+        if body.get("stream"):
+            return StreamingResponse(self._stream(body, reply), media_type="text/event-stream",
+                                     headers=reply.headers)
+        if reply.raw_body is not None:
+            return Response(reply.raw_body, media_type="application/json")
+        return Response(orjson.dumps(self._completion(body, reply)), media_type="application/json")
+
+    def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.reasoning:
+            message["reasoning"] = reply.reasoning
+        if reply.reasoning_details:
+            message["reasoning_details"] = reply.reasoning_details
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id or f"call_{i}", "type": "function",
+                 "function": {"name": c.name, "arguments": _arguments(c)}}
+                for i, c in enumerate(reply.tool_calls)
+            ]
+        finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
+        if reply.native_finish_reason:
+            choice["native_finish_reason"] = reply.native_finish_reason
+        return {"id": "gen-scripted", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model"), "provider": "Scripted", "choices": [choice],
+                "usage": _usage(body, reply)}
+
+    def _chunk(self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None,
+               **extra: Any) -> bytes:
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        choice.update(extra)
+        data = {"id": "gen-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model"), "provider": "Scripted", "choices": [choice]}
+        return b"data: " + orjson.dumps(data) + b"\n\n"
+
+    async def _stream(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            yield b": OPENROUTER PROCESSING\n\n"
+            yield self._chunk(body, {"role": "assistant", "content": ""})
+            size = max(1, reply.chunk_size)
+            for i in range(0, len(reply.reasoning), size):
+                yield self._chunk(body, {"role": "assistant", "content": "",
+                                         "reasoning": reply.reasoning[i:i + size]})
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+            if reply.reasoning_details:
+                yield self._chunk(body, {"role": "assistant", "content": "",
+                                         "reasoning_details": reply.reasoning_details})
+            pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)]
+            for n, piece in enumerate(pieces):
+                if reply.mid_stream_error and n == len(pieces) // 2:
+                    yield b"data: " + orjson.dumps({"error": reply.mid_stream_error, "choices": [
+                        {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}) + b"\n\n"
+                    finished = True
+                    return
+                if reply.malformed_chunk and n == len(pieces) // 2:
+                    yield b"data: {not json\n\n"
+                if reply.drop_connection and n == len(pieces) // 2:
+                    raise ConnectionResetError("scripted drop")
+                yield self._chunk(body, {"role": "assistant", "content": piece})
+                if n == 0 and reply.stall:
+                    await asyncio.sleep(reply.stall)
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+            for i, call in enumerate(reply.tool_calls):
+                args = _arguments(call)
+                yield self._chunk(body, {"tool_calls": [{
+                    "index": i, "id": call.id or f"call_{i}", "type": "function",
+                    "function": {"name": call.name, "arguments": ""}}]})
+                for j in range(0, len(args), max(1, size * 2)):
+                    yield self._chunk(body, {"tool_calls": [{
+                        "index": i, "function": {"arguments": args[j:j + size * 2]}}]})
+            finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+            extra = {"native_finish_reason": reply.native_finish_reason} if reply.native_finish_reason else {}
+            yield self._chunk(body, {}, finish, **extra)
+            usage = {"id": "gen-scripted", "object": "chat.completion.chunk", "choices": [],
+                     "usage": _usage(body, reply)}
+            yield b"data: " + orjson.dumps(usage) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished:
+                self.disconnects += 1
+
+    async def _models(self, request: Request) -> Response:
+        return Response(orjson.dumps({"data": self.models}), media_type="application/json")
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/api/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/api/v1/models", self._models, methods=["GET"]),
+        ])
+
+    def start(self) -> ScriptedUpstream:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        daemon=True, name="scripted-upstream")
+        self._thread.start()
+        while not self._server.started:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(5)
