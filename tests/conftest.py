@@ -68,6 +68,7 @@ def make_settings(upstream: ScriptedUpstream, data_dir: Path, **overrides: objec
         "data_dir": data_dir,
         "tracking": False,
         "prefect_api_url": None,
+        "serve_deployments": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -81,6 +82,9 @@ def prefect_api() -> Iterator[str]:
     server = LocalPrefectServer(_SESSION_DIR / "prefect-server", port=PREFECT_PORT)
     url = server.start()
     yield url
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)  # replay runs log to the API: send it before it goes
     server.stop()
 
 

@@ -9,6 +9,7 @@ import structlog
 
 from src.core.services import Services
 from src.core.settings import Settings
+from src.coordinators.deployments import DeploymentServer
 from src.tracking.artifact import render_summary
 from src.tracking.payloads import PayloadStore
 from src.tracking.recorder import Recorder
@@ -25,10 +26,11 @@ class Runtime:
     recorder: Recorder
     payloads: PayloadStore
     started: float = field(default_factory=time.time)
+    deployments: DeploymentServer | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        payloads = PayloadStore(settings.data_dir / "payloads")
+        payloads = PayloadStore(settings.payload_store_dir)
         api_url = settings.prefect_api_url if settings.tracking else None
         recorder = Recorder(api_url, payloads, render_artifact=render_summary)
         return cls(settings, Services.create(settings), recorder, payloads)
@@ -36,7 +38,12 @@ class Runtime:
     def start(self) -> None:
         self.recorder.start()
         log.info("tracking", prefect_api=self.recorder.api_url or "off")
+        if self.recorder.api_url and self.settings.serve_deployments:
+            self.deployments = DeploymentServer()
+            self.deployments.start()
 
     async def aclose(self) -> None:
+        if self.deployments is not None:
+            self.deployments.stop()
         self.recorder.stop()
         await self.services.aclose()

@@ -59,10 +59,20 @@ class Settings(BaseSettings):
     prefect_db: Literal["postgres", "sqlite"] = Field(
         "postgres", validation_alias=_env("OAS_PREFECT_DB")
     )
+    serve_deployments: bool = Field(
+        True, validation_alias=_env("OAS_SERVE_DEPLOYMENTS"),
+        description="serve the replay deployment so runs can be started from the Prefect UI",
+    )
     prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
     data_dir: Path = Field(
         Path.home() / ".oas", validation_alias=_env("OAS_DATA_DIR")
     )
+
+    payload_dir: Path | None = Field(
+        None, validation_alias=_env("OAS_PAYLOAD_DIR"),
+        description="where request payloads are kept for replay (default: DATA_DIR/payloads)",
+    )
+    payload_retention_days: float = Field(30.0, validation_alias=_env("OAS_PAYLOAD_RETENTION_DAYS"))
 
     config_file: Path | None = Field(None, validation_alias=_env("OAS_CONFIG"))
 
@@ -86,6 +96,10 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def payload_store_dir(self) -> Path:
+        return self.payload_dir or self.data_dir / "payloads"
 
     @property
     def upstream_key(self) -> str:

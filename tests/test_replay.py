@@ -1,0 +1,137 @@
+"""Replaying a failed request, from the terminal and from the Prefect deployment."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from src.cli import main as oas_main
+from src.core.settings import get_settings
+from tests.conftest import UPSTREAM_KEY
+from tests.support.prefect_api import PrefectReader
+from tests.support.upstream import Reply
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def replay_env(monkeypatch, tracked_oas, upstream):
+    """The environment `oas replay` would have on the server's machine."""
+    monkeypatch.setenv("OPENROUTER_BASE_URL", upstream.base_url)
+    monkeypatch.setenv("OPENROUTER_API_KEY", UPSTREAM_KEY)
+    monkeypatch.setenv("OAS_PAYLOAD_DIR", str(tracked_oas.settings.payload_store_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _failed_request(tracked_oas, upstream, **kwargs) -> str:
+    upstream.queue(Reply(status=404, error={"code": 404, "message": "No endpoints found for model"}))
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        tracked_oas.client().messages.create(
+            model="claude-sonnet-4-5", max_tokens=50,
+            messages=[{"role": "user", "content": "What is 6 x 7?"}], **kwargs)
+    return caught.value.response.headers["request-id"]
+
+
+def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
+        tracked_oas, upstream, prefect_api, replay_env, capsys):
+    reader = PrefectReader(prefect_api)
+    request_id = _failed_request(tracked_oas, upstream)
+    original = reader.flow_run_for_request(request_id, state="FAILED")
+    tracked_oas.runtime.recorder.flush()
+
+    upstream.queue(Reply(text="42"))  # the cause is fixed
+    assert oas_main(["replay", original["id"]]) == 0
+    assert "42" in capsys.readouterr().out
+    replayed = upstream.requests[-1]
+    assert replayed["messages"] == [{"role": "user", "content": "What is 6 x 7?"}]
+    assert replayed["model"] == "anthropic/claude-sonnet-4"
+
+    runs = reader.http.post("/flow_runs/filter", json={
+        "flow_runs": {"tags": {"all_": ["replay", f"replay-of:{original['id']}"]}}}).json()
+    assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED"
+    names = {t["name"].rsplit("-", 1)[0] for t in reader.task_runs(runs[0]["id"], expected=7)}
+    assert {"load-payload", "validate-request", "call-upstream", "convert-response"} <= names
+    artifact = reader.artifacts(runs[0]["id"])[0]["data"]
+    assert original["id"] in artifact
+
+
+def test_replay_on_another_model_and_failing_again_exits_non_zero(
+        tracked_oas, upstream, prefect_api, replay_env, capsys):
+    reader = PrefectReader(prefect_api)
+    original = reader.flow_run_for_request(_failed_request(tracked_oas, upstream), state="FAILED")
+    tracked_oas.runtime.recorder.flush()
+
+    upstream.queue(Reply(status=404, error={"code": 404, "message": "still no endpoints"}))
+    assert oas_main(["replay", original["id"], "--model", "openai/gpt-4o"]) == 1
+    assert "still no endpoints" in capsys.readouterr().err
+    assert upstream.requests[-1]["model"] == "openai/gpt-4o"
+
+
+def test_replay_of_a_stream_streams(tracked_oas, upstream, prefect_api, replay_env, capsys):
+    reader = PrefectReader(prefect_api)
+    upstream.queue(Reply(status=503, error={"code": 503, "message": "provider overloaded"}))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with tracked_oas.client().messages.stream(
+                model="small", max_tokens=50, messages=[{"role": "user", "content": "count"}]) as s:
+            s.get_final_message()
+    original = reader.flow_run_for_request(caught.value.response.headers["request-id"], state="FAILED")
+    tracked_oas.runtime.recorder.flush()
+
+    upstream.queue(Reply(text="one two three four", chunk_size=4))
+    assert oas_main(["replay", original["id"]]) == 0
+    assert "one two three four" in capsys.readouterr().out
+    assert upstream.requests[-1]["stream"] is True
+
+
+def test_unknown_flow_run_is_a_clear_failure(replay_env, capsys):
+    assert oas_main(["replay", "00000000-0000-0000-0000-000000000000"]) == 1
+    assert "replay failed" in capsys.readouterr().err
+
+
+def test_the_replay_deployment_runs_from_prefect_like_the_ui_does(
+        tracked_oas, upstream, prefect_api, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from prefect.deployments import run_deployment
+
+    reader = PrefectReader(prefect_api)
+    original = reader.flow_run_for_request(_failed_request(tracked_oas, upstream), state="FAILED")
+    tracked_oas.runtime.recorder.flush()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "OAS_PORT": str(port),
+           "OPENROUTER_BASE_URL": upstream.base_url, "OPENROUTER_API_KEY": UPSTREAM_KEY,
+           "OAS_PAYLOAD_DIR": str(tracked_oas.settings.payload_store_dir),
+           "OAS_DATA_DIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "src", "serve"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        deployment = None
+        while time.monotonic() < deadline and deployment is None:
+            found = httpx.post(f"{prefect_api}/deployments/filter",
+                               json={"deployments": {"name": {"any_": ["replay"]}}}).json()
+            deployment = found[0] if found else None
+            time.sleep(0.5)
+        assert deployment is not None, "oas serve did not register the replay deployment"
+        assert deployment["tags"] == ["replay"]
+
+        upstream.queue(Reply(text="replayed through the deployment"))
+        run = run_deployment("replay/replay", parameters={"flow_run_id": original["id"]}, timeout=90)
+        assert run.state.is_completed(), run.state
+        assert upstream.requests[-1]["messages"][-1]["content"] == "What is 6 x 7?"
+        tags = set(reader.http.get(f"/flow_runs/{run.id}").json()["tags"])
+        assert {"replay", f"replay-of:{original['id']}"} <= tags
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0].decode(errors="replace")
+    assert "Traceback" not in output, output
