@@ -135,3 +135,16 @@ def test_the_replay_deployment_runs_from_prefect_like_the_ui_does(
         server.terminate()
         output = server.communicate(timeout=30)[0].decode(errors="replace")
     assert "Traceback" not in output, output
+
+
+def test_oas_runs_lists_recent_failures_with_their_error(
+        tracked_oas, upstream, prefect_api, replay_env, monkeypatch, capsys):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    get_settings.cache_clear()
+    reader = PrefectReader(prefect_api)
+    original = reader.flow_run_for_request(_failed_request(tracked_oas, upstream), state="FAILED")
+    assert oas_main(["runs", "--limit", "50"]) == 0
+    out = capsys.readouterr().out
+    assert original["id"] in out
+    assert "No endpoints found for model" in out
+    assert "oas replay <id>" in out
