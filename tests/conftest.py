@@ -80,12 +80,13 @@ def prefect_api() -> Iterator[str]:
     from src.runtime.prefect_server import LocalPrefectServer
 
     server = LocalPrefectServer(_SESSION_DIR / "prefect-server", port=PREFECT_PORT)
-    url = server.start()
-    yield url
-    from prefect.logging.handlers import APILogWorker
+    try:
+        yield server.start()
+        from prefect.logging.handlers import APILogWorker
 
-    APILogWorker.drain_all(timeout=5)  # replay runs log to the API: send it before it goes
-    server.stop()
+        APILogWorker.drain_all(timeout=5)  # replay runs log to the API: send it before it goes
+    finally:
+        server.stop()
 
 
 class OasInstance:
