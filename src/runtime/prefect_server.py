@@ -39,6 +39,16 @@ SERVER_TUNING = {
 }
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server if the process that started it dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class LocalPrefectServer:
     """`prefect server start` as a child process, with its database, until `stop()`."""
 
@@ -92,7 +102,7 @@ class LocalPrefectServer:
                 [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
                  "--port", str(self.port), "--log-level", "WARNING"],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
