@@ -44,7 +44,7 @@ def serve(args: argparse.Namespace) -> int:
 
         from src.api.app import create_app
 
-        configure_logging(settings.log_level, settings.log_format)  # again, after Prefect's import
+        configure_logging(settings.log_level, settings.log_format, prefect=True)
         if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
             log.warning("LISTENING BEYOND LOOPBACK WITHOUT OAS_API_KEYS: anyone who can reach "
                         "this port can spend your upstream credits", host=host)

@@ -25,8 +25,30 @@ def _mask_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]
     return event_dict
 
 
-def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
-    """Configure structlog and route stdlib logging through it (idempotent)."""
+def route_prefect_logs() -> None:
+    """Let Prefect configure its loggers once, then send their lines through ours.
+
+    Prefect's handlers that ship run logs to its API stay (they make flow-run logs visible
+    in the dashboard); its console handlers go, so every line has one format.
+    """
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import APILogHandler
+
+    setup_logging()
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.startswith("prefect"):
+            logger.handlers = [h for h in logger.handlers if isinstance(h, APILogHandler)]
+            logger.propagate = True
+
+
+def configure_logging(level: str = "INFO", fmt: str = "console", *, prefect: bool = False) -> None:
+    """Configure structlog and route stdlib logging through it (idempotent).
+
+    `prefect=True` also routes Prefect's loggers (imports Prefect: call it after
+    PREFECT_API_URL is final).
+    """
+    if prefect:
+        route_prefect_logs()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
