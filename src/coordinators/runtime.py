@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from src.coordinators.models import ModelCatalog
 from src.core.services import Services
 from src.core.settings import Settings
 from src.tracking.artifact import render_summary
@@ -25,6 +26,10 @@ class Runtime:
     recorder: Recorder
     payloads: PayloadStore
     started: float = field(default_factory=time.time)
+    catalog: ModelCatalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = ModelCatalog(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -39,4 +44,5 @@ class Runtime:
 
     async def aclose(self) -> None:
         self.recorder.stop()
+        await self.catalog.aclose()
         await self.services.aclose()
