@@ -231,3 +231,31 @@ def test_the_sdk_raises_its_bad_request_error(oas):
     with pytest.raises(anthropic.BadRequestError) as caught:
         oas.client().messages.count_tokens(model="claude-sonnet-4-5", messages=[])
     assert caught.value.status_code == 400
+
+
+# ---- in Prefect --------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_a_count_is_a_count_tokens_flow_run_with_one_task(tracked_oas, prefect_api):
+    from tests.support.prefect_api import PrefectReader
+
+    reader = PrefectReader(prefect_api)
+    raw = tracked_oas.client().messages.with_raw_response.count_tokens(
+        model="claude-haiku-4-5", messages=[{"role": "user", "content": "count me"}],
+        extra_headers={"X-Claude-Code-Session-Id": "session-count"})
+    counted = raw.parse().input_tokens
+    run = reader.flow_run_for_request(raw.headers["request-id"], state="COMPLETED")
+    assert run["name"].startswith("claude-haiku-4-5 · count · ")
+    assert {"model:claude-haiku-4-5", "count", "session:session-count",
+            f"upstream:{tracked_oas.settings.small_model}"} <= set(run["tags"])
+    tasks = reader.task_runs(run["id"], expected=1)
+    assert [(t["name"], t["state_type"]) for t in tasks] == [("count-tokens", "COMPLETED")]
+    artifact = reader.artifacts(run["id"])[0]["data"]
+    assert f"| input tokens | {counted} |" in artifact
+
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        tracked_oas.client().messages.count_tokens(model="claude-haiku-4-5", messages=[])
+    failed = reader.flow_run_for_request(caught.value.response.headers["request-id"], state="FAILED")
+    assert "error:invalid_request_error" in failed["tags"]
+    assert reader.task_runs(failed["id"], expected=1)[0]["state_type"] == "FAILED"

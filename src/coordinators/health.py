@@ -55,7 +55,7 @@ async def detailed_health(runtime: Runtime) -> dict[str, Any]:
     tracking = runtime.recorder.api_url is not None
     prefect_ok = not tracking or bool(stats.get("prefect_up"))
     return {
-        "status": "ok" if upstream.reachable and prefect_ok else "degraded",
+        "status": "ok" if upstream.reachable and not upstream.error and prefect_ok else "degraded",
         "version": __version__,
         "started_at": datetime.fromtimestamp(runtime.started, UTC).isoformat(),
         "uptime_seconds": round(time.time() - runtime.started, 1),
