@@ -130,7 +130,7 @@ class ModelCatalog:
     """The upstream's model list and reachability, fetched at most every `ttl` seconds."""
 
     def __init__(self, settings: Settings, *, ttl: float = 600.0, probe_ttl: float = 30.0,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 5.0) -> None:
         self.settings = settings
         self.url = f"{settings.openrouter_base_url}/models"
         self.ttl = ttl

@@ -10,12 +10,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from src.core.context import RequestContext
 from src.core.metrics import metrics
 from src.tracking.run import FAILED, Run
 
 if TYPE_CHECKING:
     from src.coordinators.runtime import Runtime
+
+log = structlog.get_logger("oas.runs")
 
 # Tasks whose failure is the upstream's, not the client's (for `oas_upstream_errors`).
 UPSTREAM_TASKS = frozenset({"call-upstream", "stream-response"})
@@ -61,7 +65,10 @@ def fail_run(run: Run, error_type: str, message: str) -> None:
 
 def end_run(runtime: Runtime, run: Run) -> None:
     """Count the finished run in the process metrics, then hand it to the recorder."""
-    observe_run(run)
+    try:
+        observe_run(run)
+    except Exception:  # noqa: BLE001 - metrics never cost a run its recording
+        log.exception("could not count the run in the metrics", flow_run=str(run.id))
     runtime.recorder.end(run)
 
 
