@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -10,18 +12,22 @@ from src.api.responses import error_response
 from src.api.routes.messages import request_context
 from src.core.errors import AnthropicError
 from src.coordinators.count_tokens import handle_count_tokens
+from src.schemas.anthropic import MessagesRequest
 
 router = APIRouter()
+
+
+def _request_schema() -> dict[str, Any]:
+    """The Messages request schema, without `max_tokens` (a count request has none)."""
+    schema = MessagesRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema["required"] = [f for f in schema.get("required", []) if f != "max_tokens"]
+    return schema
 
 
 @router.post(
     "/v1/messages/count_tokens",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"type": "object", "required": ["model", "messages"],
-                   "properties": {"model": {"type": "string"}, "messages": {"type": "array"},
-                                  "system": {}, "tools": {"type": "array"},
-                                  "tool_choice": {"type": "object"},
-                                  "thinking": {"type": "object"}}}}}}},
+        "schema": _request_schema()}}}},
     response_model=None,
 )
 async def count_message_tokens(request: Request) -> Response:
