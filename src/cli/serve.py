@@ -23,6 +23,11 @@ def serve(args: argparse.Namespace) -> int:
     if args.no_prefect:
         settings.tracking = False
 
+    # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start, not the first requests.
+    from src.tasks.tokens import warm_up_in_background
+
+    warm_up_in_background(settings.big_model)
+
     local = None
     if settings.tracking and not settings.prefect_api_url:
         from src.runtime.prefect_server import LocalPrefectServer
