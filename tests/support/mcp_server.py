@@ -4,7 +4,7 @@
     python -m tests.support.mcp_server http PORT      # Streamable HTTP at /mcp
     python -m tests.support.mcp_server sse PORT       # SSE at /sse
 
-Tools: `add`, `echo`, `fail` (raises), `whoami` (the Authorization header it received,
+Tools: `add`, `echo`, `fail` (raises), `whoami` (a digest of the Authorization header it received,
 so tests can see a request's `authorization_token` arrive), `image` (non-text content),
 `pid` (its process id, to tell a restarted stdio server from the first one) and `exit`
 (the process dies, to test restarts).
@@ -12,6 +12,7 @@ so tests can see a request's `authorization_token` arrive), `image` (non-text co
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 
@@ -41,10 +42,15 @@ def fail(reason: str = "on purpose") -> str:
 
 @server.tool()
 def whoami(ctx: Context) -> str:
-    """The Authorization header of the HTTP request that carried this call."""
+    """A digest of the Authorization header of the HTTP request that carried this call
+    (a digest, so that tests can look for the token itself in logs)."""
     request = ctx.request_context.request
     header = request.headers.get("authorization") if request is not None else None
-    return header or "anonymous"
+    return authorization_digest(header) if header else "anonymous"
+
+
+def authorization_digest(header: str) -> str:
+    return "sha256:" + hashlib.sha256(header.encode()).hexdigest()[:16]
 
 
 @server.tool()
