@@ -113,6 +113,7 @@ class ManagedMcpServers:
         """Start supervising every server (call from inside the running event loop)."""
         self._stopping.clear()
         for server in self.servers.values():
+            server.set_state("starting")
             self._tasks.append(asyncio.create_task(self._supervise(server),
                                                    name=f"mcp-supervisor:{server.config.name}"))
 
