@@ -66,7 +66,8 @@ class ServerSpec:
         if self.url:
             parts = urlsplit(self.url)
             return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-        return " ".join(self.command[:1]) + (" ..." if len(self.command) > 1 else "")
+        command = " ".join(self.command)
+        return command if len(command) <= 100 else command[:97] + "..."
 
 
 def url_transport(url: str, transport: str | None = None) -> Transport:
