@@ -99,6 +99,7 @@ class ManagedMcpServers:
         self.backoff_max = backoff_max
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ManagedMcpServers:
@@ -112,6 +113,7 @@ class ManagedMcpServers:
     def start(self) -> None:
         """Start supervising every server (call from inside the running event loop)."""
         self._stopping.clear()
+        self._loop = asyncio.get_running_loop()
         for server in self.servers.values():
             server.set_state("starting")
             self._tasks.append(asyncio.create_task(self._supervise(server),
@@ -213,8 +215,20 @@ class ManagedMcpServers:
 
     def tools_for(self, requested: set[str], taken: set[str] = frozenset()) -> list[ServerTool]:
         """The running servers a request gets: the ones it asked for (`*`: all) and those
-        offered always, except names its own `mcp_servers` already use."""
+        offered always, except names its own `mcp_servers` already use.
+
+        Sessions belong to the event loop the servers were started in; a flow running on
+        another loop (a replay in the deployment runner's thread) gets none of them."""
         out: list[ServerTool] = []
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not self._loop:
+            if requested:
+                log.warning("managed MCP servers are not available on this event loop",
+                            requested=sorted(requested))
+            return out
         for name, server in self.servers.items():
             wanted = server.config.offer == "always" or "*" in requested or name in requested
             if not wanted or name in taken:
