@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune = sub.add_parser("prune", help="delete stored request payloads past their retention")
     prune.add_argument("--days", type=float,
                        help="keep this many days (default OAS_PAYLOAD_RETENTION_DAYS, 30)")
+
+    from src.cli.mcp import add_parser as add_mcp_parser
+
+    add_mcp_parser(sub)
     return parser
 
 
@@ -69,5 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from src.cli.prune import prune
 
         return prune(args)
+    if args.command == "mcp":
+        from src.cli.mcp import run as run_mcp
+
+        return run_mcp(args)
     parser.print_help(sys.stderr)
     return 2

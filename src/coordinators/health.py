@@ -40,12 +40,8 @@ def model_mapping(runtime: Runtime) -> dict[str, Any]:
 
 
 def mcp_server_states(runtime: Runtime) -> list[dict[str, Any]]:
-    """The configured MCP servers and their states.
-
-    Empty until MCP support exists (issue 9 adds it and fills this in); no placeholder
-    entries are made up here.
-    """
-    return []
+    """The managed MCP servers declared in OAS_CONFIG and their states (none: empty)."""
+    return runtime.mcp.states() if runtime.mcp is not None else []
 
 
 async def detailed_health(runtime: Runtime) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from src.core.metrics import metrics
 from src.flows.messages import messages_flow
 from src.coordinators.runs import end_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
+from src.tasks.server_tools.managed_mcp import opt_in_from_header
 from src.tasks.conversion.sse import sse_error
 from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
 
@@ -36,6 +37,7 @@ def _finish_summary(run: Run) -> None:
 
 async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> Response:
     """Answer one Messages request; the client's bytes never wait on Prefect."""
+    opt_in_from_header(body, ctx.mcp_opt_in)  # kept with the stored request, for replays
     run = new_run("messages", body, ctx)
     runtime.recorder.begin(run)
     events = run.iterate(messages_flow.fn(body, runtime.services))

@@ -11,6 +11,8 @@ from src.coordinators.models import ModelCatalog
 from src.core.services import Services
 from src.core.settings import Settings
 from src.coordinators.deployments import DeploymentServer
+from src.tasks.server_tools.managed_mcp import ManagedMcpServers
+from src.tasks.server_tools.managed_mcp import install as install_managed_mcp
 from src.tracking.artifact import render_summary
 from src.tracking.payloads import PayloadStore
 from src.tracking.recorder import Recorder
@@ -28,6 +30,7 @@ class Runtime:
     payloads: PayloadStore
     started: float = field(default_factory=time.time)
     deployments: DeploymentServer | None = None
+    mcp: ManagedMcpServers | None = None
     catalog: ModelCatalog = field(init=False)
 
     def __post_init__(self) -> None:
@@ -38,16 +41,25 @@ class Runtime:
         payloads = PayloadStore(settings.payload_store_dir)
         api_url = settings.prefect_api_url if settings.tracking else None
         recorder = Recorder(api_url, payloads, render_artifact=render_summary)
-        return cls(settings, Services.create(settings), recorder, payloads)
+        mcp = ManagedMcpServers.from_settings(settings)  # a broken mcp_servers section stops here
+        return cls(settings, Services.create(settings), recorder, payloads,
+                   mcp=mcp if mcp else None)
 
     def start(self) -> None:
+        """Start background work (called inside the running event loop, at app start-up)."""
         self.recorder.start()
+        if self.mcp is not None:
+            install_managed_mcp(self.mcp)
+            self.mcp.start()
         log.info("tracking", prefect_api=self.recorder.api_url or "off")
         if self.recorder.api_url and self.settings.serve_deployments:
             self.deployments = DeploymentServer()
             self.deployments.start()
 
     async def aclose(self) -> None:
+        if self.mcp is not None:
+            install_managed_mcp(None)
+            await self.mcp.aclose()
         if self.deployments is not None:
             self.deployments.stop()
         self.recorder.stop()

@@ -85,7 +85,41 @@ class Settings(BaseSettings):
     read_timeout: float = Field(600.0, validation_alias=_env("OAS_READ_TIMEOUT"))
     max_body_bytes: int = Field(32 * 1024 * 1024, validation_alias=_env("OAS_MAX_BODY_BYTES"))
 
-    @field_validator("api_keys", mode="before")
+    # Server tools (docs/07-server-tools-and-mcp.md).
+    # Web fetch: run by oas itself. Private, loopback and link-local targets are refused
+    # unless a host (name, IP or CIDR) is on the allow list.
+    web_fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_WEB_FETCH_ALLOW_HOSTS")
+    )
+    web_fetch_timeout: float = Field(20.0, gt=0, validation_alias=_env("OAS_WEB_FETCH_TIMEOUT"))
+    web_fetch_max_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, validation_alias=_env("OAS_WEB_FETCH_MAX_BYTES")
+    )
+    web_fetch_max_redirects: int = Field(
+        5, ge=0, le=20, validation_alias=_env("OAS_WEB_FETCH_MAX_REDIRECTS")
+    )
+    web_fetch_max_content_tokens: int = Field(
+        100_000, gt=0, validation_alias=_env("OAS_WEB_FETCH_MAX_CONTENT_TOKENS"),
+        description="cap on the text of one fetched page when the tool sets none",
+    )
+    # Web search: executed by OpenRouter. tool: its `openrouter:web_search` server tool (the
+    # model decides when to search); plugin: the older `web` plugin (one search per request);
+    # off: the tool is dropped.
+    web_search: Literal["tool", "plugin", "off"] = Field(
+        "tool", validation_alias=_env("OAS_WEB_SEARCH")
+    )
+    web_search_engine: str | None = Field(None, validation_alias=_env("OAS_WEB_SEARCH_ENGINE"))
+    web_search_max_results: int | None = Field(
+        None, ge=1, le=25, validation_alias=_env("OAS_WEB_SEARCH_MAX_RESULTS")
+    )
+    # MCP: servers named by a request's `mcp_servers` and the managed ones of the OAS_CONFIG
+    # file. Request-level URLs are held to the same address rules as web fetch.
+    mcp_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_MCP_ALLOW_HOSTS")
+    )
+    mcp_timeout: float = Field(30.0, gt=0, validation_alias=_env("OAS_MCP_TIMEOUT"))
+
+    @field_validator("api_keys", "web_fetch_allow_hosts", "mcp_allow_hosts", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

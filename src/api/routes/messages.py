@@ -24,6 +24,7 @@ def request_context(request: Request) -> RequestContext:
         anthropic_beta=headers.get("anthropic-beta"),
         anthropic_version=headers.get("anthropic-version"),
         user_agent=headers.get("user-agent"),
+        mcp_opt_in=headers.get("x-oas-mcp"),
     )
 
 

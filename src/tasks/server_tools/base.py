@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
+
+from src.tracking.run import current_run
+
+log = structlog.get_logger("oas.server_tools")
+
+
+def note_use(kind: str, detail: str) -> None:
+    """Tell the dashboard what a server tool did (`web_fetch: https://...`), in the run's
+    summary list `server_tools` and a `server-tool:<kind>` tag; no-op outside a run."""
+    run = current_run.get()
+    if run is None:
+        return
+    run.add_tags(f"server-tool:{kind}")
+    run.summary.setdefault("server_tools", []).append(f"{kind}: {detail}"[:300])
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +57,13 @@ class ServerTool(ABC):
 
     #: counted in `usage.server_tool_use.<usage_key>` when set (e.g. "web_fetch_requests")
     usage_key: str | None = None
+    #: how the ids of this kind's use blocks start (`srvtoolu_` for Anthropic's server
+    #: tools, `mcptoolu_` for MCP); the loop makes `ToolCall.id` with it
+    use_id_prefix: str = "srvtoolu_"
+
+    async def prepare(self) -> None:
+        """Open what the tool needs before its functions can be offered (an MCP server's
+        tool list, say). Raise `AnthropicError` when the request cannot go on without it."""
 
     @abstractmethod
     def functions(self) -> list[dict[str, Any]]:
@@ -73,6 +97,17 @@ class Toolbox:
     def __bool__(self) -> bool:
         return bool(self.tools)
 
+    async def prepare(self) -> None:
+        """Prepare every tool at once (before the first upstream call); on failure close
+        them all and re-raise, so no connection outlives a failed request."""
+        if not self.tools:
+            return
+        results = await asyncio.gather(*(t.prepare() for t in self.tools), return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            await self.aclose()
+            raise failure
+
     def functions(self) -> list[dict[str, Any]]:
         return [f for tool in self.tools for f in tool.functions()]
 
@@ -94,4 +129,8 @@ class Toolbox:
 
     async def aclose(self) -> None:
         for tool in self.tools:
-            await tool.aclose()
+            try:
+                await tool.aclose()
+            except Exception as exc:  # noqa: BLE001 - one failing close must not keep others open
+                log.warning("closing a server tool failed", tool=type(tool).__name__,
+                            error=f"{type(exc).__name__}: {exc}")
