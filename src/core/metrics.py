@@ -23,6 +23,9 @@ class ModelCounters:
 
 @dataclass
 class ToolCounters:
+    """Per tool name: calls the models made, `is_error` results the client sent back,
+    calls whose arguments had to be repaired, and calls whose arguments stayed invalid."""
+
     calls: int = 0
     errors: int = 0
     repaired: int = 0
@@ -51,6 +54,17 @@ class Metrics:
     def record_tool_calls(self, names: list[str]) -> None:
         for name in names:
             self.tools[name].calls += 1
+
+    def record_tool_result_errors(self, names: list[str]) -> None:
+        """Tool results the client returned with `is_error: true`."""
+        for name in names:
+            self.tools[name].errors += 1
+
+    def record_tool_arguments(self, name: str, *, repaired: bool, invalid: bool) -> None:
+        """A tool call whose arguments were repaired, or did not fit the tool's schema."""
+        counters = self.tools[name]
+        counters.repaired += int(repaired)
+        counters.invalid += int(invalid)
 
     def snapshot(self) -> dict[str, Any]:
         return {
