@@ -34,6 +34,14 @@ class ImageSource(_Open):
     url: str | None = None
     file_id: str | None = None
 
+    @model_validator(mode="after")
+    def _has_what_its_type_needs(self) -> ImageSource:
+        needs = {"base64": ("data", "media_type"), "url": ("url",), "file": ("file_id",)}
+        for name in needs.get(self.type, ()):
+            if not getattr(self, name):
+                raise ValueError(f"a `{self.type}` image source needs `{name}`")
+        return self
+
 
 class ImageBlock(_Open):
     type: Literal["image"]

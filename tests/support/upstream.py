@@ -64,7 +64,7 @@ class Reply:
     choice_extra: dict[str, Any] = field(default_factory=dict)  # more fields on the final choice
     refusal: str = ""  # OpenAI's `refusal` text
     write_size: int = 0  # stream: cut the body into writes of this many bytes (splits UTF-8)
-    write_delay: float = 0.0  # seconds between those writes
+    split_pause: float = 0.0  # seconds to wait after a write that ends inside a character
 
 
 def _usage(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
@@ -180,15 +180,17 @@ class ScriptedUpstream:
             return
         # Cut the body into small writes regardless of event boundaries, so that a
         # multi-byte character can arrive in two TCP reads.
+        buffer = b""
         async for data in self._events(body, reply):
-            for start in range(0, len(data), reply.write_size):
-                piece = data[start:start + reply.write_size]
-                end = start + len(piece)
-                if end < len(data) and (data[end] & 0xC0) == 0x80:
-                    self.split_characters += 1
+            buffer += data
+            while len(buffer) > reply.write_size:
+                piece, buffer = buffer[:reply.write_size], buffer[reply.write_size:]
                 yield piece
-                if reply.write_delay:
-                    await asyncio.sleep(reply.write_delay)
+                if (buffer[0] & 0xC0) == 0x80:  # the next byte continues a character
+                    self.split_characters += 1
+                    await asyncio.sleep(reply.split_pause)  # let this half go out on its own
+        if buffer:
+            yield buffer
 
     def _reasoning_chunks(self, body: dict[str, Any], reply: Reply) -> list[bytes]:
         """Reasoning as OpenRouter streams it: each piece both as `reasoning` text and as a
