@@ -96,8 +96,9 @@ class _Conversation:
                 tool_messages.append({"role": "tool", "tool_call_id": self.ids.upstream(block.tool_use_id),
                                       "content": collapse(texts)})
                 if media:
-                    name = self.names.get(block.tool_use_id, "a")
-                    parts.append(text_part(f"Content returned by the {name} tool call:"))
+                    name = self.names.get(block.tool_use_id)
+                    which = f"the {name} tool call" if name else "a tool call"
+                    parts.append(text_part(f"Content returned by {which}:"))
                     parts.extend(media)
             else:
                 parts.extend(block_parts(block, self.keep_cache, "user"))

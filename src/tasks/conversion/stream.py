@@ -190,8 +190,9 @@ class StreamConverter:
             kind = detail.get("type")
             if kind == "reasoning.encrypted":
                 if detail.get("data"):
-                    out += self._open(None, {"type": "redacted_thinking", "data": redacted_data_for(detail)})
-                    self._keep({"type": "redacted_thinking", "data": redacted_data_for(detail)})
+                    block = {"type": "redacted_thinking", "data": redacted_data_for(detail)}
+                    out += self._open(None, block)
+                    self._keep(block)
                     out += self._close_bare()
             else:
                 text = detail.get("summary") if kind == "reasoning.summary" else detail.get("text")
