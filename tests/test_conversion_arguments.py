@@ -24,7 +24,9 @@ EDIT_SCHEMA = {
 }
 
 
-def run(pieces: list[str], schema: dict | None = None, known: bool = True) -> tuple[ToolArguments, list[str]]:
+def run(
+    pieces: list[str], schema: dict | None = None, known: bool = True
+) -> tuple[ToolArguments, list[str]]:
     """Feed pieces as the upstream would; check what the client holds after every delta."""
     args = ToolArguments("edit", schema, known)
     sent: list[str] = []
@@ -63,17 +65,26 @@ def test_a_half_received_key_is_never_sent():
     assert sent[1] == ',"count":3'
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ('{"content": "line1\nline2\ttab"}', {"content": "line1\nline2\ttab"}),  # raw control chars
-    ("{'path': 'a.py', 'dry_run': True}", {"path": "a.py", "dry_run": True}),  # Python literals
-    ('{"path": "a.py", "edits": [1, 2,],}', {"path": "a.py", "edits": [1, 2]}),  # trailing commas
-    ('{"path": "it\\\'s"}', {"path": "it's"}),  # \' is not a JSON escape
-    ('{"path": "a.py"} {"path": "b.py"}', {"path": "a.py"}),  # two objects glued together
-    ('{"path": "a.py", "count": 3', {"path": "a.py", "count": 3}),  # cut off (max_tokens)
-    ('{"path": "a.py", "edits": [{"old": "x", "new": "y', {"path": "a.py", "edits": [{"old": "x", "new": "y"}]}),
-    ('"{\\"path\\": \\"a.py\\"}"', {"path": "a.py"}),  # the object double-encoded as a string
-    ('{"path": "\\ud83d"}', {"path": "\ufffd"}),  # a lone surrogate
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('{"content": "line1\nline2\ttab"}', {"content": "line1\nline2\ttab"}),  # raw control chars
+        ("{'path': 'a.py', 'dry_run': True}", {"path": "a.py", "dry_run": True}),  # Python literals
+        (
+            '{"path": "a.py", "edits": [1, 2,],}',
+            {"path": "a.py", "edits": [1, 2]},
+        ),  # trailing commas
+        ('{"path": "it\\\'s"}', {"path": "it's"}),  # \' is not a JSON escape
+        ('{"path": "a.py"} {"path": "b.py"}', {"path": "a.py"}),  # two objects glued together
+        ('{"path": "a.py", "count": 3', {"path": "a.py", "count": 3}),  # cut off (max_tokens)
+        (
+            '{"path": "a.py", "edits": [{"old": "x", "new": "y',
+            {"path": "a.py", "edits": [{"old": "x", "new": "y"}]},
+        ),
+        ('"{\\"path\\": \\"a.py\\"}"', {"path": "a.py"}),  # the object double-encoded as a string
+        ('{"path": "\\ud83d"}', {"path": "\ufffd"}),  # a lone surrogate
+    ],
+)
 def test_broken_arguments_are_repaired_whatever_the_split(raw, expected):
     results = set()
     for seed in range(20):
@@ -135,20 +146,30 @@ def test_a_tool_that_was_not_offered_is_flagged_invalid():
 def test_schema_error_names_the_place():
     assert schema_error(EDIT_SCHEMA, {"path": "a", "count": "x"}).startswith("count:")
     assert schema_error(EDIT_SCHEMA, {"path": "a"}) is None
-    assert schema_error({"type": "object", "properties": {"a": {"$ref": "#/nope"}}}, {"a": 1}) is None
+    assert (
+        schema_error({"type": "object", "properties": {"a": {"$ref": "#/nope"}}}, {"a": 1}) is None
+    )
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(value=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
-       seed=st.integers(0, 10_000), indent=st.sampled_from([None, 2]))
+@given(
+    value=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    seed=st.integers(0, 10_000),
+    indent=st.sampled_from([None, 2]),
+)
 def test_any_valid_object_arrives_unchanged_under_any_split(value, seed, indent):
     raw = json.dumps(value, indent=indent, ensure_ascii=seed % 2 == 0)
     args, sent = run(split(raw, seed))
@@ -157,8 +178,11 @@ def test_any_valid_object_arrives_unchanged_under_any_split(value, seed, indent)
 
 
 @settings(max_examples=150, deadline=None)
-@given(value=st.dictionaries(st.text(max_size=10), json_values, min_size=1, max_size=5),
-       cut=st.floats(0, 1), seed=st.integers(0, 10_000))
+@given(
+    value=st.dictionaries(st.text(max_size=10), json_values, min_size=1, max_size=5),
+    cut=st.floats(0, 1),
+    seed=st.integers(0, 10_000),
+)
 def test_any_cut_off_object_still_parses(value, cut, seed):
     raw = json.dumps(value)
     raw = raw[: int(len(raw) * cut)]
@@ -168,7 +192,7 @@ def test_any_cut_off_object_still_parses(value, cut, seed):
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=st.text(alphabet='{}[]",:\\ abtrue0123nul\n\'', max_size=40), seed=st.integers(0, 1000))
+@given(raw=st.text(alphabet="{}[]\",:\\ abtrue0123nul\n'", max_size=40), seed=st.integers(0, 1000))
 def test_any_garbage_gives_a_parseable_object(raw, seed):
     args, sent = run(split(raw, seed))
     assert json.loads("".join(sent)) == args.value

@@ -20,21 +20,45 @@ from tests.support.upstream import Reply, ToolCall
 
 pytestmark = pytest.mark.e2e
 
-WEATHER = {"name": "get_weather", "description": "Weather for a city", "input_schema": {
-    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-    "required": ["city"]}}
-SIGNED = {"type": "reasoning.text", "text": "The user wants two cities. I'll call the tool twice.",
-          "signature": "ErUBCkYIBxgCIkD-signature", "format": "anthropic-claude-v1"}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+}
+SIGNED = {
+    "type": "reasoning.text",
+    "text": "The user wants two cities. I'll call the tool twice.",
+    "signature": "ErUBCkYIBxgCIkD-signature",
+    "format": "anthropic-claude-v1",
+}
 UNICODE = "Grüße aus Köln — 東京も晴れ 👋🏽 ✓ Ωmega naïve café"
 
 SCENARIOS: dict[str, Reply] = {
     "text": Reply(text="The quick brown fox jumps over the lazy dog.", chunk_size=5),
-    "parallel tool calls": Reply(text="Checking both.", tool_calls=[
-        ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_weather", {"city": "Tokyo", "days": 3})]),
-    "thinking + tool use": Reply(reasoning=SIGNED["text"], reasoning_details=[SIGNED],
-                                 text="Let me check.", tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]),
-    "unicode split across chunks": Reply(text=UNICODE, chunk_size=1, write_size=3, split_pause=0.002,
-                                         tool_calls=[ToolCall("get_weather", {"city": "Zürich ☀"})]),
+    "parallel tool calls": Reply(
+        text="Checking both.",
+        tool_calls=[
+            ToolCall("get_weather", {"city": "Paris"}),
+            ToolCall("get_weather", {"city": "Tokyo", "days": 3}),
+        ],
+    ),
+    "thinking + tool use": Reply(
+        reasoning=SIGNED["text"],
+        reasoning_details=[SIGNED],
+        text="Let me check.",
+        tool_calls=[ToolCall("get_weather", {"city": "Oslo"})],
+    ),
+    "unicode split across chunks": Reply(
+        text=UNICODE,
+        chunk_size=1,
+        write_size=3,
+        split_pause=0.002,
+        tool_calls=[ToolCall("get_weather", {"city": "Zürich ☀"})],
+    ),
 }
 
 
@@ -49,8 +73,13 @@ def comparable(message: anthropic.types.Message) -> dict[str, Any]:
 
 
 def ask(oas: Any, **extra: Any) -> dict[str, Any]:
-    return {"model": "claude-sonnet-4-5", "max_tokens": 500, "tools": [WEATHER],
-            "messages": [{"role": "user", "content": "Weather in Paris and Tokyo?"}], **extra}
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 500,
+        "tools": [WEATHER],
+        "messages": [{"role": "user", "content": "Weather in Paris and Tokyo?"}],
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -66,7 +95,8 @@ def test_stream_and_create_assemble_the_same_message(oas, upstream, scenario):
     assert "".join(texts) == "".join(b.text for b in created.content if b.type == "text")
     if reply.tool_calls:
         assert [b.input for b in created.content if b.type == "tool_use"] == [
-            c.arguments for c in reply.tool_calls]
+            c.arguments for c in reply.tool_calls
+        ]
         assert created.stop_reason == "tool_use"
     if scenario.startswith("unicode"):
         assert created.content[0].text == UNICODE
@@ -78,7 +108,9 @@ def test_thinking_comes_first_with_a_signature_that_goes_back_upstream(oas, upst
     reply = SCENARIOS["thinking + tool use"]
     upstream.queue(reply, Reply(text="Sunny in Oslo."))
     client = oas.client()
-    with client.messages.stream(**ask(oas, thinking={"type": "enabled", "budget_tokens": 2000})) as stream:
+    with client.messages.stream(
+        **ask(oas, thinking={"type": "enabled", "budget_tokens": 2000})
+    ) as stream:
         kinds = [e.type for e in stream]
         first = stream.get_final_message()
     assert "thinking" in kinds and "signature" in kinds
@@ -87,21 +119,41 @@ def test_thinking_comes_first_with_a_signature_that_goes_back_upstream(oas, upst
     assert upstream.requests[-1]["reasoning"] == {"max_tokens": 2000}
 
     call = first.content[2]
-    client.messages.create(**ask(oas, messages=[
-        {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "12C"}]},
-    ]))
+    client.messages.create(
+        **ask(
+            oas,
+            messages=[
+                {"role": "user", "content": "Weather in Oslo?"},
+                {
+                    "role": "assistant",
+                    "content": [b.model_dump(exclude_none=True) for b in first.content],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "12C"}],
+                },
+            ],
+        )
+    )
     sent = upstream.requests[-1]["messages"][1]
-    assert sent["reasoning_details"] == [{
-        "type": "reasoning.text", "text": SIGNED["text"], "signature": SIGNED["signature"],
-        "format": "anthropic-claude-v1", "index": 0}]
+    assert sent["reasoning_details"] == [
+        {
+            "type": "reasoning.text",
+            "text": SIGNED["text"],
+            "signature": SIGNED["signature"],
+            "format": "anthropic-claude-v1",
+            "index": 0,
+        }
+    ]
     assert sent["tool_calls"][0]["id"] == "call_0"
 
 
 def test_input_json_events_arrive_as_the_arguments_do(oas, upstream):
-    upstream.queue(Reply(tool_calls=[ToolCall("get_weather", {"city": "Buenos Aires", "days": 10})],
-                         chunk_size=2))
+    upstream.queue(
+        Reply(
+            tool_calls=[ToolCall("get_weather", {"city": "Buenos Aires", "days": 10})], chunk_size=2
+        )
+    )
     with oas.client().messages.stream(**ask(oas)) as stream:
         events = [e for e in stream if e.type == "input_json"]
         final = stream.get_final_message()
@@ -112,8 +164,10 @@ def test_input_json_events_arrive_as_the_arguments_do(oas, upstream):
 
 def test_broken_arguments_never_break_the_sdk_and_are_counted(oas, upstream):
     broken = "{'city': 'Lyon', 'days': '4'"  # single quotes, a quoted integer, cut off
-    upstream.queue(Reply(tool_calls=[ToolCall("get_weather", broken)]),
-                   Reply(tool_calls=[ToolCall("get_weather", broken)]))
+    upstream.queue(
+        Reply(tool_calls=[ToolCall("get_weather", broken)]),
+        Reply(tool_calls=[ToolCall("get_weather", broken)]),
+    )
     before = metrics.tools["get_weather"].repaired
     client = oas.client()
     created = client.messages.create(**ask(oas))
@@ -124,21 +178,32 @@ def test_broken_arguments_never_break_the_sdk_and_are_counted(oas, upstream):
 
 
 def test_upstream_ids_repeated_every_turn_still_pair_with_their_results(oas, upstream):
-    upstream.queue(Reply(tool_calls=[ToolCall("get_weather", {"city": "A"}, id="call_0")]),
-                   Reply(tool_calls=[ToolCall("get_weather", {"city": "B"}, id="call_0")]),
-                   Reply(text="done"))
+    upstream.queue(
+        Reply(tool_calls=[ToolCall("get_weather", {"city": "A"}, id="call_0")]),
+        Reply(tool_calls=[ToolCall("get_weather", {"city": "B"}, id="call_0")]),
+        Reply(text="done"),
+    )
     client = oas.client()
     history: list[dict[str, Any]] = [{"role": "user", "content": "A then B"}]
     for _ in range(2):
         answer = client.messages.create(**ask(oas, messages=history))
         call = answer.content[0]
-        history += [{"role": "assistant", "content": [call.model_dump(exclude_none=True)]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
-                                                  "content": call.input["city"]}]}]
+        history += [
+            {"role": "assistant", "content": [call.model_dump(exclude_none=True)]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": call.id, "content": call.input["city"]}
+                ],
+            },
+        ]
     client.messages.create(**ask(oas, messages=history))
     sent = upstream.requests[-1]["messages"]
-    pairs = [(m["tool_calls"][0]["id"], n["tool_call_id"], n["content"])
-             for m, n in zip(sent, sent[1:]) if m.get("tool_calls")]
+    pairs = [
+        (m["tool_calls"][0]["id"], n["tool_call_id"], n["content"])
+        for m, n in zip(sent, sent[1:])
+        if m.get("tool_calls")
+    ]
     assert pairs[0] == ("call_0", "call_0", "A")
     assert pairs[1][0] == pairs[1][1] != "call_0" and pairs[1][2] == "B"
 
@@ -164,30 +229,55 @@ def test_a_refusal_says_refusal(oas, upstream):
 
 
 def test_cache_usage_comes_back_in_anthropic_terms(oas, upstream):
-    usage = {"prompt_tokens": 5000, "completion_tokens": 20, "cost": 0.002,
-             "prompt_tokens_details": {"cached_tokens": 4000, "cache_write_tokens": 0}}
+    usage = {
+        "prompt_tokens": 5000,
+        "completion_tokens": 20,
+        "cost": 0.002,
+        "prompt_tokens_details": {"cached_tokens": 4000, "cache_write_tokens": 0},
+    }
     upstream.queue(Reply(text="ok", usage=usage), Reply(text="ok", usage=usage))
     client = oas.client()
     created = client.messages.create(**ask(oas))
     with client.messages.stream(**ask(oas)) as stream:
         streamed = stream.get_final_message()
     for message in (created, streamed):
-        assert (message.usage.input_tokens, message.usage.cache_read_input_tokens,
-                message.usage.output_tokens) == (1000, 4000, 20)
+        assert (
+            message.usage.input_tokens,
+            message.usage.cache_read_input_tokens,
+            message.usage.output_tokens,
+        ) == (1000, 4000, 20)
 
 
 def test_a_mid_stream_error_is_an_error_event_and_the_stream_ends(oas, upstream):
-    upstream.queue(Reply(text="This answer will not finish", chunk_size=3,
-                         mid_stream_error={"code": 502, "message": "Provider returned error"}))
-    with httpx.stream("POST", f"{oas.url}/v1/messages", json={**ask(oas), "stream": True},
-                      headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}, timeout=10) as response:
+    upstream.queue(
+        Reply(
+            text="This answer will not finish",
+            chunk_size=3,
+            mid_stream_error={"code": 502, "message": "Provider returned error"},
+        )
+    )
+    with httpx.stream(
+        "POST",
+        f"{oas.url}/v1/messages",
+        json={**ask(oas), "stream": True},
+        headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+        timeout=10,
+    ) as response:
         body = response.read()
     frames = [f for f in body.split(b"\n\n") if f]
     assert frames[-1].startswith(b"event: error\n")
-    assert orjson.loads(frames[-1].split(b"data: ", 1)[1])["error"]["message"] == "Provider returned error"
+    assert (
+        orjson.loads(frames[-1].split(b"data: ", 1)[1])["error"]["message"]
+        == "Provider returned error"
+    )
 
-    upstream.queue(Reply(text="This answer will not finish", chunk_size=3,
-                         mid_stream_error={"code": 502, "message": "Provider returned error"}))
+    upstream.queue(
+        Reply(
+            text="This answer will not finish",
+            chunk_size=3,
+            mid_stream_error={"code": 502, "message": "Provider returned error"},
+        )
+    )
     with pytest.raises(anthropic.APIStatusError, match="Provider returned error"):
         with oas.client().messages.stream(**ask(oas)) as stream:
             stream.get_final_message()
@@ -196,32 +286,63 @@ def test_a_mid_stream_error_is_an_error_event_and_the_stream_ends(oas, upstream)
 def test_every_kind_of_content_reaches_the_upstream(oas, upstream):
     pdf = base64.b64encode(b"%PDF-1.4 tiny").decode()
     oas.client().messages.create(
-        model="claude-sonnet-4-5", max_tokens=100,
+        model="claude-sonnet-4-5",
+        max_tokens=100,
         system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
-        messages=[{"role": "user", "content": [
-            {"type": "document", "title": "Spec", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}},
-            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
-            {"type": "search_result", "source": "https://example.com/s", "title": "S",
-             "content": [{"type": "text", "text": "found"}]},
-            {"type": "text", "text": "Summarise.", "cache_control": {"type": "ephemeral"}},
-        ]}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "title": "Spec",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+                    },
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://example.com/a.png"},
+                    },
+                    {
+                        "type": "search_result",
+                        "source": "https://example.com/s",
+                        "title": "S",
+                        "content": [{"type": "text", "text": "found"}],
+                    },
+                    {"type": "text", "text": "Summarise.", "cache_control": {"type": "ephemeral"}},
+                ],
+            }
+        ],
     )
     sent = upstream.requests[-1]
     assert sent["model"] == "anthropic/claude-sonnet-4"  # honours cache_control
     assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
     parts = sent["messages"][1]["content"]
     assert [p["type"] for p in parts] == ["text", "file", "image_url", "text", "text"]
-    assert parts[1]["file"] == {"filename": "Spec.pdf", "file_data": f"data:application/pdf;base64,{pdf}"}
-    assert parts[4] == {"type": "text", "text": "Summarise.", "cache_control": {"type": "ephemeral"}}
+    assert parts[1]["file"] == {
+        "filename": "Spec.pdf",
+        "file_data": f"data:application/pdf;base64,{pdf}",
+    }
+    assert parts[4] == {
+        "type": "text",
+        "text": "Summarise.",
+        "cache_control": {"type": "ephemeral"},
+    }
 
 
 def test_the_newest_sdk_request_fields_are_tolerated(oas, upstream):
     upstream.queue(Reply(text="fine"))
     message = oas.client().messages.create(
-        model="claude-opus-4-5", max_tokens=100, messages=[{"role": "user", "content": "x"}],
-        cache_control={"type": "ephemeral"}, output_config={"effort": "medium"}, speed="fast",
-        inference_geo="us", diagnostics={"cache_miss_reason": True}, service_tier="auto",
-        thinking={"type": "adaptive"}, metadata={"user_id": "u-1"},
+        model="claude-opus-4-5",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "x"}],
+        cache_control={"type": "ephemeral"},
+        output_config={"effort": "medium"},
+        speed="fast",
+        inference_geo="us",
+        diagnostics={"cache_miss_reason": True},
+        service_tier="auto",
+        thinking={"type": "adaptive"},
+        metadata={"user_id": "u-1"},
         extra_body={"context_management": {"edits": []}, "a_field_from_next_month": True},
     )
     assert message.content[0].text == "fine"

@@ -237,7 +237,8 @@ class ScriptedUpstream:
                 continue
             pieces = call.chunks if call.chunks is not None else [
                 args[j:j + size] for j in range(0, len(args), size)]
-            per_call.append([head] + [{"index": index, "function": {"arguments": p}} for p in pieces])
+            per_call.append([head] + [{"index": index, "function": {"arguments": p}}
+                                      for p in pieces])
         if reply.tool_call_style == "interleaved":
             order = [f for group in zip_longest(*per_call) for f in group if f is not None]
         else:
@@ -275,8 +276,9 @@ class ScriptedUpstream:
             for data in self._tool_chunks(body, reply):
                 yield data
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
-            extra = {"native_finish_reason": reply.native_finish_reason} if reply.native_finish_reason else {}
-            extra.update(reply.choice_extra)
+            extra = dict(reply.choice_extra)
+            if reply.native_finish_reason:
+                extra["native_finish_reason"] = reply.native_finish_reason
             yield self._chunk(body, {}, finish, **extra)
             usage = {"id": "gen-scripted", "object": "chat.completion.chunk", "choices": [],
                      "usage": _usage(body, reply)}

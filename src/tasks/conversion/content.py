@@ -76,7 +76,8 @@ def document_parts(block: DocumentBlock) -> list[Part]:
         if media_type.startswith("text/"):
             body.append(text_part(_decoded_text(data)))
         elif media_type.startswith("image/"):
-            body.append({"type": "image_url", "image_url": {"url": f"data:{media_type};base64,{data}"}})
+            url = f"data:{media_type};base64,{data}"
+            body.append({"type": "image_url", "image_url": {"url": url}})
         else:
             body.append(_file_part(block.title, media_type, f"data:{media_type};base64,{data}"))
     elif kind == "url" and source.get("url"):

@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 
 
-def coerce_to_schema(value: dict[str, Any], schema: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+def coerce_to_schema(
+    value: dict[str, Any], schema: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
     """`value` with top-level strings converted to the types the schema asks for, and the
     keys that were converted."""
     properties = schema.get("properties") if isinstance(schema, dict) else None
@@ -49,7 +51,9 @@ def _coerce(item: str, spec: dict[str, Any]) -> Any:
             parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             return _UNCHANGED
-        if ("object" in kinds and isinstance(parsed, dict)) or ("array" in kinds and isinstance(parsed, list)):
+        if isinstance(parsed, dict) and "object" in kinds:
+            return parsed
+        if isinstance(parsed, list) and "array" in kinds:
             return parsed
         return _UNCHANGED
     if "boolean" in kinds and text in ("true", "false"):

@@ -43,7 +43,8 @@ _NUM_NEXT: dict[int, dict[str, int]] = {
     _N_EXP: {"0": _N_EXP, "d": _N_EXP},
 }
 _NUM_TERMINAL = frozenset({_N_ZERO, _N_INT, _N_FRAC, _N_EXP})
-_NUM_CLASS = {"0": "0", ".": ".", "e": "e", "E": "e", "+": "+", "-": "-", **{d: "d" for d in "123456789"}}
+_NUM_CLASS = {"0": "0", ".": ".", "e": "e", "E": "e", "+": "+", "-": "-",
+              **{d: "d" for d in "123456789"}}
 
 
 
@@ -114,7 +115,7 @@ class JsonObjectStream:
         self.diverged = True
         self._note("the arguments were not valid JSON")
 
-    def _scan(self, text: str, out: list[str]) -> None:  # noqa: C901 - one state machine
+    def _scan(self, text: str, out: list[str]) -> None:  # one state machine, kept in one place
         i, n = 0, len(text)
         while i < n:
             state = self._state
@@ -184,7 +185,8 @@ class JsonObjectStream:
                 else:
                     return self._diverge()
             elif state in (_VALUE, _ARR_FIRST):
-                if c == "]" and (state == _ARR_FIRST or self._pending_comma) and self._stack[-1] == "[":
+                closes = state == _ARR_FIRST or self._pending_comma
+                if c == "]" and closes and self._stack[-1] == "[":
                     if self._pending_comma:
                         self._pending_comma = False
                         self._note("a trailing comma was dropped")

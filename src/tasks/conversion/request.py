@@ -93,7 +93,8 @@ class _Conversation:
         for block in message.content:
             if isinstance(block, ToolResultBlock):
                 texts, media = tool_result_parts(block, self.keep_cache)
-                tool_messages.append({"role": "tool", "tool_call_id": self.ids.upstream(block.tool_use_id),
+                tool_messages.append({"role": "tool",
+                                      "tool_call_id": self.ids.upstream(block.tool_use_id),
                                       "content": collapse(texts)})
                 if media:
                     name = self.names.get(block.tool_use_id)
@@ -127,7 +128,8 @@ class _Conversation:
                 note_dropped(f"assistant block {block.type}", "no upstream equivalent")
         if not (texts or calls or thinking):
             return None
-        out: dict[str, Any] = {"role": "assistant", "content": collapse(texts, "\n\n") if texts else None}
+        content = collapse(texts, "\n\n") if texts else None
+        out: dict[str, Any] = {"role": "assistant", "content": content}
         if calls:
             out["tool_calls"] = calls
         if thinking:
@@ -157,13 +159,17 @@ def _response_format(request: MessagesRequest) -> dict[str, Any] | None:
     """`output_config.format` (or the beta `output_format`) as OpenAI's `response_format`."""
     fmt = request.output_config.format if request.output_config else None
     fmt = fmt or (request.model_extra or {}).get("output_format")
-    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    if not isinstance(fmt.get("schema"), dict):
         return None
     return {"type": "json_schema",
             "json_schema": {"name": "response", "strict": True, "schema": fmt["schema"]}}
 
 
-def to_openai(request: MessagesRequest, route: Route, settings: Settings | None = None) -> dict[str, Any]:
+def to_openai(
+    request: MessagesRequest, route: Route, settings: Settings | None = None
+) -> dict[str, Any]:
     """The whole upstream body."""
     keep_cache = honours_cache_control(route.upstream_model,
                                        settings.cache_control if settings else "auto")
@@ -215,7 +221,9 @@ def tool_result_errors(request: MessagesRequest) -> list[str]:
 
 
 @step("convert-request")
-def convert_request(request: MessagesRequest, route: Route, settings: Settings | None = None) -> dict[str, Any]:
+def convert_request(
+    request: MessagesRequest, route: Route, settings: Settings | None = None
+) -> dict[str, Any]:
     """Task: the upstream body for this request (and count the tool errors it reports)."""
     body = to_openai(request, route, settings)
     if errors := tool_result_errors(request):

@@ -39,7 +39,8 @@ def as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
         "reasoning_details": message.get("reasoning_details"),
         "content": _text(message.get("content")),
         "refusal": message.get("refusal"),
-        "tool_calls": [{**call, "index": i} for i, call in enumerate(message.get("tool_calls") or ())],
+        "tool_calls": [{**call, "index": i}
+                       for i, call in enumerate(message.get("tool_calls") or ())],
     }
     return {
         "choices": [{**{k: v for k, v in choice.items() if k != "message"}, "delta": delta}],

@@ -119,7 +119,8 @@ class StreamConverter:
         if kind == "thinking":
             signature = signature_for(self._thinking_meta)
             out += self._delta({"type": "signature_delta", "signature": signature})
-            self._keep({"type": "thinking", "thinking": "".join(self._pieces), "signature": signature})
+            self._keep({"type": "thinking", "thinking": "".join(self._pieces),
+                        "signature": signature})
         elif kind == "text":
             self._keep({"type": "text", "text": "".join(self._pieces)})
         elif kind == "tool_use":
@@ -162,23 +163,26 @@ class StreamConverter:
                 out += self._tool_call(call)
         if finish := choice.get("finish_reason"):
             if finish == "error":
-                raise upstream_stream_error(choice.get("error") or "The upstream ended the stream with an error.")
+                raise upstream_stream_error(
+                    choice.get("error") or "The upstream ended the stream with an error.")
             self.finish_reason = finish
-            self.native_finish_reason = choice.get("native_finish_reason") or self.native_finish_reason
+            self.native_finish_reason = (choice.get("native_finish_reason")
+                                         or self.native_finish_reason)
             self.matched_stop = choice.get("stop_reason") or choice.get("matched_stop")
         return out
 
     def _text(self, text: str) -> bytes:
         out = b""
         if self.open_kind != "text":
-            if not text.strip():  # whitespace alone does not start a block (Anthropic never sends one)
+            if not text.strip():  # whitespace alone starts no block (Anthropic sends none)
                 self._pending_space += text
                 return b""
             text, self._pending_space = self._pending_space + text, ""
             out = self._open("text", {"type": "text", "text": ""})
         if self.content is not None:
             self._pieces.append(text)
-        return out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text) + b"}}\n\n"
+        return (out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text)
+                + b"}}\n\n")
 
     # -- thinking -----------------------------------------------------------------------
 
@@ -246,8 +250,8 @@ class StreamConverter:
     def _open_tool(self, call: ToolCall) -> bytes:
         out = self._close()  # the open block first: it may be the previous call's
         self.tools.begin(call)
-        out += self._open("tool_use", {"type": "tool_use", "id": call.tool_use_id, "name": call.name,
-                                      "input": {}})
+        out += self._open("tool_use", {"type": "tool_use", "id": call.tool_use_id,
+                                       "name": call.name, "input": {}})
         call.block = self.index
         self.outcome.tool_calls.append(call.name)
         pending, call.pending = call.pending, []
@@ -259,7 +263,8 @@ class StreamConverter:
         text = call.arguments.feed(arguments) if arguments else ""
         if not text:
             return b""
-        return self._delta_prefix + b'{"type":"input_json_delta","partial_json":' + orjson.dumps(text) + b"}}\n\n"
+        return (self._delta_prefix + b'{"type":"input_json_delta","partial_json":'
+                + orjson.dumps(text) + b"}}\n\n")
 
     def _open_waiting(self) -> bytes:
         """Calls that arrived while another was still open, once that one is settled."""
@@ -289,7 +294,8 @@ class StreamConverter:
         for call in self.tools.unopened():
             out += self._open_tool(call) + self._close()
         reason, sequence = stop_details(self.finish_reason, self.native_finish_reason,
-                                        self.tools.opened > 0, self.matched_stop, self.stop_sequences)
+                                        self.tools.opened > 0, self.matched_stop,
+                                        self.stop_sequences)
         usage = anthropic_usage(self.outcome.raw_usage)
         self.outcome.stop_reason = reason
         self.outcome.stop_sequence = sequence

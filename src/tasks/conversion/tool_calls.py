@@ -59,10 +59,12 @@ class ToolCalls:
         slot = fragment.get("index")
         name = function.get("name") or ""
         call = self._by_slot.get(slot) if slot is not None else None
-        if call is not None and upstream_id and call.upstream_id and upstream_id != call.upstream_id and name:
-            call = None  # a new call that reuses the index (some providers put all at 0)
+        reused = call is not None and call.upstream_id not in (None, upstream_id)
+        if reused and name and upstream_id:
+            call = None  # a new call reusing the index (some providers put all at 0)
         if call is None and slot is None:
-            call = next((c for c in self.calls if upstream_id and c.upstream_id == upstream_id), None)
+            call = next((c for c in self.calls if upstream_id and c.upstream_id == upstream_id),
+                        None)
             if call is None and not (upstream_id or name) and self.calls:
                 call = self.calls[-1]
         if call is None:
@@ -92,7 +94,8 @@ class ToolCalls:
 
     def next_waiting(self) -> ToolCall | None:
         """The waiting call whose turn has come (the open one is settled), if any."""
-        if self.waiting and self.current is not None and self.current.settled and self.waiting[0].name:
+        current = self.current
+        if self.waiting and current is not None and current.settled and self.waiting[0].name:
             return self.waiting[0]
         return None
 

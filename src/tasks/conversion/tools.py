@@ -89,4 +89,5 @@ def tool_schemas(request: MessagesRequest | None) -> dict[str, dict[str, Any]]:
     """Each client tool's `input_schema` by name, to check the model's arguments against."""
     if request is None:
         return {}
-    return {t.name: t.input_schema or {} for t in request.tools or () if not t.is_server_tool and t.name}
+    return {t.name: t.input_schema or {}
+            for t in request.tools or () if not t.is_server_tool and t.name}
