@@ -154,7 +154,7 @@ def test_tools_system_and_images_each_add_tokens(settings):
     ({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": [
         {"type": "text"}]}]}, "messages.0.content"),
     ({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}],
-      "tools": [{"description": "no name"}]}, "tools.0.name: Field required"),
+      "tools": [{"description": "no name"}]}, "tools.0: Value error, a client tool needs a `name`"),
 ])
 def test_malformed_requests_are_400_not_a_count(body, message, settings):
     with pytest.raises(AnthropicError) as caught:

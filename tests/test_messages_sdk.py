@@ -86,9 +86,10 @@ def test_tool_round_trip(oas, upstream):
     )
     assert second.content[0].text == "It is sunny in Paris."
     sent = upstream.requests[-1]["messages"]
-    assert sent[1]["tool_calls"][0]["id"] == call.id
+    # The upstream gets its own call id back (scripted: call_0), paired with the result.
+    assert sent[1]["tool_calls"][0]["id"] == "call_0"
     assert sent[1]["tool_calls"][0]["function"]["name"] == "get_weather"
-    assert sent[2] == {"role": "tool", "tool_call_id": call.id, "content": "22C, sunny"}
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_0", "content": "22C, sunny"}
 
 
 def test_streamed_tool_call_assembles_its_input(oas, upstream):

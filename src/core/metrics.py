@@ -12,7 +12,6 @@ client does choose) are capped at `MAX_LABEL_VALUES` distinct values, the rest c
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,6 +44,9 @@ class ModelCounters:
 
 @dataclass
 class ToolCounters:
+    """Per tool name: calls the models made, `is_error` results the client sent back,
+    calls whose arguments had to be repaired, and calls whose arguments stayed invalid."""
+
     calls: int = 0
     #: tool results the client sent back, and how many of them had `is_error`
     results: int = 0
@@ -122,6 +124,12 @@ class Metrics:
             counters = self.tools[name]
             counters.results += 1
             counters.errors += int(is_error)
+
+    def record_tool_arguments(self, name: str, *, repaired: bool, invalid: bool) -> None:
+        """A tool call whose arguments were repaired, or did not fit the tool's schema."""
+        counters = self.tools[name]
+        counters.repaired += int(repaired)
+        counters.invalid += int(invalid)
 
     # ---- what coordinators report --------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     big_model: str = Field("anthropic/claude-sonnet-4", validation_alias=_env("OAS_BIG_MODEL"))
     small_model: str = Field(
         "anthropic/claude-3.7-sonnet", validation_alias=_env("OAS_SMALL_MODEL")
+    )
+
+    provider: dict[str, Any] | None = Field(
+        None,
+        validation_alias=_env("OAS_PROVIDER"),
+        description="OpenRouter provider routing preferences (a JSON object, sent as `provider`), "
+        'e.g. {"order": ["anthropic"], "allow_fallbacks": true}.',
+    )
+    cache_control: Literal["auto", "always", "never"] = Field(
+        "auto",
+        validation_alias=_env("OAS_CACHE_CONTROL"),
+        description="Send the client's `cache_control` breakpoints upstream: auto (to models "
+        "that honour them: Anthropic, Gemini, Qwen), always, or never.",
     )
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(

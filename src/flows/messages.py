@@ -30,18 +30,18 @@ async def messages_flow(request: dict[str, Any], services: Services) -> AsyncIte
     route = resolve_model(valid.model, services.settings)
     annotate(tags=[f"upstream:{route.upstream_model}"], upstream_model=route.upstream_model,
              provider=route.provider or services.upstream.name)
-    body = convert_request(valid, route)
+    body = convert_request(valid, route, services.settings)
     if valid.stream:
         chunks = await open_upstream_stream(services.upstream, body)
         outcome = StreamOutcome()
-        async for event in stream_response(chunks, valid.model, outcome):
+        async for event in stream_response(chunks, valid.model, outcome, valid):
             yield event
         annotate(first_token_at=outcome.first_token_at)
         record_usage(route, outcome.usage, outcome.raw_usage, outcome.stop_reason,
                      outcome.tool_calls)
     else:
         completion = await call_upstream(services.upstream, body)
-        message = convert_response(completion, valid.model)
+        message = convert_response(completion, valid.model, valid)
         tool_calls = [b["name"] for b in message["content"] if b["type"] == "tool_use"]
         record_usage(route, message["usage"], completion.get("usage"), message["stop_reason"],
                      tool_calls)

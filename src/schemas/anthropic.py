@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
 class _Open(BaseModel):
@@ -28,11 +28,19 @@ class TextBlock(_Open):
 
 
 class ImageSource(_Open):
-    type: Literal["base64", "url", "file"]
+    type: str  # "base64", "url", "file" today; a new kind is dropped, not refused
     media_type: str | None = None
     data: str | None = None
     url: str | None = None
     file_id: str | None = None
+
+    @model_validator(mode="after")
+    def _has_what_its_type_needs(self) -> ImageSource:
+        needs = {"base64": ("data", "media_type"), "url": ("url",), "file": ("file_id",)}
+        for name in needs.get(self.type, ()):
+            if not getattr(self, name):
+                raise ValueError(f"a `{self.type}` image source needs `{name}`")
+        return self
 
 
 class ImageBlock(_Open):
@@ -65,23 +73,19 @@ class ToolUseBlock(_Open):
     cache_control: CacheControl | None = None
 
 
-class ToolResultBlock(_Open):
-    type: Literal["tool_result"]
-    tool_use_id: str
-    content: str | list[dict[str, Any]] | None = None
-    is_error: bool | None = None
-    cache_control: CacheControl | None = None
 
 
 class ThinkingBlock(_Open):
     type: Literal["thinking"]
     thinking: str
     signature: str | None = None
+    cache_control: CacheControl | None = None
 
 
 class RedactedThinkingBlock(_Open):
     type: Literal["redacted_thinking"]
     data: str
+    cache_control: CacheControl | None = None
 
 
 class UnknownBlock(_Open):
@@ -114,7 +118,7 @@ ContentBlock = Annotated[
         Annotated[DocumentBlock, Tag("document")],
         Annotated[SearchResultBlock, Tag("search_result")],
         Annotated[ToolUseBlock, Tag("tool_use")],
-        Annotated[ToolResultBlock, Tag("tool_result")],
+        Annotated["ToolResultBlock", Tag("tool_result")],
         Annotated[ThinkingBlock, Tag("thinking")],
         Annotated[RedactedThinkingBlock, Tag("redacted_thinking")],
         Annotated[UnknownBlock, Tag("unknown")],
@@ -123,19 +127,40 @@ ContentBlock = Annotated[
 ]
 
 
+class ToolResultBlock(_Open):
+    """A tool's answer: text, or blocks (text, image, document, search_result, ...)."""
+
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[ContentBlock] | None = None
+    is_error: bool | None = None
+    cache_control: CacheControl | None = None
+
+
 class Message(_Open):
     role: Literal["user", "assistant", "system"]
     content: str | list[ContentBlock]
 
 
 class Tool(_Open):
-    """A client tool (`input_schema`) or a server tool (`type` such as `web_search_20250305`)."""
+    """A client tool (`input_schema`) or a server tool (`type` such as `web_search_20250305`).
 
-    name: str
+    Server tools and tool sets (`mcp_toolset`) may have no `name`; a client tool must.
+    Fields such as `defer_loading`, `strict`, `input_examples` and
+    `eager_input_streaming` are kept as extras.
+    """
+
+    name: str | None = None
     type: str | None = None
     description: str | None = None
     input_schema: dict[str, Any] | None = None
     cache_control: CacheControl | None = None
+
+    @model_validator(mode="after")
+    def _client_tools_have_names(self) -> Tool:
+        if not self.is_server_tool and not self.name:
+            raise ValueError("a client tool needs a `name`")
+        return self
 
     @property
     def is_server_tool(self) -> bool:
@@ -148,10 +173,26 @@ class ToolChoice(_Open):
     name: str | None = None
     disable_parallel_tool_use: bool | None = None
 
+    @model_validator(mode="after")
+    def _tool_needs_a_name(self) -> ToolChoice:
+        if self.type == "tool" and not self.name:
+            raise ValueError("`tool_choice` of type `tool` needs a `name`")
+        return self
+
 
 class Thinking(_Open):
-    type: Literal["enabled", "disabled", "adaptive"]
-    budget_tokens: int | None = None
+    """`enabled` (with `budget_tokens`), `adaptive`, `disabled`; newer kinds are tolerated."""
+
+    type: str
+    budget_tokens: int | None = Field(None, ge=0)
+    display: str | None = None  # "summarized" | "omitted"
+
+
+class OutputConfig(_Open):
+    """`output_config`: `effort` (low ... max) and `format` (a JSON schema for the answer)."""
+
+    effort: str | None = None
+    format: dict[str, Any] | None = None
 
 
 class Metadata(_Open):
@@ -174,3 +215,9 @@ class MessagesRequest(_Open):
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
     metadata: Metadata | None = None
+    output_config: OutputConfig | None = None
+    cache_control: CacheControl | None = None
+
+
+ToolResultBlock.model_rebuild()
+Message.model_rebuild()

@@ -11,21 +11,41 @@ from src.schemas.anthropic import MessagesRequest
 from src.tracking import step
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    # Pydantic puts union/tag names into locations; Anthropic's messages show the path.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in _TAGS))]
-    return ".".join(parts)
+_BRANCHES = {"str", "list", "int", "float", "bool", "dict", "none"}
+
+
+def _where(loc: tuple[Any, ...]) -> list[str]:
+    """The path as Anthropic writes it (`messages.0.content.1.text`).
+
+    Pydantic also puts union branches (`str`, `list[...]`, `function-after[...]`) and the
+    tag of a tagged union (the block type, right after a list index) into locations.
+    """
+    parts: list[str] = []
+    previous: Any = None
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in _BRANCHES):
+            continue
+        if isinstance(part, str) and isinstance(previous, int) and part in _TAGS:
+            previous = None
+            continue
+        parts.append(str(part))
+        previous = part
+    return parts
 
 
 _TAGS = {"text", "image", "document", "search_result", "tool_use", "tool_result", "thinking",
-         "redacted_thinking", "unknown", "str", "list", "function-after", "int", "float"}
+         "redacted_thinking", "unknown"}
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming the first problem the way Anthropic's API does (`field: problem`)."""
+    """One line naming the most specific problem the way Anthropic's API does (`field: problem`).
+
+    For a field that may be a string or a list of blocks, "should be a valid string" is
+    the least useful of its errors: the deepest location says what is actually wrong.
+    """
     errors = exc.errors(include_url=False)
-    first = errors[0]
-    where = _where(first["loc"])
+    first = max(errors, key=lambda e: (len(_where(e["loc"])), e["type"] != "string_type"))
+    where = ".".join(_where(first["loc"]))
     message = first["msg"]
     if first["type"] == "missing":
         message = "Field required"

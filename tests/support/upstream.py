@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 import orjson
@@ -30,6 +31,8 @@ class ToolCall:
     name: str
     arguments: str | dict[str, Any]
     id: str | None = None
+    no_id: bool = False  # send the call without an id (some providers do)
+    chunks: list[str] | None = None  # stream the arguments in exactly these pieces
 
 
 @dataclass
@@ -54,6 +57,14 @@ class Reply:
     stall: float = 0.0  # seconds to stall after the first content chunk
     drop_connection: bool = False  # close the socket mid-stream
     raw_body: bytes | None = None  # non-stream: send these bytes as they are
+    # Stream: how tool calls are sent. "sequential" (OpenAI), "interleaved" (fragments
+    # of all calls alternate), "whole" (each call complete in one chunk), "same_index"
+    # (every call at index 0, told apart by its id).
+    tool_call_style: str = "sequential"
+    choice_extra: dict[str, Any] = field(default_factory=dict)  # more fields on the final choice
+    refusal: str = ""  # OpenAI's `refusal` text
+    write_size: int = 0  # stream: cut the body into writes of this many bytes (splits UTF-8)
+    split_pause: float = 0.0  # seconds to wait after a write that ends inside a character
 
 
 def _usage(body: dict[str, Any], reply: Reply,
@@ -97,6 +108,7 @@ class ScriptedUpstream:
         self.prompt_tokens: Callable[[dict[str, Any]], int] | None = None
         self.models_status = 200  # status of GET /models (>= 400: an OpenRouter error body)
         self.models_requests = 0
+        self.split_characters = 0  # writes that ended inside a UTF-8 character
         self.models: list[dict[str, Any]] = [
             {"id": "anthropic/claude-sonnet-4", "name": "Anthropic: Claude Sonnet 4",
              "context_length": 200000, "created": 1747930371},
@@ -125,6 +137,7 @@ class ScriptedUpstream:
         self.prompt_tokens = None
         self.models_status = 200
         self.models_requests = 0
+        self.split_characters = 0
 
     @property
     def base_url(self) -> str:
@@ -153,13 +166,15 @@ class ScriptedUpstream:
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.refusal:
+            message["refusal"] = reply.refusal
         if reply.reasoning:
             message["reasoning"] = reply.reasoning
         if reply.reasoning_details:
             message["reasoning_details"] = reply.reasoning_details
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": c.id or f"call_{i}", "type": "function",
+                {**({} if c.no_id else {"id": c.id or f"call_{i}"}), "type": "function",
                  "function": {"name": c.name, "arguments": _arguments(c)}}
                 for i, c in enumerate(reply.tool_calls)
             ]
@@ -167,6 +182,7 @@ class ScriptedUpstream:
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
         if reply.native_finish_reason:
             choice["native_finish_reason"] = reply.native_finish_reason
+        choice.update(reply.choice_extra)
         return {"id": "gen-scripted", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model"), "provider": "Scripted", "choices": [choice],
                 "usage": _usage(body, reply, self.prompt_tokens)}
@@ -180,19 +196,89 @@ class ScriptedUpstream:
         return b"data: " + orjson.dumps(data) + b"\n\n"
 
     async def _stream(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
+        if not reply.write_size:
+            async for data in self._events(body, reply):
+                yield data
+            return
+        # Cut the body into small writes regardless of event boundaries, so that a
+        # multi-byte character can arrive in two TCP reads.
+        buffer = b""
+        async for data in self._events(body, reply):
+            buffer += data
+            while len(buffer) > reply.write_size:
+                piece, buffer = buffer[:reply.write_size], buffer[reply.write_size:]
+                yield piece
+                if (buffer[0] & 0xC0) == 0x80:  # the next byte continues a character
+                    self.split_characters += 1
+                    await asyncio.sleep(reply.split_pause)  # let this half go out on its own
+        if buffer:
+            yield buffer
+
+    def _reasoning_chunks(self, body: dict[str, Any], reply: Reply) -> list[bytes]:
+        """Reasoning as OpenRouter streams it: each piece both as `reasoning` text and as a
+        `reasoning_details` entry with its index; a signature comes in a piece of its own."""
+        size = max(1, reply.chunk_size)
+        if not reply.reasoning_details:
+            return [self._chunk(body, {"role": "assistant", "content": "",
+                                       "reasoning": reply.reasoning[i:i + size]})
+                    for i in range(0, len(reply.reasoning), size)]
+        out = []
+        for index, detail in enumerate(reply.reasoning_details):
+            kind = detail.get("type")
+            meta = {k: v for k, v in detail.items() if k in ("format", "id")}
+            if kind == "reasoning.text":
+                text = detail.get("text") or ""
+                for i in range(0, len(text), size):
+                    piece = {"type": kind, "text": text[i:i + size], "index": index, **meta}
+                    out.append(self._chunk(body, {"role": "assistant", "content": "",
+                                                  "reasoning": text[i:i + size],
+                                                  "reasoning_details": [piece]}))
+                if detail.get("signature"):
+                    piece = {"type": kind, "signature": detail["signature"], "index": index, **meta}
+                    out.append(self._chunk(body, {"role": "assistant", "content": "",
+                                                  "reasoning_details": [piece]}))
+            else:
+                extra = {"reasoning": detail["summary"]} if kind == "reasoning.summary" else {}
+                out.append(self._chunk(body, {"role": "assistant", "content": "", **extra,
+                                              "reasoning_details": [{**detail, "index": index}]}))
+        return out
+
+    def _tool_chunks(self, body: dict[str, Any], reply: Reply) -> list[bytes]:
+        size = max(1, reply.chunk_size * 2)
+        per_call: list[list[dict[str, Any]]] = []
+        for i, call in enumerate(reply.tool_calls):
+            args = _arguments(call)
+            index = 0 if reply.tool_call_style == "same_index" else i
+            head: dict[str, Any] = {"index": index, "type": "function",
+                                    "function": {"name": call.name, "arguments": ""}}
+            if not call.no_id:
+                head["id"] = call.id or f"call_{i}"
+            if reply.tool_call_style == "whole":
+                head["function"]["arguments"] = args
+                per_call.append([head])
+                continue
+            pieces = call.chunks if call.chunks is not None else [
+                args[j:j + size] for j in range(0, len(args), size)]
+            per_call.append([head] + [{"index": index, "function": {"arguments": p}}
+                                      for p in pieces])
+        if reply.tool_call_style == "interleaved":
+            order = [f for group in zip_longest(*per_call) for f in group if f is not None]
+        else:
+            order = [f for group in per_call for f in group]
+        return [self._chunk(body, {"tool_calls": [fragment]}) for fragment in order]
+
+    async def _events(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
         finished = False
         try:
             yield b": OPENROUTER PROCESSING\n\n"
             yield self._chunk(body, {"role": "assistant", "content": ""})
-            size = max(1, reply.chunk_size)
-            for i in range(0, len(reply.reasoning), size):
-                yield self._chunk(body, {"role": "assistant", "content": "",
-                                         "reasoning": reply.reasoning[i:i + size]})
+            for data in self._reasoning_chunks(body, reply):
+                yield data
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-            if reply.reasoning_details:
-                yield self._chunk(body, {"role": "assistant", "content": "",
-                                         "reasoning_details": reply.reasoning_details})
+            size = max(1, reply.chunk_size)
+            if reply.refusal:
+                yield self._chunk(body, {"role": "assistant", "refusal": reply.refusal})
             pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)]
             for n, piece in enumerate(pieces):
                 if reply.mid_stream_error and n == len(pieces) // 2:
@@ -209,16 +295,12 @@ class ScriptedUpstream:
                     await asyncio.sleep(reply.stall)
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-            for i, call in enumerate(reply.tool_calls):
-                args = _arguments(call)
-                yield self._chunk(body, {"tool_calls": [{
-                    "index": i, "id": call.id or f"call_{i}", "type": "function",
-                    "function": {"name": call.name, "arguments": ""}}]})
-                for j in range(0, len(args), max(1, size * 2)):
-                    yield self._chunk(body, {"tool_calls": [{
-                        "index": i, "function": {"arguments": args[j:j + size * 2]}}]})
+            for data in self._tool_chunks(body, reply):
+                yield data
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
-            extra = {"native_finish_reason": reply.native_finish_reason} if reply.native_finish_reason else {}
+            extra = dict(reply.choice_extra)
+            if reply.native_finish_reason:
+                extra["native_finish_reason"] = reply.native_finish_reason
             yield self._chunk(body, {}, finish, **extra)
             usage = {"id": "gen-scripted", "object": "chat.completion.chunk", "choices": [],
                      "usage": _usage(body, reply, self.prompt_tokens)}

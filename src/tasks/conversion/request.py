@@ -1,176 +1,180 @@
-"""convert-request: an Anthropic Messages request as an OpenRouter chat completion request."""
+"""convert-request: an Anthropic Messages request as an OpenRouter chat completion request.
+
+The order of the conversation is kept exactly: system prompt (string, blocks, or
+`role: "system"` turns where they stand), then each turn. A user turn's tool results
+become `tool` messages first (OpenAI wants them right after the assistant's calls), then
+one user message with the turn's text, images and documents. An assistant turn becomes
+one message with its text, `tool_calls` and `reasoning_details`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-import structlog
 
+from src.core.settings import Settings
 from src.schemas.anthropic import (
-    ImageBlock,
     Message,
     MessagesRequest,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
     ToolResultBlock,
     ToolUseBlock,
 )
+from src.tasks.conversion.content import (
+    block_parts,
+    cache_marked,
+    collapse,
+    text_part,
+    tool_result_parts,
+)
+from src.tasks.conversion.dropped import note_dropped, note_unknown_fields
+from src.tasks.conversion.thinking import reasoning_details, reasoning_param
+from src.tasks.conversion.tool_ids import ToolIdMap
+from src.tasks.conversion.tools import client_tools, convert_tool_choice, convert_tools
 from src.tasks.routing import Route
 from src.tracking import step
 
-log = structlog.get_logger("oas.conversion")
+# Fields this module converts; anything else at the top level is tolerated and logged once.
+_CONVERTED = frozenset({
+    "model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
+    "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config",
+    "output_format", "cache_control",
+})
 
-_dropped_once: set[str] = set()
-
-
-def note_dropped(what: str, reason: str) -> None:
-    """Log, once per process, a part of the request that has no upstream equivalent."""
-    if what not in _dropped_once:
-        _dropped_once.add(what)
-        log.info("request part not sent upstream", part=what, reason=reason)
-
-
-def _image_part(block: ImageBlock) -> dict[str, Any] | None:
-    source = block.source
-    if source.type == "base64" and source.data:
-        url = f"data:{source.media_type or 'image/png'};base64,{source.data}"
-    elif source.type == "url" and source.url:
-        url = source.url
-    else:
-        note_dropped(f"image source {source.type}", "no upstream equivalent")
-        return None
-    return {"type": "image_url", "image_url": {"url": url}}
+# Model families on OpenRouter that honour explicit `cache_control` breakpoints.
+_CACHE_CONTROL_MODELS = ("anthropic/", "google/gemini", "qwen/", "claude", "gemini")
 
 
-def _text_of(content: str | list[dict[str, Any]] | None) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "\n".join(
-        part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
-    )
+def honours_cache_control(upstream_model: str, mode: str = "auto") -> bool:
+    """Whether `cache_control` breakpoints are worth sending to this model.
+
+    Anthropic and Gemini models (and Qwen on Alibaba) cache only where they are told;
+    OpenAI, DeepSeek, Grok and others cache by themselves and some providers refuse
+    unknown fields, so for them the breakpoints are dropped.
+    """
+    if mode in ("always", "never"):
+        return mode == "always"
+    model = upstream_model.lower().lstrip("~")
+    return any(model.startswith(f) or (f.isalpha() and f in model) for f in _CACHE_CONTROL_MODELS)
 
 
-def _system_messages(system: str | list[TextBlock] | None) -> list[dict[str, Any]]:
+# -- turns -------------------------------------------------------------------------------
+
+
+def _system_messages(system: str | list[Any] | None, keep_cache: bool) -> list[dict[str, Any]]:
     if not system:
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
-    text = "\n\n".join(block.text for block in system if block.text)
-    return [{"role": "system", "content": text}] if text else []
+    parts = [cache_marked(text_part(b.text), b, keep_cache)
+             for b in system if isinstance(b, TextBlock) and b.text]
+    return [{"role": "system", "content": collapse(parts, "\n\n")}] if parts else []
 
 
-def _user_messages(message: Message) -> list[dict[str, Any]]:
-    """A user turn: tool results first (as `tool` messages), then the rest as one user message."""
-    if isinstance(message.content, str):
-        return [{"role": "user", "content": message.content}]
-    out: list[dict[str, Any]] = []
-    parts: list[dict[str, Any]] = []
-    for block in message.content:
-        if isinstance(block, ToolResultBlock):
-            text = _text_of(block.content)
-            if block.is_error:
-                text = f"Error: {text}" if text else "Error"
-            out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
-        elif isinstance(block, TextBlock):
-            parts.append({"type": "text", "text": block.text})
-        elif isinstance(block, ImageBlock):
-            if (part := _image_part(block)) is not None:
-                parts.append(part)
-        else:
-            note_dropped(f"user block {block.type}", "not converted yet")
-    if parts:
-        if all(p["type"] == "text" for p in parts):
-            out.append({"role": "user", "content": "\n".join(p["text"] for p in parts)})
-        else:
-            out.append({"role": "user", "content": parts})
-    return out
+class _Conversation:
+    """State shared by the turns of one request: tool ids and the names they belong to."""
+
+    def __init__(self, request: MessagesRequest, keep_cache: bool) -> None:
+        self.keep_cache = keep_cache
+        uses = [b for m in request.messages if m.role == "assistant" and isinstance(m.content, list)
+                for b in m.content if isinstance(b, ToolUseBlock)]
+        self.ids = ToolIdMap(b.id for b in uses)
+        self.names = {b.id: b.name for b in uses}
+
+    def user(self, message: Message) -> list[dict[str, Any]]:
+        if isinstance(message.content, str):
+            return [{"role": "user", "content": message.content}]
+        tool_messages: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        for block in message.content:
+            if isinstance(block, ToolResultBlock):
+                texts, media = tool_result_parts(block, self.keep_cache)
+                tool_messages.append({"role": "tool",
+                                      "tool_call_id": self.ids.upstream(block.tool_use_id),
+                                      "content": collapse(texts)})
+                if media:
+                    name = self.names.get(block.tool_use_id)
+                    which = f"the {name} tool call" if name else "a tool call"
+                    parts.append(text_part(f"Content returned by {which}:"))
+                    parts.extend(media)
+            else:
+                parts.extend(block_parts(block, self.keep_cache, "user"))
+        if parts:
+            tool_messages.append({"role": "user", "content": collapse(parts)})
+        return tool_messages
+
+    def assistant(self, message: Message) -> dict[str, Any] | None:
+        if isinstance(message.content, str):
+            return {"role": "assistant", "content": message.content} if message.content else None
+        texts: list[dict[str, Any]] = []
+        calls: list[dict[str, Any]] = []
+        thinking: list[ThinkingBlock | RedactedThinkingBlock] = []
+        for block in message.content:
+            if isinstance(block, TextBlock):
+                if block.text.strip():  # whitespace-only text is refused by several providers
+                    texts.append(cache_marked(text_part(block.text), block, self.keep_cache))
+            elif isinstance(block, ToolUseBlock):
+                arguments = block.input if block.input is not None else {}
+                calls.append({"id": self.ids.upstream(block.id), "type": "function",
+                              "function": {"name": block.name,
+                                           "arguments": orjson.dumps(arguments).decode()}})
+            elif isinstance(block, (ThinkingBlock, RedactedThinkingBlock)):
+                thinking.append(block)
+            else:
+                note_dropped(f"assistant block {block.type}", "no upstream equivalent")
+        if not (texts or calls or thinking):
+            return None
+        content = collapse(texts, "\n\n") if texts else None
+        out: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            out["tool_calls"] = calls
+        if thinking:
+            out["reasoning_details"] = reasoning_details(thinking)
+        return out
 
 
-def _assistant_message(message: Message) -> dict[str, Any]:
-    if isinstance(message.content, str):
-        return {"role": "assistant", "content": message.content}
-    texts: list[str] = []
-    tool_calls: list[dict[str, Any]] = []
-    for block in message.content:
-        if isinstance(block, TextBlock):
-            texts.append(block.text)
-        elif isinstance(block, ToolUseBlock):
-            tool_calls.append({
-                "id": block.id,
-                "type": "function",
-                "function": {
-                    "name": block.name,
-                    "arguments": orjson.dumps(block.input if block.input is not None else {}).decode(),
-                },
-            })
-        else:
-            note_dropped(f"assistant block {block.type}", "not converted yet")
-    out: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if tool_calls:
-        out["tool_calls"] = tool_calls
-    return out
-
-
-def convert_messages(request: MessagesRequest) -> list[dict[str, Any]]:
+def convert_messages(request: MessagesRequest, keep_cache: bool = False) -> list[dict[str, Any]]:
     """The system prompt and every turn, in OpenAI chat order."""
-    out = _system_messages(request.system)
+    conversation = _Conversation(request, keep_cache)
+    out = _system_messages(request.system, keep_cache)
     for message in request.messages:
         if message.role == "assistant":
-            out.append(_assistant_message(message))
+            if (converted := conversation.assistant(message)) is not None:
+                out.append(converted)
         elif message.role == "system":
-            out.extend(_system_messages(
-                message.content if isinstance(message.content, str)
-                else [b for b in message.content if isinstance(b, TextBlock)]
-            ))
+            out.extend(_system_messages(message.content, keep_cache))
         else:
-            out.extend(_user_messages(message))
+            out.extend(conversation.user(message))
     return out
 
 
-def convert_tools(request: MessagesRequest) -> list[dict[str, Any]]:
-    """Client tools as OpenAI functions; Anthropic's server tools are never sent as functions."""
-    tools = []
-    for tool in request.tools or []:
-        if tool.is_server_tool:
-            note_dropped(f"server tool {tool.type}", "server tools are not offered upstream")
-            continue
-        tools.append({
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description or "",
-                "parameters": tool.input_schema or {"type": "object", "properties": {}},
-            },
-        })
-    return tools
+# -- the whole body ----------------------------------------------------------------------
 
 
-def convert_tool_choice(request: MessagesRequest) -> dict[str, Any]:
-    """`tool_choice` and `parallel_tool_calls` fields for the upstream body."""
-    choice = request.tool_choice
-    if choice is None:
-        return {}
-    out: dict[str, Any] = {}
-    if choice.type == "auto":
-        out["tool_choice"] = "auto"
-    elif choice.type == "any":
-        out["tool_choice"] = "required"
-    elif choice.type == "none":
-        out["tool_choice"] = "none"
-    elif choice.type == "tool" and choice.name:
-        out["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
-    if choice.disable_parallel_tool_use:
-        out["parallel_tool_calls"] = False
-    return out
+def _response_format(request: MessagesRequest) -> dict[str, Any] | None:
+    """`output_config.format` (or the beta `output_format`) as OpenAI's `response_format`."""
+    fmt = request.output_config.format if request.output_config else None
+    fmt = fmt or (request.model_extra or {}).get("output_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    if not isinstance(fmt.get("schema"), dict):
+        return None
+    return {"type": "json_schema",
+            "json_schema": {"name": "response", "strict": True, "schema": fmt["schema"]}}
 
 
-def to_openai(request: MessagesRequest, route: Route) -> dict[str, Any]:
-    """The whole upstream request body."""
+def to_openai(
+    request: MessagesRequest, route: Route, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The whole upstream body."""
+    keep_cache = honours_cache_control(route.upstream_model,
+                                       settings.cache_control if settings else "auto")
     body: dict[str, Any] = {
         "model": route.upstream_model,
-        "messages": convert_messages(request),
+        "messages": convert_messages(request, keep_cache),
         "max_tokens": request.max_tokens,
         "stream": request.stream,
         "usage": {"include": True},
@@ -183,15 +187,31 @@ def to_openai(request: MessagesRequest, route: Route) -> dict[str, Any]:
             body[name] = value
     if request.stop_sequences:
         body["stop"] = request.stop_sequences
-    if tools := convert_tools(request):
-        body["tools"] = tools
-        body.update(convert_tool_choice(request))
+    offered = client_tools(request)
+    if offered:
+        body["tools"] = convert_tools(offered, keep_cache)
+        body.update(convert_tool_choice(request, offered))
+    if (reasoning := reasoning_param(request)) is not None:
+        body["reasoning"] = reasoning
+    if (response_format := _response_format(request)) is not None:
+        body["response_format"] = response_format
     if request.metadata and request.metadata.user_id:
         body["user"] = request.metadata.user_id
+    if request.cache_control is not None:
+        if keep_cache:
+            body["cache_control"] = request.cache_control.model_dump(exclude_none=True)
+        else:
+            note_dropped(f"cache_control for {route.upstream_model}", "this model caches by itself")
+    if settings is not None and settings.provider:
+        body["provider"] = settings.provider
+    note_unknown_fields(k for k in (request.model_extra or {}) if k not in _CONVERTED)
     return body
 
 
+
 @step("convert-request")
-def convert_request(request: MessagesRequest, route: Route) -> dict[str, Any]:
+def convert_request(
+    request: MessagesRequest, route: Route, settings: Settings | None = None
+) -> dict[str, Any]:
     """Task: the upstream body for this request."""
-    return to_openai(request, route)
+    return to_openai(request, route, settings)

@@ -1,72 +1,64 @@
-"""convert-response: an OpenAI chat completion as an Anthropic message."""
+"""convert-response: an OpenAI chat completion as an Anthropic message.
+
+The completion's message is fed to the stream converter as a single chunk (reasoning,
+then text, then tool calls), so a non-stream answer has exactly the blocks, tool inputs,
+stop reason and usage a stream of the same answer would have.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from json_repair import repair_json
-
 from src.core.errors import AnthropicError
-from src.core.ids import message_id, tool_use_id
-from src.tasks.conversion.finish import anthropic_usage, stop_reason
+from src.schemas.anthropic import MessagesRequest
+from src.tasks.conversion.stream import StreamConverter, upstream_stream_error
 from src.tracking import step
 
 
-def parse_arguments(arguments: Any) -> tuple[dict[str, Any], bool]:
-    """Tool-call arguments as an object, repairing broken JSON; (input, was_repaired)."""
-    if isinstance(arguments, dict):
-        return arguments, False
-    if not arguments:
-        return {}, False
-    try:
-        value = orjson.loads(arguments)
-        repaired = False
-    except orjson.JSONDecodeError:
-        value = repair_json(arguments, return_objects=True)
-        repaired = True
-    if not isinstance(value, dict):
-        return {}, True
-    return value, repaired
+def _text(content: Any) -> str | None:
+    """Message content as text: a string, or the text of a list of parts."""
+    if isinstance(content, str) or content is None:
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content
+                       if isinstance(p, dict) and p.get("type") in ("text", "output_text"))
+    return None
 
 
-def to_anthropic(completion: dict[str, Any], client_model: str) -> dict[str, Any]:
-    """The Anthropic message for a non-stream completion."""
-    if "error" in completion and not completion.get("choices"):
-        error = completion["error"] or {}
-        raise AnthropicError("api_error", str(error.get("message") or error))
+def as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
+    """A whole completion in the shape of one stream chunk."""
     choices = completion.get("choices") or []
     if not choices:
+        if completion.get("error"):
+            raise upstream_stream_error(completion["error"])
         raise AnthropicError("api_error", "The upstream answer had no choices.")
     choice = choices[0]
     message = choice.get("message") or {}
-    content: list[dict[str, Any]] = []
-    text = message.get("content")
-    if isinstance(text, str) and text:
-        content.append({"type": "text", "text": text})
-    tool_calls = message.get("tool_calls") or []
-    for call in tool_calls:
-        function = call.get("function") or {}
-        arguments, _ = parse_arguments(function.get("arguments"))
-        content.append({
-            "type": "tool_use",
-            "id": tool_use_id(),
-            "name": function.get("name") or "",
-            "input": arguments,
-        })
+    delta = {
+        "reasoning": message.get("reasoning") or message.get("reasoning_content"),
+        "reasoning_details": message.get("reasoning_details"),
+        "content": _text(message.get("content")),
+        "refusal": message.get("refusal"),
+        "tool_calls": [{**call, "index": i}
+                       for i, call in enumerate(message.get("tool_calls") or ())],
+    }
     return {
-        "id": message_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": client_model,
-        "content": content,
-        "stop_reason": stop_reason(choice.get("finish_reason"), bool(tool_calls)),
-        "stop_sequence": None,
-        "usage": anthropic_usage(completion.get("usage")),
+        "choices": [{**{k: v for k, v in choice.items() if k != "message"}, "delta": delta}],
+        "usage": completion.get("usage"),
     }
 
 
+def to_anthropic(completion: dict[str, Any], client_model: str,
+                 request: MessagesRequest | None = None) -> dict[str, Any]:
+    """The Anthropic message for a non-stream completion."""
+    converter = StreamConverter(client_model, request=request, keep_content=True)
+    converter.feed(as_chunk(completion))
+    converter.finish()
+    return converter.message()
+
+
 @step("convert-response")
-def convert_response(completion: dict[str, Any], client_model: str) -> dict[str, Any]:
+def convert_response(completion: dict[str, Any], client_model: str,
+                     request: MessagesRequest | None = None) -> dict[str, Any]:
     """Task: the message the client receives."""
-    return to_anthropic(completion, client_model)
+    return to_anthropic(completion, client_model, request)

@@ -1,7 +1,13 @@
 """stream-response: OpenAI chat completion chunks in, Anthropic SSE events out.
 
-One converter per stream, fed chunk by chunk; it writes bytes ready for the socket so
-the per-chunk path is a dict lookup, one `orjson.dumps` and a bytes join.
+One converter per stream, fed chunk by chunk; it writes bytes ready for the socket, so
+the per-chunk path for text is a dict lookup, one `orjson.dumps` and a bytes join
+(precomputed `content_block_delta` prefix per block, no Pydantic). Blocks open in the
+order the upstream sends their parts: thinking (`reasoning_details` or `reasoning`), text,
+tool calls, each tool call in its own block.
+
+A non-stream completion goes through the same converter as one chunk (see
+`response.py`), so both paths give the same content by construction.
 """
 
 from __future__ import annotations
@@ -14,12 +20,18 @@ from typing import Any
 import orjson
 
 from src.core.errors import AnthropicError, error_type_for_status
-from src.core.ids import message_id, tool_use_id
-from src.tasks.conversion.finish import anthropic_usage, stop_reason
+from src.core.ids import message_id
+from src.core.metrics import metrics
+from src.schemas.anthropic import MessagesRequest
+from src.tasks.conversion.finish import anthropic_usage, stop_details
 from src.tasks.conversion.sse import sse, sse_error
-from src.tracking import step
+from src.tasks.conversion.thinking import redacted_data_for, signature_for, thinking_hidden
+from src.tasks.conversion.tool_calls import ToolCall, ToolCalls
+from src.tasks.conversion.tools import tool_schemas
+from src.tracking import annotate, step
 
 _PING = sse("ping", {"type": "ping"})
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
 
 
 @dataclass
@@ -28,27 +40,41 @@ class StreamOutcome:
 
     message_id: str = ""
     stop_reason: str | None = None
+    stop_sequence: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     raw_usage: dict[str, Any] | None = None
     first_token_at: float | None = None
     chunks: int = 0
     tool_calls: list[str] = field(default_factory=list)
+    tool_problems: dict[str, list[str]] = field(default_factory=dict)
     error: AnthropicError | None = None
 
 
 class StreamConverter:
-    """Turns one upstream stream into Anthropic events, block by block."""
+    """Turns one upstream stream into Anthropic events, block by block.
 
-    def __init__(self, client_model: str, outcome: StreamOutcome | None = None) -> None:
+    `keep_content=True` also assembles the content blocks (for a non-stream answer).
+    """
+
+    def __init__(self, client_model: str, outcome: StreamOutcome | None = None,
+                 request: MessagesRequest | None = None, keep_content: bool = False) -> None:
         self.model = client_model
         self.outcome = outcome or StreamOutcome()
         self.outcome.message_id = message_id()
         self.index = -1
         self.open_kind: str | None = None  # "text" | "thinking" | "tool_use"
-        self.tool_blocks: dict[int, int] = {}  # upstream tool index -> our block index
         self.finish_reason: str | None = None
-        self.signature: str | None = None
+        self.native_finish_reason: str | None = None
+        self.matched_stop: Any = None
+        self.stop_sequences = request.stop_sequences if request else None
+        self.hide_thinking = thinking_hidden(request)
+        self.content: list[dict[str, Any]] | None = [] if keep_content else None
+        self.tools = ToolCalls(tool_schemas(request) if request is not None else None)
         self._delta_prefix = b""
+        self._pieces: list[str] = []  # text of the open text/thinking block (keep_content)
+        self._pending_space = ""  # whitespace that may yet start a text block
+        self._thinking_meta: dict[str, Any] = {}
+        self._thinking_index: Any = None
 
     # -- events -------------------------------------------------------------------------
 
@@ -67,7 +93,7 @@ class StreamConverter:
         }
         return sse("message_start", {"type": "message_start", "message": message}) + _PING
 
-    def _open(self, kind: str, block: dict[str, Any]) -> bytes:
+    def _open(self, kind: str | None, block: dict[str, Any]) -> bytes:
         out = self._close()
         self.index += 1
         self.open_kind = kind
@@ -76,6 +102,8 @@ class StreamConverter:
             + str(self.index).encode()
             + b',"delta":'
         )
+        if self.outcome.first_token_at is None:
+            self.outcome.first_token_at = time.time()
         return out + sse("content_block_start", {
             "type": "content_block_start", "index": self.index, "content_block": block,
         })
@@ -84,14 +112,26 @@ class StreamConverter:
         return self._delta_prefix + orjson.dumps(delta) + b"}\n\n"
 
     def _close(self) -> bytes:
-        if self.open_kind is None:
+        kind = self.open_kind
+        if kind is None:
             return b""
         out = b""
-        if self.open_kind == "thinking":
-            out += self._delta({"type": "signature_delta", "signature": self.signature or ""})
-            self.signature = None
+        if kind == "thinking":
+            signature = signature_for(self._thinking_meta)
+            out += self._delta({"type": "signature_delta", "signature": signature})
+            self._keep({"type": "thinking", "thinking": "".join(self._pieces),
+                        "signature": signature})
+        elif kind == "text":
+            self._keep({"type": "text", "text": "".join(self._pieces)})
+        elif kind == "tool_use":
+            out += self._close_tool(self.tools.current)
         self.open_kind = None
-        return out + sse("content_block_stop", {"type": "content_block_stop", "index": self.index})
+        return out + _BLOCK_STOP + str(self.index).encode() + b"}\n\n"
+
+    def _keep(self, block: dict[str, Any]) -> None:
+        if self.content is not None:
+            self.content.append(block)
+        self._pieces = []
 
     # -- chunks -------------------------------------------------------------------------
 
@@ -106,68 +146,181 @@ class StreamConverter:
         if not choices:
             return b""
         choice = choices[0]
-        out = b""
         delta = choice.get("delta") or {}
-        reasoning = delta.get("reasoning")
-        if reasoning:
-            out += self._thinking(reasoning)
-        for detail in delta.get("reasoning_details") or ():
-            if detail.get("signature"):
-                self.signature = detail["signature"]
+        out = b""
+        details = delta.get("reasoning_details")
+        if details:
+            out += self._reasoning_details(details)
+        elif reasoning := delta.get("reasoning") or delta.get("reasoning_content"):
+            out += self._thinking(reasoning, None)
         text = delta.get("content")
         if text:
-            if self.open_kind != "text":
-                out += self._open("text", {"type": "text", "text": ""})
-            if self.outcome.first_token_at is None:
-                self.outcome.first_token_at = time.time()
-            out += self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text) + b"}}\n\n"
-        for call in delta.get("tool_calls") or ():
-            out += self._tool_call(call)
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
+            out += self._text(text)
+        if refusal := delta.get("refusal"):
+            out += self._text(refusal)
+        if calls := delta.get("tool_calls"):
+            for call in calls:
+                out += self._tool_call(call)
+        if finish := choice.get("finish_reason"):
+            if finish == "error":
+                raise upstream_stream_error(
+                    choice.get("error") or "The upstream ended the stream with an error.")
+            self.finish_reason = finish
+            self.native_finish_reason = (choice.get("native_finish_reason")
+                                         or self.native_finish_reason)
+            self.matched_stop = choice.get("stop_reason") or choice.get("matched_stop")
         return out
 
-    def _thinking(self, text: str) -> bytes:
+    def _text(self, text: str) -> bytes:
         out = b""
-        if self.open_kind != "thinking":
+        if self.open_kind != "text":
+            if not text.strip():  # whitespace alone starts no block (Anthropic sends none)
+                self._pending_space += text
+                return b""
+            text, self._pending_space = self._pending_space + text, ""
+            out = self._open("text", {"type": "text", "text": ""})
+        if self.content is not None:
+            self._pieces.append(text)
+        return (out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text)
+                + b"}}\n\n")
+
+    # -- thinking -----------------------------------------------------------------------
+
+    def _reasoning_details(self, details: list[dict[str, Any]]) -> bytes:
+        out = b""
+        for detail in details:
+            if not isinstance(detail, dict):
+                continue
+            kind = detail.get("type")
+            if kind == "reasoning.encrypted":
+                if detail.get("data"):
+                    block = {"type": "redacted_thinking", "data": redacted_data_for(detail)}
+                    out += self._open(None, block)
+                    self._keep(block)
+                    out += self._close_bare()
+            else:
+                text = detail.get("summary") if kind == "reasoning.summary" else detail.get("text")
+                out += self._thinking(text or "", detail)
+        return out
+
+    def _close_bare(self) -> bytes:
+        """Stop a block that has no deltas (redacted thinking)."""
+        return _BLOCK_STOP + str(self.index).encode() + b"}\n\n"
+
+    def _thinking(self, text: str, detail: dict[str, Any] | None) -> bytes:
+        kind = (detail or {}).get("type") or "reasoning.text"
+        index = (detail or {}).get("index")
+        meta = self._thinking_meta
+        out = b""
+        if (self.open_kind != "thinking" or meta.get("type") != kind
+                or (index is not None and self._thinking_index not in (None, index))
+                or (text and meta.get("signature"))):
+            if not text and not (detail and detail.get("signature")):
+                return b""
             out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
-        if self.outcome.first_token_at is None:
-            self.outcome.first_token_at = time.time()
-        return out + self._delta({"type": "thinking_delta", "thinking": text})
-
-    def _tool_call(self, call: dict[str, Any]) -> bytes:
-        out = b""
-        position = call.get("index", len(self.tool_blocks))
-        function = call.get("function") or {}
-        if position not in self.tool_blocks:
-            name = function.get("name") or ""
-            out += self._open("tool_use", {"type": "tool_use", "id": tool_use_id(), "name": name,
-                                           "input": {}})
-            self.tool_blocks[position] = self.index
-            self.outcome.tool_calls.append(name)
-            if self.outcome.first_token_at is None:
-                self.outcome.first_token_at = time.time()
-        elif self.tool_blocks[position] != self.index:
-            # Arguments for a call whose block is already closed cannot be sent any more.
-            return out
-        arguments = function.get("arguments")
-        if arguments:
-            out += self._delta({"type": "input_json_delta", "partial_json": arguments})
+            self._thinking_meta = meta = {"type": kind}
+            self._thinking_index = index
+        if index is not None:
+            self._thinking_index = index
+        if detail:
+            for key in ("signature", "format", "id"):
+                if detail.get(key):
+                    meta[key] = detail[key]
+        if text and not self.hide_thinking:
+            if self.content is not None:
+                self._pieces.append(text)
+            out += self._delta({"type": "thinking_delta", "thinking": text})
         return out
+
+    # -- tool calls ---------------------------------------------------------------------
+
+    def _tool_call(self, fragment: dict[str, Any]) -> bytes:
+        call, arguments = self.tools.route(fragment)
+        if call.block is None:
+            if not self.tools.may_open(call, self.open_kind == "tool_use"):
+                call.pending.append(arguments)
+                return b""
+            out = self._open_tool(call)
+            return out + self._arguments(call, arguments) + self._open_waiting()
+        if call is self.tools.current and self.open_kind == "tool_use":
+            return self._arguments(call, arguments) + self._open_waiting()
+        self.tools.lost(call, arguments)
+        return b""
+
+    def _open_tool(self, call: ToolCall) -> bytes:
+        out = self._close()  # the open block first: it may be the previous call's
+        self.tools.begin(call)
+        out += self._open("tool_use", {"type": "tool_use", "id": call.tool_use_id,
+                                       "name": call.name, "input": {}})
+        call.block = self.index
+        self.outcome.tool_calls.append(call.name)
+        pending, call.pending = call.pending, []
+        for arguments in pending:
+            out += self._arguments(call, arguments)
+        return out
+
+    def _arguments(self, call: ToolCall, arguments: str) -> bytes:
+        text = call.arguments.feed(arguments) if arguments else ""
+        if not text:
+            return b""
+        return (self._delta_prefix + b'{"type":"input_json_delta","partial_json":'
+                + orjson.dumps(text) + b"}}\n\n")
+
+    def _open_waiting(self) -> bytes:
+        """Calls that arrived while another was still open, once that one is settled."""
+        out = b""
+        while (call := self.tools.next_waiting()) is not None:
+            out += self._open_tool(call)
+        return out
+
+    def _close_tool(self, call: ToolCall | None) -> bytes:
+        if call is None:
+            return b""
+        rest = call.arguments.finish()
+        out = self._delta({"type": "input_json_delta", "partial_json": rest}) if rest else b""
+        self._keep({"type": "tool_use", "id": call.tool_use_id, "name": call.name,
+                    "input": call.arguments.value})
+        if call.arguments.repaired or call.arguments.invalid:
+            metrics.record_tool_arguments(call.name, repaired=call.arguments.repaired,
+                                          invalid=call.arguments.invalid)
+            self.outcome.tool_problems[call.name] = call.arguments.problems
+        return out
+
+    # -- the end ------------------------------------------------------------------------
 
     def finish(self) -> bytes:
         """Close the last block and end the message with its stop reason and usage."""
         out = self._close()
-        reason = stop_reason(self.finish_reason, bool(self.tool_blocks))
+        for call in self.tools.unopened():
+            out += self._open_tool(call) + self._close()
+        reason, sequence = stop_details(self.finish_reason, self.native_finish_reason,
+                                        self.tools.opened > 0, self.matched_stop,
+                                        self.stop_sequences)
         usage = anthropic_usage(self.outcome.raw_usage)
         self.outcome.stop_reason = reason
+        self.outcome.stop_sequence = sequence
         self.outcome.usage = usage
+        if self.outcome.tool_problems:
+            annotate(tool_argument_problems=self.outcome.tool_problems)
         out += sse("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": None},
+            "delta": {"stop_reason": reason, "stop_sequence": sequence},
             "usage": usage,
         })
         return out + sse("message_stop", {"type": "message_stop"})
+
+    def message(self) -> dict[str, Any]:
+        """The whole message (after `finish()`, with `keep_content=True`)."""
+        return {
+            "id": self.outcome.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": self.content or [],
+            "stop_reason": self.outcome.stop_reason,
+            "stop_sequence": self.outcome.stop_sequence,
+            "usage": self.outcome.usage,
+        }
 
 
 def upstream_stream_error(error: Any) -> AnthropicError:
@@ -182,10 +335,11 @@ def upstream_stream_error(error: Any) -> AnthropicError:
 
 
 async def convert_stream(
-    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome
+    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
+    request: MessagesRequest | None = None,
 ) -> AsyncIterator[bytes]:
     """Anthropic SSE bytes for an upstream chunk stream; errors end it with `event: error`."""
-    converter = StreamConverter(client_model, outcome)
+    converter = StreamConverter(client_model, outcome, request)
     yield converter.start()
     try:
         async for chunk in chunks:
@@ -202,8 +356,9 @@ async def convert_stream(
 
 @step("stream-response")
 async def stream_response(
-    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome
+    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
+    request: MessagesRequest | None = None,
 ) -> AsyncIterator[bytes]:
     """Task: the whole stream conversion, one task run from first to last event."""
-    async for event in convert_stream(chunks, client_model, outcome):
+    async for event in convert_stream(chunks, client_model, outcome, request):
         yield event
