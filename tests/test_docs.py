@@ -104,13 +104,30 @@ def test_images_are_real_screenshots():
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, image
 
 
+def shell_blocks(markdown: str) -> list[str]:
+    """The bodies of the fenced code blocks marked bash, sh or console (or unmarked)."""
+    blocks, body, lang = [], [], None
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            if lang is None:
+                lang = line[3:].strip()
+                body = []
+            else:
+                if lang in ("", "bash", "sh", "console"):
+                    blocks.append("\n".join(body))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    return blocks
+
+
 def test_every_command_shown_exists_and_every_command_is_shown():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     commands = set(sub.choices)
     shown: set[str] = set()
     for doc in _markdown_files():
-        for block in re.findall(r"```(?:bash|sh|console)?\n(.*?)```", doc.read_text(), re.DOTALL):
+        for block in shell_blocks(doc.read_text()):
             commands_only = "\n".join(line.split(" #")[0] for line in block.splitlines()
                                       if not line.lstrip().startswith("#"))
             for match in re.finditer(r"(?:^|[\s;&|(])oas ([a-z][a-z-]*)", commands_only):

@@ -236,3 +236,10 @@ def test_prefect_yaml_declares_the_deployment_oas_serves():
     exec((ROOT / module).read_text(), namespace)  # noqa: S102 - our own source
     assert namespace[attribute].name == "replay"
     assert doc["prefect-version"] == importlib.metadata.version("prefect")
+
+
+def test_compose_keeps_flow_runs_as_long_as_the_payloads_a_replay_needs():
+    prefect = compose()["services"]["prefect"]["environment"]
+    assert set(prefect["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"].split(",")) >= {"flow_runs"}
+    kept_days = int(prefect["PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD"]) / 86400
+    assert kept_days == Settings(_env_file=None).payload_retention_days  # type: ignore[call-arg]
