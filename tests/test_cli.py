@@ -1,4 +1,4 @@
-"""The `oas` command line: help, `oas config`, OAS_ENV, configuration errors, `oas serve --reload`."""
+"""The `oas` command line: help, `oas config`, OAS_ENV, configuration errors, --reload."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def test_no_command_prints_help_and_fails(capsys):
 # ---- oas config ----------------------------------------------------------------------------
 
 
-def test_config_shows_values_and_where_they_came_from_with_secrets_masked(clean_env, tmp_path, capsys):
+def test_config_shows_values_and_where_they_came_from_with_secrets_masked(
+        clean_env, tmp_path, capsys):
     clean_env.setenv("OPENROUTER_API_KEY", UPSTREAM_KEY)
     clean_env.setenv("OAS_PORT", "9100")
     clean_env.setenv("OAS_API_KEYS", "client-secret-1,client-secret-2")
@@ -85,7 +86,8 @@ def test_config_shows_values_and_where_they_came_from_with_secrets_masked(clean_
 
     assert oas_main(["config"]) == 0
     out = capsys.readouterr().out
-    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isupper() and " " in line}
+    lines = {line.split()[0]: line for line in out.splitlines()
+             if line[:1].isupper() and " " in line}
     assert "9100" in lines["OAS_PORT"] and lines["OAS_PORT"].endswith("environment")
     assert "openai/gpt-4o" in lines["OAS_BIG_MODEL"] and ".env" in lines["OAS_BIG_MODEL"]
     assert lines["OAS_HOST"].endswith("default")
@@ -148,3 +150,38 @@ def test_reload_is_refused_in_production_before_anything_starts(clean_env, tmp_p
     assert oas_main(["serve", "--reload"]) == 2
     assert not (tmp_path / "data").exists(), "nothing may start when --reload is refused"
 
+
+
+@pytest.mark.e2e
+def test_serve_reload_runs_the_app_in_a_worker_and_stops_on_sigterm(upstream, tmp_path):
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    from tests.support.system_postgres import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "OPENROUTER_"))}
+    env.update(OAS_PORT=str(port), OAS_DATA_DIR=str(tmp_path / "data"),
+               OPENROUTER_BASE_URL=upstream.base_url, OPENROUTER_API_KEY=UPSTREAM_KEY)
+    server = subprocess.Popen([sys.executable, "-m", "src", "serve", "--reload", "--no-prefect"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.communicate()[0].decode(errors="replace")
+            assert time.monotonic() < deadline, "oas serve --reload did not answer"
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/messages", timeout=10, json={
+            "model": "big", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.json()["content"][0]["text"] == "echo: hi"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode(errors="replace")
+    assert "Traceback" not in output, output

@@ -80,7 +80,8 @@ def test_an_unreachable_upstream_is_a_problem(env, capsys):
 
 def _openrouter_like(key_status: int) -> ThreadedServer:
     async def models(request):
-        return JSONResponse({"data": [{"id": "anthropic/claude-sonnet-4"}, {"id": "openai/gpt-4o"}]})
+        return JSONResponse({"data": [{"id": "anthropic/claude-sonnet-4"},
+                                      {"id": "openai/gpt-4o"}]})
 
     async def key(request):
         return JSONResponse({"error": {"code": key_status, "message": "No auth credentials found"}},

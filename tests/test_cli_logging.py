@@ -89,4 +89,5 @@ def test_production_never_logs_bodies_even_at_debug(make_oas, upstream, tmp_path
     # JSON lines; only oas's own (the test's SDK client logs its request in this process too).
     ours = [line for line in map(json.loads, logs.splitlines()) if line["logger"].startswith("oas")]
     assert any(line["event"] == "request" and line["status"] == 200 for line in ours)
-    assert not [line for line in ours if "body" in line["event"] or "the-secret-question" in str(line)]
+    assert not [line for line in ours
+                if "body" in line["event"] or "the-secret-question" in str(line)]

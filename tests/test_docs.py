@@ -97,7 +97,8 @@ def test_every_relative_link_and_image_resolves():
 
 
 def test_images_are_real_screenshots():
-    images = re.findall(r"!\[[^\]]*\]\((images/[^)]+)\)", (DOCS / "05-prefect-dashboard.md").read_text())
+    guide = (DOCS / "05-prefect-dashboard.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\((images/[^)]+)\)", guide)
     assert len(images) >= 4
     for image in images:
         data = (DOCS / image).read_bytes()

@@ -79,7 +79,8 @@ def test_the_image_is_multi_stage_and_runs_oas_serve_as_a_non_root_user():
     assert final["USER"] not in ("root", "0")
     assert final["ENTRYPOINT"] == '["oas"]' and final["CMD"] == '["serve"]'
     assert "/health" in final["HEALTHCHECK"]
-    assert "COPY --from=build /opt/oas /opt/oas" in [f"COPY {v}" for k, v in stages[-1] if k == "COPY"]
+    copies = [v for k, v in stages[-1] if k == "COPY"]
+    assert "--from=build /opt/oas /opt/oas" in copies
 
 
 def test_the_image_is_configured_only_by_environment_and_holds_no_secret():
@@ -172,7 +173,8 @@ def test_compose_runs_prefect_on_postgres_and_oas_records_to_it():
     password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert f":{password}@" in db_url
     prefect_image = services["prefect"]["image"]
-    assert prefect_image.startswith(f"prefecthq/prefect:{importlib.metadata.version('prefect')}-"), \
+    locked = importlib.metadata.version("prefect")
+    assert prefect_image.startswith(f"prefecthq/prefect:{locked}-"), \
         "the Prefect server image must match the Prefect version oas is locked to"
     assert services["oas"]["environment"]["PREFECT_API_URL"] == "http://prefect:4200/api"
     assert services["oas"]["build"] == "."

@@ -110,7 +110,7 @@ def test_prefect_on_debian_postgresql_records_every_request(
 
     reader = PrefectReader(prefect_on_postgres)
     ids = [raw.headers["request-id"], streamed_id]
-    for request_id, last_task in zip(ids, ["convert-response", "stream-response"]):
+    for request_id, last_task in zip(ids, ["convert-response", "stream-response"], strict=True):
         run = reader.flow_run_for_request(request_id, state="COMPLETED")
         names = [t["name"] for t in reader.task_runs(run["id"], expected=6)]
         assert names[-2:] == [last_task, "record-usage"]
@@ -123,7 +123,8 @@ def test_prefect_on_debian_postgresql_records_every_request(
     assert stored == "2"
 
 
-def _serve_env(venv: Path, tmp: Path, upstream_url: str, prefect_api: str, port: int) -> dict[str, str]:
+def _serve_env(venv: Path, tmp: Path, upstream_url: str, prefect_api: str,
+               port: int) -> dict[str, str]:
     """The environment the image gives `oas serve` (Dockerfile ENV), pointed at loopback."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OAS_", "OPENROUTER_", "PYTHON", "VIRTUAL_ENV"))}
@@ -200,4 +201,4 @@ def test_the_image_install_steps_give_a_server_that_answers_and_records(
     assert UPSTREAM_KEY not in output
     # OAS_ENV=production, as in the image: log lines are JSON.
     logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    assert any(entry.get("event") == "request" and entry.get("status") == 200 for entry in logs), output
+    assert any(e.get("event") == "request" and e.get("status") == 200 for e in logs), output

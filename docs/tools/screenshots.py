@@ -46,9 +46,9 @@ import anthropic  # noqa: E402
 import httpx  # noqa: E402
 
 from src.api.app import create_app  # noqa: E402
+from src.coordinators.runtime import Runtime  # noqa: E402
 from src.core.logging import configure_logging  # noqa: E402
 from src.core.settings import Settings, get_settings  # noqa: E402
-from src.coordinators.runtime import Runtime  # noqa: E402
 from src.runtime.prefect_server import LocalPrefectServer  # noqa: E402
 from tests.support.server import ThreadedServer  # noqa: E402
 from tests.support.upstream import Reply, ScriptedUpstream, ToolCall  # noqa: E402
@@ -68,7 +68,8 @@ def send_requests(url: str, upstream: ScriptedUpstream) -> dict[str, str]:
                          usage=USAGE))
     raw = client.messages.with_raw_response.create(
         model="claude-sonnet-4-5-20250929", max_tokens=1024,
-        system="You are Claude Code.", messages=[{"role": "user", "content": "Why do the tests fail?"}])
+        system="You are Claude Code.",
+        messages=[{"role": "user", "content": "Why do the tests fail?"}])
     ids["sync"] = raw.headers["request-id"]
 
     upstream.queue(Reply(text="Let me read the file.", chunk_size=6,

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = Field(
         "development", validation_alias=_env("OAS_ENV"),
-        description="production switches the defaults marked 'production:' (JSON logs, no payloads in logs)",
+        description="production switches the defaults marked 'production:' "
+        "(JSON logs, no payloads in logs)",
     )
     log_level: str = Field("INFO", validation_alias=_env("OAS_LOG_LEVEL"))
     log_format: Literal["console", "json"] = Field(
@@ -122,7 +123,8 @@ class Settings(BaseSettings):
         if self.env == "production":
             for name, info in type(self).model_fields.items():
                 extra = info.json_schema_extra
-                if isinstance(extra, dict) and "production" in extra and name not in self.model_fields_set:
+                explicit = name in self.model_fields_set
+                if isinstance(extra, dict) and "production" in extra and not explicit:
                     setattr(self, name, extra["production"])
                     self.model_fields_set.discard(name)  # still a default, not a choice
         return self

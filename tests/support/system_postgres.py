@@ -31,7 +31,8 @@ def ensure_installed(timeout: float = 900) -> Path:
     if bindir is not None:
         return bindir
     if os.geteuid() != 0:
-        raise RuntimeError(f"PostgreSQL is not installed and this user cannot install it: {INSTALL_HINT}")
+        raise RuntimeError("PostgreSQL is not installed and this user cannot install it: "
+                           + INSTALL_HINT)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
     result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout)
@@ -73,7 +74,8 @@ class SystemPostgres:
              ) -> subprocess.CompletedProcess[str]:
         as_user: dict[str, object] = {}
         if self.os_user is not None:
-            as_user = {"user": self.os_user.pw_uid, "group": self.os_user.pw_gid, "extra_groups": []}
+            as_user = {"user": self.os_user.pw_uid, "group": self.os_user.pw_gid,
+                       "extra_groups": []}
         return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=120,
                               cwd=self.root, env={**os.environ, **(env or {})},
                               **as_user)  # type: ignore[call-overload]
@@ -94,14 +96,15 @@ class SystemPostgres:
         result = self._run(str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60",
                            "-l", str(self.log_file), "-o", options, "start", check=False)
         if result.returncode != 0:
-            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            log = self.log_file
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{tail}")
         self._run(str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
                   "-U", self.user, self.database, env={"PGPASSWORD": self.password})
         return self.url
 
     def sql(self, query: str) -> str:
-        """Run one query over TCP with the password, as Prefect connects; returns psql's -tA output."""
+        """Run one query over TCP with the password, as Prefect connects; psql's -tA output."""
         result = self._run(str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
                            "-U", self.user, "-d", self.database, "-tAc", query,
                            env={"PGPASSWORD": self.password})
