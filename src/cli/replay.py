@@ -25,7 +25,8 @@ def replay(args: argparse.Namespace) -> int:
 
     from src.flows.replay import replay_flow
 
-    configure_logging("WARNING" if not args.verbose else settings.log_level, settings.log_format)
+    configure_logging("WARNING" if not args.verbose else settings.log_level, settings.log_format,
+                      prefect=True)
     try:
         with tags("replay"):
             result = asyncio.run(replay_flow(flow_run_id=args.flow_run_id, model=args.model, echo=True))

@@ -29,6 +29,11 @@ def serve(args: argparse.Namespace) -> int:
         settings.tracking = False
         os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
+    # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start, not the first requests.
+    from src.tasks.tokens import warm_up_in_background
+
+    warm_up_in_background(settings.big_model)
+
     local = None
     if settings.tracking and not settings.prefect_api_url:
         from src.runtime.prefect_server import LocalPrefectServer
@@ -50,7 +55,7 @@ def serve(args: argparse.Namespace) -> int:
 
         from src.api.app import create_app
 
-        configure_from_settings(settings)  # again, after Prefect's import
+        configure_from_settings(settings, prefect=True)  # again, after Prefect's import
         if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
             log.warning("LISTENING BEYOND LOOPBACK WITHOUT OAS_API_KEYS: anyone who can reach "
                         "this port can spend your upstream credits", host=host)

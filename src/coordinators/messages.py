@@ -15,31 +15,12 @@ from src.core.errors import AnthropicError
 from src.core.logging import log_payload
 from src.core.metrics import metrics
 from src.flows.messages import messages_flow
+from src.coordinators.runs import end_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
 from src.tasks.conversion.sse import sse_error
 from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
 
 log = structlog.get_logger("oas.messages")
-
-
-def new_run(flow_name: str, body: Any, ctx: RequestContext) -> Run:
-    """A run named and tagged so the dashboard list can be scanned by eye."""
-    model = body.get("model") if isinstance(body, dict) else None
-    model = model if isinstance(model, str) and model else "unknown-model"
-    stream = bool(body.get("stream")) if isinstance(body, dict) else False
-    short = ctx.request_id.removeprefix("req_")[:8]
-    run = Run(
-        flow_name=flow_name,
-        name=f"{model[:60]} · {'stream' if stream else 'sync'} · {short}",
-        parameters={"request_id": ctx.request_id, "model": model, "stream": stream,
-                    "session_id": ctx.session_id},
-        tags=[f"model:{model[:80]}", "stream" if stream else "non-stream"],
-    )
-    if ctx.session_id:
-        run.add_tags(f"session:{ctx.session_id}")
-    run.payload = body if isinstance(body, dict) else None
-    run.summary["context"] = ctx.as_payload_context()
-    return run
 
 
 def _fail(run: Run, error: AnthropicError) -> None:
@@ -62,19 +43,20 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     events = run.iterate(messages_flow.fn(body, runtime.services))
     try:
         first = await anext(events)
+        mark_first_byte(run)
     except AnthropicError as exc:
         _fail(run, exc)
-        runtime.recorder.end(run)
+        end_run(runtime, run)
         return error_response(exc, ctx.request_id)
     except asyncio.CancelledError:
         run.finish(CANCELLED, "client went away")
-        runtime.recorder.end(run)
+        end_run(runtime, run)
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
         log.exception("request failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         _fail(run, error)
-        runtime.recorder.end(run)
+        end_run(runtime, run)
         return error_response(error, ctx.request_id)
 
     if isinstance(first, dict):
@@ -82,7 +64,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
             pass
         _finish_summary(run)
         run.finish(COMPLETED)
-        runtime.recorder.end(run)
+        end_run(runtime, run)
         log_payload(log, "response body", first)
         return json_response(first)
 
@@ -112,4 +94,4 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
     finally:
         if run.ended is None:
             run.finish(CANCELLED, "stream closed early")
-        runtime.recorder.end(run)
+        end_run(runtime, run)

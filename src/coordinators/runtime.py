@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from src.coordinators.models import ModelCatalog
 from src.core.services import Services
 from src.core.settings import Settings
 from src.coordinators.deployments import DeploymentServer
@@ -27,6 +28,10 @@ class Runtime:
     payloads: PayloadStore
     started: float = field(default_factory=time.time)
     deployments: DeploymentServer | None = None
+    catalog: ModelCatalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = ModelCatalog(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -46,4 +51,5 @@ class Runtime:
         if self.deployments is not None:
             self.deployments.stop()
         self.recorder.stop()
+        await self.catalog.aclose()
         await self.services.aclose()

@@ -42,6 +42,22 @@ def _mask_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]
     return event_dict
 
 
+def route_prefect_logs() -> None:
+    """Let Prefect configure its loggers once, then send their lines through ours.
+
+    Prefect's handlers that ship run logs to its API stay (they make flow-run logs visible
+    in the dashboard); its console handlers go, so every line has one format.
+    """
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import APILogHandler
+
+    setup_logging()
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.startswith("prefect"):
+            logger.handlers = [h for h in logger.handlers if isinstance(h, APILogHandler)]
+            logger.propagate = True
+
+
 def _renderer(fmt: str, colors: bool) -> Any:
     if fmt == "json":
         return structlog.processors.JSONRenderer()
@@ -63,10 +79,17 @@ def configure_logging(
     log_file: Path | None = None,
     retention_days: int = 7,
     payloads: bool = False,
+    prefect: bool = False,
 ) -> None:
-    """Configure structlog and route stdlib logging through it (idempotent)."""
+    """Configure structlog and route stdlib logging through it (idempotent).
+
+    `prefect=True` also routes Prefect's loggers (imports Prefect: call it after
+    PREFECT_API_URL is final).
+    """
     global _payloads_allowed
     _payloads_allowed = payloads
+    if prefect:
+        route_prefect_logs()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -110,7 +133,8 @@ def configure_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def configure_from_settings(settings: Settings, level: str | None = None) -> None:
+def configure_from_settings(settings: Settings, level: str | None = None, *,
+                            prefect: bool = False) -> None:
     """`configure_logging` with everything the settings say (level may be overridden)."""
     configure_logging(
         level or settings.log_level,
@@ -118,6 +142,7 @@ def configure_from_settings(settings: Settings, level: str | None = None) -> Non
         log_file=settings.log_file,
         retention_days=settings.log_retention_days,
         payloads=settings.debug_payloads,
+        prefect=prefect,
     )
 
 

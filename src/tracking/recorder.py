@@ -315,7 +315,13 @@ class Recorder:
                 body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
             else:
                 body = self._flow_run_body(run, flow_id, "RUNNING", None)
-            response = await self._call("POST", "/flow_runs/", json=body)
+            try:
+                response = await self._call("POST", "/flow_runs/", json=body)
+            except httpx.HTTPStatusError:
+                # The flow may be gone (a reset database): look it up again, once.
+                self._flow_ids.pop(run.flow_name, None)
+                body["flow_id"] = await self._flow_id(run.flow_name)
+                response = await self._call("POST", "/flow_runs/", json=body)
             self._written[run.id] = (list(body["tags"]), final)
             created.set_result(response.json()["id"])
         except Exception as exc:  # noqa: BLE001 - a recording problem must not escape

@@ -56,13 +56,27 @@ class Reply:
     raw_body: bytes | None = None  # non-stream: send these bytes as they are
 
 
-def _usage(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+def _usage(body: dict[str, Any], reply: Reply,
+           prompt_tokens: Callable[[dict[str, Any]], int] | None = None) -> dict[str, Any]:
     if reply.usage is not None:
         return reply.usage
-    prompt = len(orjson.dumps(body.get("messages", []))) // 4
+    if prompt_tokens is not None:
+        prompt = prompt_tokens(body)
+    else:
+        prompt = len(orjson.dumps(body.get("messages", []))) // 4
     completion = max(1, (len(reply.text) + len(reply.reasoning)) // 4 + 8 * len(reply.tool_calls))
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion, "cost": 0.00001 * (prompt + completion)}
+
+
+def litellm_prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt tokens of a chat completion body, as LiteLLM counts them for its model
+    (with the tokenizer `oas` picks for that model: one that ships inside a package)."""
+    from src.tasks.tokens import litellm_module, tokenizer_args
+
+    return int(litellm_module().token_counter(
+        **tokenizer_args(str(body.get("model"))), messages=body.get("messages", []),
+        tools=body.get("tools"), tool_choice=body.get("tool_choice")))
 
 
 def _arguments(call: ToolCall) -> str:
@@ -78,6 +92,11 @@ class ScriptedUpstream:
         self.headers: list[dict[str, str]] = []
         self.default: Callable[[dict[str, Any]], Reply] = self._echo
         self.disconnects = 0  # streams whose client went away before the end
+        # How usage reports prompt tokens when a Reply does not say: None is ~4 bytes a
+        # token; `litellm_prompt_tokens` counts them as a real tokenizer does.
+        self.prompt_tokens: Callable[[dict[str, Any]], int] | None = None
+        self.models_status = 200  # status of GET /models (>= 400: an OpenRouter error body)
+        self.models_requests = 0
         self.models: list[dict[str, Any]] = [
             {"id": "anthropic/claude-sonnet-4", "name": "Anthropic: Claude Sonnet 4",
              "context_length": 200000, "created": 1747930371},
@@ -103,6 +122,9 @@ class ScriptedUpstream:
         self.headers.clear()
         self.default = self._echo
         self.disconnects = 0
+        self.prompt_tokens = None
+        self.models_status = 200
+        self.models_requests = 0
 
     @property
     def base_url(self) -> str:
@@ -147,7 +169,7 @@ class ScriptedUpstream:
             choice["native_finish_reason"] = reply.native_finish_reason
         return {"id": "gen-scripted", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model"), "provider": "Scripted", "choices": [choice],
-                "usage": _usage(body, reply)}
+                "usage": _usage(body, reply, self.prompt_tokens)}
 
     def _chunk(self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None,
                **extra: Any) -> bytes:
@@ -199,7 +221,7 @@ class ScriptedUpstream:
             extra = {"native_finish_reason": reply.native_finish_reason} if reply.native_finish_reason else {}
             yield self._chunk(body, {}, finish, **extra)
             usage = {"id": "gen-scripted", "object": "chat.completion.chunk", "choices": [],
-                     "usage": _usage(body, reply)}
+                     "usage": _usage(body, reply, self.prompt_tokens)}
             yield b"data: " + orjson.dumps(usage) + b"\n\n"
             yield b"data: [DONE]\n\n"
             finished = True
@@ -208,6 +230,11 @@ class ScriptedUpstream:
                 self.disconnects += 1
 
     async def _models(self, request: Request) -> Response:
+        self.models_requests += 1
+        if self.models_status >= 400:
+            return Response(orjson.dumps({"error": {"code": self.models_status,
+                                                    "message": "scripted models error"}}),
+                            status_code=self.models_status, media_type="application/json")
         return Response(orjson.dumps({"data": self.models}), media_type="application/json")
 
     # ---- lifecycle ---------------------------------------------------------------------

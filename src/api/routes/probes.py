@@ -31,8 +31,3 @@ async def event_logging(request: Request) -> Response:
         pass
     return json_response({"accepted_count": 0, "rejected_count": 0})
 
-
-@router.get("/health")
-async def health() -> Response:
-    """Liveness: no upstream call, no Prefect call."""
-    return json_response({"status": "ok"})

@@ -1,0 +1,97 @@
+"""The contract every server tool kind fulfils, and the per-request `Toolbox`."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model made to a server tool's function."""
+
+    id: str  # the `srvtoolu_...` id the client sees
+    name: str  # the function name offered upstream
+    input: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ToolOutcome:
+    """What running one call produced.
+
+    `blocks` go to the client right after the call's use block (e.g. a
+    `web_fetch_tool_result`); `for_model` is the `tool` message content sent back upstream.
+    """
+
+    blocks: list[dict[str, Any]]
+    for_model: str | list[dict[str, Any]]
+    is_error: bool = False
+
+
+class ServerTool(ABC):
+    """One kind of server tool, as configured by one request.
+
+    Subclasses say which functions they offer the model, build the block the client sees
+    for a call (Anthropic's `server_tool_use`, or `mcp_tool_use`), and run calls. `run`
+    must not raise for tool-level failures: those become the result block's error form.
+    """
+
+    #: counted in `usage.server_tool_use.<usage_key>` when set (e.g. "web_fetch_requests")
+    usage_key: str | None = None
+
+    @abstractmethod
+    def functions(self) -> list[dict[str, Any]]:
+        """OpenAI function tools to offer upstream."""
+
+    def handles(self, function_name: str) -> bool:
+        return any(f["function"]["name"] == function_name for f in self.functions())
+
+    def use_block(self, call: ToolCall) -> dict[str, Any]:
+        """The block that shows the client what was called."""
+        return {"type": "server_tool_use", "id": call.id, "name": call.name, "input": call.input}
+
+    @abstractmethod
+    async def run(self, call: ToolCall) -> ToolOutcome:
+        """Run one call (through its own Prefect task) and describe the outcome."""
+
+    async def aclose(self) -> None:
+        """Release what the tool opened for this request (connections, workspaces)."""
+
+
+@dataclass
+class Toolbox:
+    """The server tools in play for one request, with the loop's bounds."""
+
+    tools: list[ServerTool] = field(default_factory=list)
+    max_iterations: int = 10
+    max_seconds: float = 300.0
+    started: float = field(default_factory=time.monotonic)
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.tools)
+
+    def functions(self) -> list[dict[str, Any]]:
+        return [f for tool in self.tools for f in tool.functions()]
+
+    def find(self, function_name: str) -> ServerTool | None:
+        for tool in self.tools:
+            if tool.handles(function_name):
+                return tool
+        return None
+
+    def names(self) -> set[str]:
+        return {f["function"]["name"] for f in self.functions()}
+
+    def out_of_budget(self, iteration: int) -> bool:
+        return iteration >= self.max_iterations or time.monotonic() - self.started > self.max_seconds
+
+    def count(self, tool: ServerTool) -> None:
+        if tool.usage_key:
+            self.usage[tool.usage_key] = self.usage.get(tool.usage_key, 0) + 1
+
+    async def aclose(self) -> None:
+        for tool in self.tools:
+            await tool.aclose()
