@@ -19,10 +19,14 @@ from src.core.settings import Settings, get_settings
 
 
 def add_parser(sub: Any) -> None:
-    mcp = sub.add_parser("mcp", help="the managed MCP servers of the OAS_CONFIG file",
-                         description="Managed MCP servers (the mcp_servers section of the "
-                         "OAS_CONFIG file).")
-    actions = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True)
+    mcp = sub.add_parser(
+        "mcp", help="the managed MCP servers of the OAS_CONFIG file",
+        description="Managed MCP servers (the mcp_servers section of the OAS_CONFIG file):\n"
+        "list starts each one and prints its tools; status asks the running oas.",
+        epilog="examples:\n  oas mcp list\n  oas mcp status --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True,
+                                 help="list or status")
     listing = actions.add_parser("list", help="start each server, list its tools, stop it")
     listing.add_argument("--timeout", type=float, default=30.0,
                          help="seconds to wait for the servers to start (default 30)")

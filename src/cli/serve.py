@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from pathlib import Path
 
 import structlog
 
-from src.core.logging import configure_logging
+from src.core.logging import configure_from_settings
 from src.core.settings import get_settings
 
 log = structlog.get_logger("oas.serve")
@@ -17,11 +18,16 @@ log = structlog.get_logger("oas.serve")
 def serve(args: argparse.Namespace) -> int:
     """Run until Ctrl-C or SIGTERM; stop whatever was started here."""
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_from_settings(settings)
     host = args.host or settings.host
     port = args.port or settings.port
+    reload = getattr(args, "reload", False)
+    if reload and settings.env == "production":
+        log.error("--reload is for development; unset it or set OAS_ENV=development")
+        return 2
     if args.no_prefect:
         settings.tracking = False
+        os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
     # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start, not the first requests.
     from src.tasks.tokens import warm_up_in_background
@@ -49,7 +55,7 @@ def serve(args: argparse.Namespace) -> int:
 
         from src.api.app import create_app
 
-        configure_logging(settings.log_level, settings.log_format, prefect=True)
+        configure_from_settings(settings, prefect=True)  # again, after Prefect's import
         if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
             log.warning("LISTENING BEYOND LOOPBACK WITHOUT OAS_API_KEYS: anyone who can reach "
                         "this port can spend your upstream credits", host=host)
@@ -59,21 +65,29 @@ def serve(args: argparse.Namespace) -> int:
             print(f"Prefect dashboard: {dashboard}", flush=True)
         else:
             print("Prefect tracking: off", flush=True)
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-            loop="uvloop",
-            http="httptools",
-        )
+        options = dict(host=host, port=port, log_config=None, access_log=False,
+                       timeout_graceful_shutdown=30, loop="uvloop", http="httptools")
+        if reload:
+            # The worker process imports the app afresh on every change; the Prefect server
+            # and database started above stay up, so a reload takes a second, not twenty.
+            uvicorn.run("src.cli.serve:reload_app", factory=True, reload=True,
+                        reload_dirs=[str(Path(__file__).resolve().parents[1])], **options)
+        else:
+            uvicorn.run(create_app(settings), **options)
     finally:
         if local is not None:
             log.info("stopping the local Prefect server")
             local.stop()
     return 0
+
+
+def reload_app() -> object:
+    """The app factory `--reload` workers import: settings from the environment `serve` set."""
+    from src.api.app import create_app
+
+    settings = get_settings()
+    configure_from_settings(settings)
+    return create_app(settings)
 
 
 def _exit_quietly(signum: int, frame: object) -> None:

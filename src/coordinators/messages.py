@@ -12,6 +12,7 @@ from starlette.responses import Response
 from src.api.responses import error_response, json_response, sse_response
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
+from src.core.logging import log_payload
 from src.core.metrics import metrics
 from src.flows.messages import messages_flow
 from src.coordinators.runs import end_run, mark_first_byte, new_run
@@ -39,6 +40,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     """Answer one Messages request; the client's bytes never wait on Prefect."""
     opt_in_from_header(body, ctx.mcp_opt_in)  # kept with the stored request, for replays
     run = new_run("messages", body, ctx)
+    log_payload(log, "request body", body)
     runtime.recorder.begin(run)
     events = run.iterate(messages_flow.fn(body, runtime.services))
     try:
@@ -65,6 +67,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         _finish_summary(run)
         run.finish(COMPLETED)
         end_run(runtime, run)
+        log_payload(log, "response body", first)
         return json_response(first)
 
     return sse_response(_stream(runtime, run, first, events))

@@ -2,26 +2,43 @@
 
 structlog renders every line; the standard library's loggers (uvicorn, Prefect, httpx)
 are routed through the same processors, so there is one format and one place to look.
-Console output for a person, JSON lines when `OAS_LOG_FORMAT=json`.
+Console output for a person, JSON lines when `OAS_LOG_FORMAT=json`; with `OAS_LOG_FILE`
+the same lines also go to a file that rotates at midnight (UTC), keeping
+`OAS_LOG_RETENTION_DAYS` old files.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 
+if TYPE_CHECKING:
+    from src.core.settings import Settings
+
 _SECRET = re.compile(r"(sk-(?:or-v1-|ant-)?[A-Za-z0-9_\-]{8,})")
+_TOKEN_FIELD = re.compile(r'("authorization_token"\s*:\s*)"[^"]*"')
+
+# Whether `log_payload` may log bodies (OAS_DEBUG_PAYLOADS); set by `configure_logging`.
+_payloads_allowed = False
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with anything shaped like an API key cut to its first characters."""
+    return _SECRET.sub(lambda m: m.group(0)[:6] + "…[masked]", text)
 
 
 def _mask_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Mask anything shaped like an API key, wherever it hides in a log line."""
     for key, value in event_dict.items():
         if isinstance(value, str) and "sk-" in value:
-            event_dict[key] = _SECRET.sub(lambda m: m.group(0)[:6] + "…[masked]", value)
+            event_dict[key] = mask_secrets(value)
     return event_dict
 
 
@@ -41,12 +58,36 @@ def route_prefect_logs() -> None:
             logger.propagate = True
 
 
-def configure_logging(level: str = "INFO", fmt: str = "console", *, prefect: bool = False) -> None:
+def _renderer(fmt: str, colors: bool) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=colors)
+
+
+def _file_handler(path: Path, retention_days: int) -> logging.Handler:
+    """Daily rotation at midnight UTC; `retention_days` rotated files are kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return logging.handlers.TimedRotatingFileHandler(
+        path, when="midnight", backupCount=retention_days, encoding="utf-8", utc=True
+    )
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = "console",
+    *,
+    log_file: Path | None = None,
+    retention_days: int = 7,
+    payloads: bool = False,
+    prefect: bool = False,
+) -> None:
     """Configure structlog and route stdlib logging through it (idempotent).
 
     `prefect=True` also routes Prefect's loggers (imports Prefect: call it after
     PREFECT_API_URL is final).
     """
+    global _payloads_allowed
+    _payloads_allowed = payloads
     if prefect:
         route_prefect_logs()
     shared: list[Any] = [
@@ -56,25 +97,32 @@ def configure_logging(level: str = "INFO", fmt: str = "console", *, prefect: boo
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _mask_secrets,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    )
+
+    def formatter(colors: bool) -> logging.Formatter:
+        return structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        _renderer(fmt, colors)],
+        )
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(formatter(sys.stderr.isatty()))
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        file_handler = _file_handler(Path(log_file).expanduser(), retention_days)
+        file_handler.setFormatter(formatter(False))
+        handlers.append(file_handler)
     root = logging.getLogger()
-    root.handlers = [handler]
+    for old in root.handlers:
+        if old not in handlers:
+            old.close()
+    root.handlers = handlers
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "prefect", "httpx", "httpcore", "LiteLLM"):
         lg = logging.getLogger(name)
@@ -83,3 +131,29 @@ def configure_logging(level: str = "INFO", fmt: str = "console", *, prefect: boo
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request
     for noisy in ("httpx", "httpcore", "LiteLLM", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def configure_from_settings(settings: Settings, level: str | None = None, *,
+                            prefect: bool = False) -> None:
+    """`configure_logging` with everything the settings say (level may be overridden)."""
+    configure_logging(
+        level or settings.log_level,
+        settings.log_format,
+        log_file=settings.log_file,
+        retention_days=settings.log_retention_days,
+        payloads=settings.debug_payloads,
+        prefect=prefect,
+    )
+
+
+def log_payload(logger: Any, event: str, payload: Any) -> None:
+    """Log a request or response body at DEBUG, if OAS_DEBUG_PAYLOADS allows it.
+
+    Off by default in production. Cheap when off (a flag and a level check), so it may sit
+    on the request path; keys and MCP tokens in the body are masked.
+    """
+    if not _payloads_allowed or not logging.getLogger().isEnabledFor(logging.DEBUG):
+        return
+    text = orjson.dumps(payload, default=str).decode()
+    text = _TOKEN_FIELD.sub(r'\1"[redacted]"', text)
+    logger.debug(event, payload=mask_secrets(text), bytes=len(text))

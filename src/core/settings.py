@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -89,9 +89,28 @@ class Settings(BaseSettings):
 
     config_file: Path | None = Field(None, validation_alias=_env("OAS_CONFIG"))
 
+    env: Literal["development", "production"] = Field(
+        "development", validation_alias=_env("OAS_ENV"),
+        description="production switches the defaults marked 'production:' "
+        "(JSON logs, no payloads in logs)",
+    )
     log_level: str = Field("INFO", validation_alias=_env("OAS_LOG_LEVEL"))
     log_format: Literal["console", "json"] = Field(
-        "console", validation_alias=_env("OAS_LOG_FORMAT")
+        "console", validation_alias=_env("OAS_LOG_FORMAT"),
+        json_schema_extra={"production": "json"},
+    )
+    log_file: Path | None = Field(
+        None, validation_alias=_env("OAS_LOG_FILE"),
+        description="also write logs to this file, rotated at midnight UTC",
+    )
+    log_retention_days: int = Field(
+        7, ge=1, validation_alias=_env("OAS_LOG_RETENTION_DAYS"),
+        description="rotated log files kept beside OAS_LOG_FILE",
+    )
+    debug_payloads: bool = Field(
+        True, validation_alias=_env("OAS_DEBUG_PAYLOADS"),
+        description="at OAS_LOG_LEVEL=DEBUG, log request and response bodies",
+        json_schema_extra={"production": False},
     )
 
     connect_timeout: float = Field(10.0, validation_alias=_env("OAS_CONNECT_TIMEOUT"))
@@ -143,6 +162,19 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _environment_defaults(self) -> Settings:
+        """OAS_ENV=production changes the defaults of the fields that say so; a value
+        given explicitly (environment, `.env`, argument) always wins."""
+        if self.env == "production":
+            for name, info in type(self).model_fields.items():
+                extra = info.json_schema_extra
+                explicit = name in self.model_fields_set
+                if isinstance(extra, dict) and "production" in extra and not explicit:
+                    setattr(self, name, extra["production"])
+                    self.model_fields_set.discard(name)  # still a default, not a choice
+        return self
 
     @property
     def payload_store_dir(self) -> Path:
