@@ -10,7 +10,7 @@ import structlog
 from starlette.responses import Response
 
 from src.api.responses import error_response, json_response, sse_response
-from src.core.context import RequestContext
+from src.core.context import RequestContext, session_from_metadata
 from src.core.errors import AnthropicError
 from src.core.metrics import metrics
 from src.flows.messages import messages_flow
@@ -27,6 +27,7 @@ def new_run(flow_name: str, body: Any, ctx: RequestContext) -> Run:
     model = model if isinstance(model, str) and model else "unknown-model"
     stream = bool(body.get("stream")) if isinstance(body, dict) else False
     short = ctx.request_id.removeprefix("req_")[:8]
+    ctx.session_id = ctx.session_id or session_from_metadata(body)  # releases before 2.1
     run = Run(
         flow_name=flow_name,
         name=f"{model[:60]} · {'stream' if stream else 'sync'} · {short}",

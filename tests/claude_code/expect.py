@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tests.support.anthropic_checks import check_exchange
 
 if TYPE_CHECKING:
-    from tests.claude_code.conftest import Session
+    from tests.claude_code.session import Session
 
 
 def answered_validly(session: Session, *, allow_status: frozenset[int] = frozenset()) -> None:
@@ -18,7 +18,7 @@ def answered_validly(session: Session, *, allow_status: frozenset[int] = frozens
     assert not failed, [(e.path, e.status, e.response_body[:300]) for e in failed]
 
 
-def clean_session(session: Session) -> None:
+def clean_session(session: Session, *, allow_status: frozenset[int] = frozenset()) -> None:
     """The run finished by itself with the scenario's answer, and nothing went wrong on the way."""
     transcript, scenario = session.transcript, session.scenario
     context = transcript.describe()
@@ -37,4 +37,4 @@ def clean_session(session: Session) -> None:
 
     for path, content in scenario.files.items():
         assert path.read_text() == content, path
-    answered_validly(session)
+    answered_validly(session, allow_status=allow_status)

@@ -28,6 +28,12 @@ def test_write_a_file_run_it_and_answer(run_session):
     expect.clean_session(session)
     names = [b["name"] for b in session.transcript.tool_uses]
     assert names == ["Write", "Bash"]
+    # Out of the box Claude Code asks for Claude models; oas answers with its big/small.
+    asked = {e.json()["model"] for e in session.exchanges if e.path == "/v1/messages"}
+    assert all(name.startswith("claude-") for name in asked), asked
+    assert {b["model"] for b in session.upstream_requests} <= {
+        "anthropic/claude-sonnet-4", "anthropic/claude-3.7-sonnet"}
+    assert {b["model"] for b in session.scenario.model.main_requests} == {"anthropic/claude-sonnet-4"}
 
 
 def test_read_then_edit_over_dependent_turns(run_session):

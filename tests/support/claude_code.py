@@ -215,8 +215,8 @@ class ClaudeCode:
         major, minor = version_tuple(self.version)[:2]
         return major, minor
 
-    def env(self, base_url: str, home: Path, **extra: str) -> dict[str, str]:
-        env = _base_env(home)
+    def env(self, base_url: str, home: Path, unset: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in _base_env(home).items() if k not in unset}
         env.update({
             "ANTHROPIC_BASE_URL": base_url,
             "ANTHROPIC_API_KEY": "sk-ant-dummy-claude-code-test-key",
@@ -237,16 +237,20 @@ class ClaudeCode:
         cwd: Path,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        unset: tuple[str, ...] = (),
         timeout: float = DEFAULT_RUN_TIMEOUT,
     ) -> Transcript:
-        """`claude -p PROMPT` in `cwd`; killed (whole process group) after `timeout` seconds."""
+        """`claude -p PROMPT` in `cwd`; killed (whole process group) after `timeout` seconds.
+
+        `env` adds variables; `unset` drops some of the quiet defaults (`QUIET_ENV`).
+        """
         home.mkdir(parents=True, exist_ok=True)
         cwd.mkdir(parents=True, exist_ok=True)
         argv = [*self.command, "-p", prompt, "--output-format", "stream-json", "--verbose",
                 "--permission-mode", "bypassPermissions", *args]
         started = time.monotonic()
         process = subprocess.Popen(
-            argv, cwd=cwd, env=self.env(base_url, home, **(env or {})),
+            argv, cwd=cwd, env=self.env(base_url, home, unset, **(env or {})),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True,
         )

@@ -96,3 +96,27 @@ class RecordingApp:
             await send(message)
 
         await self.app(scope, recording_receive, recording_send)
+
+
+class RecordedOas:
+    """An `oas` HTTP front on a free loopback port whose exchanges are recorded.
+
+    It serves a given runtime, so a test can put a recorded front on any `oas` instance
+    (tracked or not) and see exactly what a client sent and got.
+    """
+
+    def __init__(self, settings: Any, runtime: Any) -> None:
+        from src.api.app import create_app
+        from tests.support.server import ThreadedServer
+
+        self.runtime = runtime
+        self.app = RecordingApp(create_app(settings, runtime))
+        self.server = ThreadedServer(self.app).start()
+        self.url = self.server.url
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        return self.app.snapshot()
+
+    def stop(self) -> None:
+        self.server.stop()
