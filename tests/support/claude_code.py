@@ -216,7 +216,7 @@ class ClaudeCode:
         return major, minor
 
     def env(self, base_url: str, home: Path, unset: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in _base_env(home).items() if k not in unset}
+        env = _base_env(home)
         env.update({
             "ANTHROPIC_BASE_URL": base_url,
             "ANTHROPIC_API_KEY": "sk-ant-dummy-claude-code-test-key",
@@ -226,7 +226,7 @@ class ClaudeCode:
             "BASH_MAX_TIMEOUT_MS": "30000",
         })
         env.update(extra)
-        return env
+        return {k: v for k, v in env.items() if k not in unset}
 
     def run(
         self,
@@ -242,7 +242,8 @@ class ClaudeCode:
     ) -> Transcript:
         """`claude -p PROMPT` in `cwd`; killed (whole process group) after `timeout` seconds.
 
-        `env` adds variables; `unset` drops some of the quiet defaults (`QUIET_ENV`).
+        `env` adds variables; `unset` drops variables this helper would set (`QUIET_ENV`,
+        the dummy `ANTHROPIC_API_KEY`, ...).
         """
         home.mkdir(parents=True, exist_ok=True)
         cwd.mkdir(parents=True, exist_ok=True)
