@@ -221,3 +221,25 @@ def upstream_unauthorized(work: Path) -> Scenario:
     model.intercept = lambda body: Reply(status=401, error={
         "code": 401, "message": "No auth credentials found"})
     return Scenario("unauthorized", prompt, model, answer="No auth credentials found")
+
+
+
+def stream_breaks_once(work: Path, *, after_content: bool) -> Scenario:
+    """The first main-loop stream ends in an `error` event: before any content block, or
+    half way through the text (what a provider failing mid-answer looks like)."""
+    token = secrets.token_hex(4)
+    prompt, model = _answer_only("stream-breaks", f"Answer after the broken stream {token}.")
+    broken: list[dict] = []
+
+    def intercept(body: dict) -> Reply | None:
+        if broken or not model.is_main_loop(body):
+            return None
+        broken.append(body)
+        # The scripted upstream fails after half the text pieces: with one piece, at once.
+        text = "This answer will not arrive in one piece." if after_content else "x"
+        return Reply(text=text, mid_stream_error={
+            "code": 502, "message": "Provider returned error: upstream connection reset"})
+
+    model.intercept = intercept
+    return Scenario("stream-breaks", prompt, model,
+                    answer=f"Answer after the broken stream {token}.")

@@ -6,9 +6,13 @@ session with a message, never hang it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import pytest
 
 from tests.claude_code import expect, scenarios
+from tests.support.anthropic_checks import check_stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.claude_code]
 
@@ -46,3 +50,29 @@ def test_a_401_ends_the_session_with_a_clear_message(run_session, claude_code):
     expect.answered_validly(session, allow_status=frozenset({401}))
     assert all(e.status == 401 for e in session.exchanges if e.path == "/v1/messages")
     assert len(session.exchanges) <= 20
+
+
+@pytest.mark.parametrize("after_content", [False, True], ids=["before-content", "mid-text"])
+def test_a_stream_that_breaks_ends_in_an_error_event_and_never_hangs(
+        run_session, claude_code, after_content):
+    session = run_session(partial(scenarios.stream_breaks_once, after_content=after_content),
+                          timeout=90)
+    transcript = session.transcript
+    assert not transcript.timed_out, transcript.describe()
+    broken = next(e for e in session.exchanges if e.path == "/v1/messages" and e.status == 200
+                  and b"event: error" in e.response_body)
+    # The broken stream is well-formed up to its end, which is Anthropic's `error` event.
+    checked = check_stream(broken.response_body)
+    assert not checked.problems, checked
+    assert checked.error == {"type": "api_error",
+                             "message": "Provider returned error: upstream connection reset"}
+    rest = replace(session, exchanges=[e for e in session.exchanges if e is not broken])
+    expect.answered_validly(rest)
+
+    if after_content and claude_code.major_minor < (2, 1):
+        # Known client behaviour (the same with Anthropic's API): releases before 2.1 drop
+        # a stream that fails after content started and end the turn without an answer.
+        assert transcript.result["subtype"] == "error_during_execution", transcript.describe()
+        return
+    # Otherwise Claude Code asks again (1.0/2.0 without streaming) and the session succeeds.
+    expect.clean_session(rest)

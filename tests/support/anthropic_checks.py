@@ -11,6 +11,7 @@ shape and the status of its type.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -49,15 +50,34 @@ def parse_sse(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def check_stream(body: bytes) -> tuple[dict[str, Any] | None, list[str]]:
-    """The message a stream assembles to, and every way the stream breaks the protocol."""
+@dataclass
+class StreamCheck:
+    """A stream read as a client reads it: the assembled message, or the error it ended in."""
+
+    message: dict[str, Any] | None
+    problems: list[str]
+    error: dict[str, Any] | None = None  # Anthropic's `error` event, when the stream ended in one
+
+
+def check_stream(body: bytes) -> StreamCheck:
+    """The message a stream assembles to, and every way the stream breaks the protocol.
+
+    A stream may end early in one `error` event (the API's way to fail after the status
+    line went out); that is recorded in `error`, not as a protocol problem.
+    """
     problems: list[str] = []
     try:
         events = parse_sse(body)
     except (ValueError, orjson.JSONDecodeError) as exc:
-        return None, [f"unreadable SSE: {exc}"]
+        return StreamCheck(None, [f"unreadable SSE: {exc}"])
     if not events or events[0][0] != "message_start":
-        return None, [f"stream does not begin with message_start: {[n for n, _ in events[:3]]}"]
+        return StreamCheck(None, [f"stream does not begin with message_start: "
+                                  f"{[n for n, _ in events[:3]]}"])
+    error = None
+    if events[-1][0] == "error":
+        error = events.pop()[1].get("error")
+        if not (isinstance(error, dict) and error.get("type") in ERROR_STATUS and error.get("message")):
+            problems.append(f"malformed error event: {error!r}")
     message: dict[str, Any] = dict(events[0][1]["message"])
     message["content"] = []
     open_index: int | None = None
@@ -69,7 +89,7 @@ def check_stream(body: bytes) -> tuple[dict[str, Any] | None, list[str]]:
         if data.get("type") != name:
             problems.append(f"event {name} carries type {data.get('type')}")
         if name == "error":
-            problems.append(f"error event: {data.get('error')}")
+            problems.append(f"error event before the end: {data.get('error')}")
             continue
         if name == "ping":  # keep-alive; not one of the SDK's message events
             continue
@@ -89,7 +109,7 @@ def check_stream(body: bytes) -> tuple[dict[str, Any] | None, list[str]]:
             if data["index"] != open_index:
                 problems.append(f"delta for block {data['index']} while {open_index} is open")
                 continue
-            block = message["content"][open_index]
+            block = message["content"][-1]  # the open block is the last one
             kind = data["delta"]["type"]
             if kind not in _DELTA_FOR_BLOCK.get(block["type"], set()):
                 problems.append(f"{kind} inside a {block['type']} block")
@@ -104,7 +124,7 @@ def check_stream(body: bytes) -> tuple[dict[str, Any] | None, list[str]]:
         elif name == "content_block_stop":
             if data["index"] != open_index:
                 problems.append(f"stop for block {data['index']} while {open_index} is open")
-            elif message["content"][open_index]["type"] == "tool_use":
+            elif message["content"][-1]["type"] == "tool_use":
                 raw = partial_json.get(open_index, "") or "{}"
                 try:
                     value = orjson.loads(raw)
@@ -113,19 +133,21 @@ def check_stream(body: bytes) -> tuple[dict[str, Any] | None, list[str]]:
                     value = None
                 if not isinstance(value, dict):
                     problems.append(f"tool input is not an object: {raw!r}")
-                message["content"][open_index]["input"] = value
+                message["content"][-1]["input"] = value
             open_index = None
         elif name == "message_delta":
             message["stop_reason"] = data["delta"].get("stop_reason")
             message["usage"] = {**message.get("usage", {}), **data.get("usage", {})}
         elif name == "message_stop":
             stopped = True
+    if error is not None:
+        return StreamCheck(None, problems, error)
     if open_index is not None:
         problems.append(f"block {open_index} never closed")
     if not stopped:
         problems.append("no message_stop")
     problems.extend(check_message(message))
-    return message, problems
+    return StreamCheck(message, problems)
 
 
 def check_message(message: Any) -> list[str]:
@@ -183,7 +205,10 @@ def check_exchange(exchange: Exchange) -> list[str]:
         return [] if isinstance(count, int) and count > 0 else [f"{where}: no input_tokens in {body!r}"]
     if exchange.path == "/v1/messages":
         if exchange.is_stream:
-            _, problems = check_stream(exchange.response_body)
+            checked = check_stream(exchange.response_body)
+            problems = checked.problems
+            if checked.error is not None:
+                problems.append(f"stream ended in an error: {checked.error}")
         else:
             problems = check_message(exchange.response_json())
         return [f"{where}: {p}" for p in problems]
@@ -193,7 +218,7 @@ def check_exchange(exchange: Exchange) -> list[str]:
 def stream_message(exchange: Exchange) -> dict[str, Any]:
     """The message a recorded `/v1/messages` answer carried, stream or not."""
     if exchange.is_stream:
-        message, problems = check_stream(exchange.response_body)
-        assert message is not None, problems
-        return message
+        checked = check_stream(exchange.response_body)
+        assert checked.message is not None and not checked.problems, checked
+        return checked.message
     return exchange.response_json()
