@@ -33,7 +33,8 @@ def claude_code(request: pytest.FixtureRequest) -> ClaudeCode:
 
 
 @pytest.fixture(scope="session")
-def recorded_oas_server(upstream_server: ScriptedUpstream, session_dir: Path) -> Iterator[RecordedOas]:
+def recorded_oas_server(upstream_server: ScriptedUpstream,
+                        session_dir: Path) -> Iterator[RecordedOas]:
     from src.coordinators.runtime import Runtime
 
     runtime = Runtime.create(make_settings(upstream_server, session_dir / "oas-claude-code"))

@@ -138,7 +138,8 @@ class ScriptedModel:
     @staticmethod
     def _outcomes(body: dict[str, Any]) -> list[ToolOutcome]:
         messages = body.get("messages") or []
-        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
+                   default=None)
         if last is None:
             return []
         results = {m.get("tool_call_id"): _text(m.get("content")) for m in messages[last + 1:]
@@ -150,12 +151,9 @@ class ScriptedModel:
                 arguments = orjson.loads(function.get("arguments") or "{}")
             except orjson.JSONDecodeError:
                 arguments = {"unparsed": function.get("arguments")}
-            outcomes.append(ToolOutcome(function.get("name", ""), arguments, results.get(call.get("id"))))
+            outcomes.append(ToolOutcome(function.get("name", ""), arguments,
+                                        results.get(call.get("id"))))
         return outcomes
-
-
-def _all_text(body: dict[str, Any]) -> str:
-    return "\n".join(_text(m.get("content")) for m in body.get("messages") or [])
 
 
 def auxiliary_reply(body: dict[str, Any]) -> tuple[str, Reply]:

@@ -30,6 +30,10 @@ def _prompt(name: str, task: str) -> str:
     return f"{task} {marker_for(name)}"
 
 
+def _first_match(pattern: str, texts: list[str]) -> str | None:
+    return next((m.group(1) for t in texts if (m := re.search(pattern, t))), None)
+
+
 def write_and_run(work: Path) -> Scenario:
     """Write a script with Write, run it with Bash, report what it printed."""
     token = secrets.token_hex(4)
@@ -54,8 +58,8 @@ def write_and_run(work: Path) -> Scenario:
         return Reply(text=f"The script ran and printed: {printed.group(0)}")
 
     model = ScriptedModel(marker_for("write-run"), [write, run, answer])
-    return Scenario("write-run", _prompt("write-run", "Create hello.py that prints a greeting, run it "
-                                         "and tell me what it printed."),
+    task = "Create hello.py that prints a greeting, run it and tell me what it printed."
+    return Scenario("write-run", _prompt("write-run", task),
                     model, answer=f"printed: Hello from oas {token}", files={script: content})
 
 
@@ -93,7 +97,8 @@ def read_edit(work: Path) -> Scenario:
         return Reply(text=f"Done: counter.py now prints {found.group(0)}.")
 
     model = ScriptedModel(marker_for("read-edit"), [read, edit, reread, answer])
-    return Scenario("read-edit", _prompt("read-edit", "Increment COUNT in counter.py by one and run it."),
+    return Scenario("read-edit",
+                    _prompt("read-edit", "Increment COUNT in counter.py by one and run it."),
                     model, answer=f"now prints {start + 1}", files={source: expected})
 
 
@@ -112,14 +117,15 @@ def parallel_reads(work: Path) -> Scenario:
     def answer(turn: Turn) -> Reply:
         results = [o.result or "" for o in turn.outcomes]
         turn.require(len(turn.outcomes) == 2, f"expected two results, got {turn.outcomes}")
-        found_a = next((m.group(1) for r in results if (m := re.search(r"alpha secret (\w+)", r))), None)
-        found_b = next((m.group(1) for r in results if (m := re.search(r"beta secret (\w+)", r))), None)
+        found_a = _first_match(r"alpha secret (\w+)", results)
+        found_b = _first_match(r"beta secret (\w+)", results)
         if not turn.require(bool(found_a and found_b), f"missing a secret in {results!r}"):
             return turn.broken()
         return Reply(text=f"The secrets are {found_a} and {found_b}.")
 
     model = ScriptedModel(marker_for("parallel"), [both, answer])
-    return Scenario("parallel", _prompt("parallel", "What are the secrets in alpha.txt and beta.txt?"),
+    return Scenario("parallel",
+                    _prompt("parallel", "What are the secrets in alpha.txt and beta.txt?"),
                     model, answer=f"The secrets are {a} and {b}.")
 
 

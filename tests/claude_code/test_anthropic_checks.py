@@ -40,7 +40,8 @@ def test_a_good_stream_assembles_to_its_message():
                                 _delta(0, {"type": "text_delta", "text": "Hi"}), _stop(0),
                                 _block(1, TOOL),
                                 _delta(1, {"type": "input_json_delta", "partial_json": '{"file_'}),
-                                _delta(1, {"type": "input_json_delta", "partial_json": 'path":"/a"}'}),
+                                _delta(1, {"type": "input_json_delta",
+                                           "partial_json": 'path":"/a"}'}),
                                 _stop(1), *END))
     assert checked.problems == [] and checked.error is None
     assert checked.message["content"][0]["text"] == "Hi"

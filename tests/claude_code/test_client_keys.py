@@ -22,7 +22,8 @@ CLIENT_KEY = "oas-team-key-0123456789"
 def keyed_oas(upstream_server, tmp_path_factory) -> Iterator[RecordedOas]:
     from src.coordinators.runtime import Runtime
 
-    settings = make_settings(upstream_server, tmp_path_factory.mktemp("keyed"), api_keys=[CLIENT_KEY])
+    settings = make_settings(upstream_server, tmp_path_factory.mktemp("keyed"),
+                             api_keys=[CLIENT_KEY])
     runtime = Runtime.create(settings)
     runtime.start()
     front = RecordedOas(settings, runtime)

@@ -44,7 +44,8 @@ def test_each_request_of_a_session_is_a_run_tagged_with_it(
     if claude_code.major_minor >= (2, 1):
         assert {e.headers.get("x-claude-code-session-id") for e in messages} == {session_id}
     for exchange in messages:
-        run = reader.flow_run_for_request(exchange.response_headers["request-id"], state="COMPLETED")
+        request_id = exchange.response_headers["request-id"]
+        run = reader.flow_run_for_request(request_id, state="COMPLETED")
         assert f"session:{session_id}" in run["tags"], run["tags"]
         assert run["parameters"]["session_id"] == session_id
         assert f"model:{exchange.json()['model']}" in run["tags"]

@@ -76,7 +76,8 @@ def check_stream(body: bytes) -> StreamCheck:
     error = None
     if events[-1][0] == "error":
         error = events.pop()[1].get("error")
-        if not (isinstance(error, dict) and error.get("type") in ERROR_STATUS and error.get("message")):
+        well_formed = isinstance(error, dict) and error.get("type") in ERROR_STATUS
+        if not (well_formed and error.get("message")):
             problems.append(f"malformed error event: {error!r}")
     message: dict[str, Any] = dict(events[0][1]["message"])
     message["content"] = []
@@ -120,7 +121,8 @@ def check_stream(body: bytes) -> StreamCheck:
             elif kind == "signature_delta":
                 block["signature"] = data["delta"]["signature"]
             elif kind == "input_json_delta":
-                partial_json[open_index] = partial_json.get(open_index, "") + data["delta"]["partial_json"]
+                piece = data["delta"]["partial_json"]
+                partial_json[open_index] = partial_json.get(open_index, "") + piece
         elif name == "content_block_stop":
             if data["index"] != open_index:
                 problems.append(f"stop for block {data['index']} while {open_index} is open")
@@ -171,7 +173,8 @@ def check_message(message: Any) -> list[str]:
 
 def check_error(status: int, body: Any) -> list[str]:
     """An error body in Anthropic's shape, with the status its type goes with."""
-    if not (isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)):
+    shaped = isinstance(body, dict) and body.get("type") == "error"
+    if not (shaped and isinstance(body.get("error"), dict)):
         return [f"error body not in Anthropic's shape: {body!r}"]
     kind, message = body["error"].get("type"), body["error"].get("message")
     problems = []
@@ -202,7 +205,9 @@ def check_exchange(exchange: Exchange) -> list[str]:
     if exchange.path == "/v1/messages/count_tokens":
         body = exchange.response_json()
         count = body.get("input_tokens") if isinstance(body, dict) else None
-        return [] if isinstance(count, int) and count > 0 else [f"{where}: no input_tokens in {body!r}"]
+        if isinstance(count, int) and count > 0:
+            return []
+        return [f"{where}: no input_tokens in {body!r}"]
     if exchange.path == "/v1/messages":
         if exchange.is_stream:
             checked = check_stream(exchange.response_body)

@@ -101,7 +101,8 @@ def install(version: str) -> list[str]:
             return _command_in(prefix, version)
         npm = shutil.which("npm")
         if npm is None:
-            raise RuntimeError("npm is not on PATH; it installs the Claude Code releases under test")
+            raise RuntimeError("npm is not on PATH; it installs the Claude Code releases "
+                               "under test")
         staging = root / f".{version}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(prefix, ignore_errors=True)
@@ -117,7 +118,8 @@ def install(version: str) -> list[str]:
         reported = subprocess.run([*command, "--version"], capture_output=True, text=True,
                                   timeout=60, env=_base_env(staging))
         if version not in reported.stdout:
-            raise RuntimeError(f"{command} --version said {reported.stdout!r} {reported.stderr[-500:]!r}")
+            raise RuntimeError(f"{command} --version said {reported.stdout!r} "
+                               f"{reported.stderr[-500:]!r}")
         staging.rename(prefix)
         (prefix / ".installed").write_text(version)
         return _command_in(prefix, version)
@@ -151,7 +153,8 @@ class Transcript:
 
     @property
     def init(self) -> dict[str, Any]:
-        return next(e for e in self.events if e.get("type") == "system" and e.get("subtype") == "init")
+        return next(e for e in self.events
+                    if e.get("type") == "system" and e.get("subtype") == "init")
 
     @property
     def session_id(self) -> str:
@@ -189,7 +192,8 @@ class Transcript:
 
     def describe(self) -> str:
         """Enough of the run to see what went wrong in a failure message."""
-        lines = [f"returncode={self.returncode} timed_out={self.timed_out} seconds={self.seconds:.1f}"]
+        lines = [f"returncode={self.returncode} timed_out={self.timed_out} "
+                 f"seconds={self.seconds:.1f}"]
         for event in self.events:
             text = json.dumps(event)
             lines.append(text if len(text) < 600 else text[:600] + "...")
@@ -215,7 +219,8 @@ class ClaudeCode:
         major, minor = version_tuple(self.version)[:2]
         return major, minor
 
-    def env(self, base_url: str, home: Path, unset: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    def env(self, base_url: str, home: Path, unset: tuple[str, ...] = (),
+            **extra: str) -> dict[str, str]:
         env = _base_env(home)
         env.update({
             "ANTHROPIC_BASE_URL": base_url,
