@@ -37,4 +37,6 @@ def clean_session(session: Session, *, allow_status: frozenset[int] = frozenset(
 
     for path, content in scenario.files.items():
         assert path.read_text() == content, path
+    problems = [p for check in scenario.checks if (p := check()) is not None]
+    assert not problems, problems
     answered_validly(session, allow_status=allow_status)

@@ -7,8 +7,10 @@ what a user should see at the end. Paths are absolute, as Claude Code's tools re
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ class Scenario:
     answer: str  # text the final result must contain
     files: dict[Path, str] = field(default_factory=dict)  # exact content expected on disk
     env: dict[str, str] = field(default_factory=dict)
+    checks: list[Callable[[], str | None]] = field(default_factory=list)  # -> problem or None
 
 
 def _prompt(name: str, task: str) -> str:
@@ -249,3 +252,52 @@ def stream_breaks_once(work: Path, *, after_content: bool) -> Scenario:
     model.intercept = intercept
     return Scenario("stream-breaks", prompt, model,
                     answer=f"Answer after the broken stream {token}.")
+
+
+def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
+    """Edit a notebook cell found by reading it. With `deferred` (Claude Code 2.1, where
+    NotebookEdit is a deferred tool) the model first loads the tool with ToolSearch."""
+    notebook = work / "analysis.ipynb"
+    start = secrets.randbelow(900) + 100
+    cell = {"cell_type": "code", "id": f"cell-{secrets.token_hex(3)}", "metadata": {},
+            "execution_count": None, "outputs": [], "source": [f"threshold = {start}"]}
+    notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+                                    "nbformat_minor": 5}))
+
+    def search(turn: Turn) -> Reply:
+        offered = {t["function"]["name"] for t in turn.body.get("tools") or []}
+        turn.require("NotebookEdit" not in offered, "NotebookEdit offered before it was loaded")
+        return Reply(tool_calls=[tool("ToolSearch", query="select:NotebookEdit")])
+
+    def read(turn: Turn) -> Reply:
+        if deferred:
+            loaded = turn.result_of("ToolSearch")
+            turn.require("NotebookEdit" in loaded, f"ToolSearch result says nothing: {loaded!r}")
+            offered = {t["function"]["name"] for t in turn.body.get("tools") or []}
+            turn.require("NotebookEdit" in offered, f"NotebookEdit not offered: {offered}")
+        return Reply(tool_calls=[tool("Read", file_path=str(notebook))])
+
+    def edit(turn: Turn) -> Reply:
+        seen = turn.result_of("Read")
+        cell_id = re.search(r"cell-[0-9a-f]{6}", seen)
+        value = re.search(r"threshold = (\d+)", seen)
+        if not turn.require(bool(cell_id and value), f"Read result lacks the cell: {seen!r}"):
+            return turn.broken()
+        return Reply(tool_calls=[tool("NotebookEdit", notebook_path=str(notebook),
+                                      cell_id=cell_id.group(0), edit_mode="replace",
+                                      new_source=f"threshold = {int(value.group(1)) * 2}")])
+
+    def answer(turn: Turn) -> Reply:
+        result = turn.result_of("NotebookEdit")
+        turn.require(not turn.outcomes[0].failed, f"NotebookEdit failed: {result!r}")
+        return Reply(text=f"Doubled the threshold to {start * 2}.")
+
+    def doubled_on_disk() -> str | None:
+        source = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
+        return None if source == f"threshold = {start * 2}" else f"cell source is {source!r}"
+
+    steps = [search, read, edit, answer] if deferred else [read, edit, answer]
+    model = ScriptedModel(marker_for("notebook"), steps)
+    return Scenario("notebook", _prompt("notebook", "Double the threshold in analysis.ipynb."),
+                    model, answer=f"Doubled the threshold to {start * 2}.",
+                    checks=[doubled_on_disk])

@@ -6,6 +6,8 @@ newest 2.1) headless against `oas`, with the scripted model at the upstream.
 
 from __future__ import annotations
 
+from functools import partial
+
 import orjson
 import pytest
 
@@ -88,3 +90,13 @@ def test_thinking_blocks_with_tool_use_across_turns(run_session):
     assert [b["signature"] for b in history][:2] == [
         b["signature"] for b in (stream_message(e)["content"][0] for e in main[:2])]
     assert all(b["signature"].startswith("sig-") for b in history[:2])
+
+
+def test_notebook_edit_and_on_2_1_a_deferred_tool_loaded_by_tool_search(run_session, claude_code):
+    """NotebookEdit is a deferred tool in 2.1: the model loads it with ToolSearch, whose
+    result is a `tool_reference` block, then calls it; older releases offer it directly."""
+    deferred = claude_code.major_minor >= (2, 1)
+    session = run_session(partial(scenarios.notebook_edit, deferred=deferred))
+    expect.clean_session(session)
+    names = [b["name"] for b in session.transcript.tool_uses]
+    assert names == (["ToolSearch"] if deferred else []) + ["Read", "NotebookEdit"]

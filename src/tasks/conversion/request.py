@@ -48,8 +48,17 @@ def _text_of(content: str | list[dict[str, Any]] | None) -> str:
     if isinstance(content, str):
         return content
     return "\n".join(
-        part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        _part_text(part) for part in content
+        if isinstance(part, dict) and part.get("type") in ("text", "tool_reference")
     )
+
+
+def _part_text(part: dict[str, Any]) -> str:
+    if part.get("type") == "tool_reference":
+        # Claude Code's ToolSearch answers with references to the tools it just loaded;
+        # without this line the model would see an empty result.
+        return f"Tool loaded: {part.get('tool_name', '')}"
+    return part.get("text", "")
 
 
 def _system_messages(system: str | list[TextBlock] | None) -> list[dict[str, Any]]:
