@@ -31,5 +31,5 @@ def list_runs(args: argparse.Namespace) -> int:
         print(f"{run['id']}  {when}  {run['state_type']:<9}  {run['name']}")
         if message:
             print(f"    {message[:200]}")
-    print(f"\nreplay one with: oas replay <id>  (optionally --model <model>)")
+    print("\nreplay one with: oas replay <id>  (optionally --model <model>)")
     return 0

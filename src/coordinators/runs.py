@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from src.core.context import RequestContext
+from src.core.context import RequestContext, session_from_metadata
 from src.core.metrics import metrics
 from src.tracking.run import FAILED, Run
 
@@ -37,6 +37,7 @@ def new_run(flow_name: str, body: Any, ctx: RequestContext, *, mode: str | None 
     label = mode or ("stream" if stream else "sync")
     kind = mode or ("stream" if stream else "non-stream")
     short = ctx.request_id.removeprefix("req_")[:8]
+    ctx.session_id = ctx.session_id or session_from_metadata(body)  # Claude Code before 2.1
     run = Run(
         flow_name=flow_name,
         name=f"{model[:60]} · {label} · {short}",

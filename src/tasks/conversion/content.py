@@ -138,7 +138,9 @@ def block_parts(block: Any, keep_cache: bool, where: str) -> list[Part]:
         parts = [text_part(search_result_text(block))]
     elif getattr(block, "type", None) == "tool_reference":
         name = getattr(block, "tool_name", None) or ""
-        parts = [text_part(f"Tool available: {name}")]
+        # Claude Code's ToolSearch answers with references to the tools it just loaded;
+        # without a line of text the model would see an empty result.
+        parts = [text_part(f"Tool loaded: {name}")]
     else:
         note_dropped(f"{where} block {getattr(block, 'type', '?')}", "no upstream equivalent")
         return []

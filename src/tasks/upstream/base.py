@@ -56,6 +56,9 @@ def upstream_error(status: int, raw: bytes, model: str, retry_after: str | None 
         message = error
     if not message:
         message = f"upstream answered HTTP {status}"
+    if status == 401:
+        # Clients (Claude Code: "Please run /login") take a 401 for their own key; say whose.
+        message = f"The upstream rejected oas's API key (check OPENROUTER_API_KEY): {message}"
     return AnthropicError(
         error_type_for_status(status),
         f"{message} [upstream model {model}]",
