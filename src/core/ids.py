@@ -21,3 +21,8 @@ def tool_use_id() -> str:
 
 def request_id() -> str:
     return f"req_{_token()}"
+
+
+def server_tool_use_id(prefix: str = "srvtoolu_") -> str:
+    """`srvtoolu_...` (server tools) or `mcptoolu_...` (MCP tools)."""
+    return f"{prefix}{_token()}"

@@ -102,3 +102,24 @@ def usage_cost(usage: dict[str, Any] | None) -> float | None:
         return None
     cost = usage.get("cost")
     return float(cost) if isinstance(cost, (int, float)) else None
+
+
+def add_usage(first: dict[str, Any] | None, second: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Two upstream usages added up (numbers summed, nested details too): a server-tool
+    loop calls the model several times for one answer, and each call is billed."""
+    if not first:
+        return second
+    if not second:
+        return first
+    out: dict[str, Any] = dict(first)
+    for key, value in second.items():
+        mine = out.get(key)
+        if isinstance(value, bool) or value is None:
+            out.setdefault(key, value)
+        elif isinstance(value, (int, float)) and isinstance(mine, (int, float)):
+            out[key] = mine + value
+        elif isinstance(value, dict) and isinstance(mine, dict):
+            out[key] = add_usage(mine, value)
+        else:
+            out.setdefault(key, value)
+    return out

@@ -20,13 +20,20 @@ from typing import Any
 import orjson
 
 from src.core.errors import AnthropicError, error_type_for_status
-from src.core.ids import message_id
+from src.core.ids import message_id, server_tool_use_id
 from src.core.metrics import metrics
-from src.schemas.anthropic import MessagesRequest
-from src.tasks.conversion.finish import anthropic_usage, stop_details
+from src.schemas.anthropic import MessagesRequest, RedactedThinkingBlock, ThinkingBlock
+from src.tasks.conversion.finish import add_usage, anthropic_usage, stop_details
 from src.tasks.conversion.sse import sse, sse_error
-from src.tasks.conversion.thinking import redacted_data_for, signature_for, thinking_hidden
+from src.tasks.conversion.thinking import (
+    reasoning_details,
+    redacted_data_for,
+    signature_for,
+    thinking_hidden,
+)
 from src.tasks.conversion.tool_calls import ToolCall, ToolCalls
+from src.tasks.server_tools.base import ServerToolLookup
+from src.tasks.server_tools.base import ToolCall as ServerToolCall
 from src.tasks.conversion.tools import tool_schemas
 from src.tracking import annotate, step
 
@@ -57,7 +64,8 @@ class StreamConverter:
     """
 
     def __init__(self, client_model: str, outcome: StreamOutcome | None = None,
-                 request: MessagesRequest | None = None, keep_content: bool = False) -> None:
+                 request: MessagesRequest | None = None, keep_content: bool = False,
+                 server_tools: ServerToolLookup | None = None) -> None:
         self.model = client_model
         self.outcome = outcome or StreamOutcome()
         self.outcome.message_id = message_id()
@@ -69,7 +77,15 @@ class StreamConverter:
         self.stop_sequences = request.stop_sequences if request else None
         self.hide_thinking = thinking_hidden(request)
         self.content: list[dict[str, Any]] | None = [] if keep_content else None
-        self.tools = ToolCalls(tool_schemas(request) if request is not None else None)
+        self.schemas = tool_schemas(request) if request is not None else None
+        self.tools = ToolCalls(self.schemas)
+        # Server tools (run by oas): their calls become their own blocks, and each upstream
+        # answer is a segment whose blocks are kept to continue the conversation upstream.
+        self.server_tools = server_tools
+        self.server_calls: list[tuple[Any, ServerToolCall]] = []
+        self._segment: list[dict[str, Any]] | None = [] if server_tools is not None else None
+        self._keeping = keep_content or server_tools is not None
+        self._earlier_usage: dict[str, Any] | None = None
         self._delta_prefix = b""
         self._pieces: list[str] = []  # text of the open text/thinking block (keep_content)
         self._pending_space = ""  # whitespace that may yet start a text block
@@ -131,6 +147,8 @@ class StreamConverter:
     def _keep(self, block: dict[str, Any]) -> None:
         if self.content is not None:
             self.content.append(block)
+        if self._segment is not None:
+            self._segment.append(block)
         self._pieces = []
 
     # -- chunks -------------------------------------------------------------------------
@@ -179,7 +197,7 @@ class StreamConverter:
                 return b""
             text, self._pending_space = self._pending_space + text, ""
             out = self._open("text", {"type": "text", "text": ""})
-        if self.content is not None:
+        if self._keeping:
             self._pieces.append(text)
         return (out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text)
                 + b"}}\n\n")
@@ -227,7 +245,7 @@ class StreamConverter:
                 if detail.get(key):
                     meta[key] = detail[key]
         if text and not self.hide_thinking:
-            if self.content is not None:
+            if self._keeping:
                 self._pieces.append(text)
             out += self._delta({"type": "thinking_delta", "thinking": text})
         return out
@@ -250,8 +268,14 @@ class StreamConverter:
     def _open_tool(self, call: ToolCall) -> bytes:
         out = self._close()  # the open block first: it may be the previous call's
         self.tools.begin(call)
-        out += self._open("tool_use", {"type": "tool_use", "id": call.tool_use_id,
-                                       "name": call.name, "input": {}})
+        server = self.server_tools.find(call.name) if self.server_tools is not None else None
+        if server is not None:
+            call.server = server
+            call.tool_use_id = server_tool_use_id(server.use_id_prefix)
+            block = server.use_block(ServerToolCall(call.tool_use_id, call.name, {}))
+        else:
+            block = {"type": "tool_use", "id": call.tool_use_id, "name": call.name, "input": {}}
+        out += self._open("tool_use", block)
         call.block = self.index
         self.outcome.tool_calls.append(call.name)
         pending, call.pending = call.pending, []
@@ -278,25 +302,97 @@ class StreamConverter:
             return b""
         rest = call.arguments.finish()
         out = self._delta({"type": "input_json_delta", "partial_json": rest}) if rest else b""
-        self._keep({"type": "tool_use", "id": call.tool_use_id, "name": call.name,
-                    "input": call.arguments.value})
+        if call.server is not None:
+            used = ServerToolCall(call.tool_use_id, call.name, call.arguments.value)
+            self.server_calls.append((call.server, used))
+            self._keep(call.server.use_block(used))
+        else:
+            self._keep({"type": "tool_use", "id": call.tool_use_id, "name": call.name,
+                        "input": call.arguments.value})
         if call.arguments.repaired or call.arguments.invalid:
             metrics.record_tool_arguments(call.name, repaired=call.arguments.repaired,
                                           invalid=call.arguments.invalid)
             self.outcome.tool_problems[call.name] = call.arguments.problems
         return out
 
+    # -- segments: one per upstream answer when oas runs server tools -----------------------
+
+    def end_segment(self) -> bytes:
+        """Close what this upstream answer opened; its server calls are in `server_calls`."""
+        out = self._close()
+        for call in self.tools.unopened():
+            out += self._open_tool(call) + self._close()
+        return out
+
+    @property
+    def client_tool_calls(self) -> int:
+        """Calls in this segment that the client, not oas, must answer."""
+        return sum(1 for c in self.tools.calls if c.block is not None and c.server is None)
+
+    def segment_message(self) -> dict[str, Any]:
+        """This segment as the assistant message that continues the conversation upstream."""
+        blocks = self._segment or []
+        thinking = [ThinkingBlock.model_validate(b) if b["type"] == "thinking"
+                    else RedactedThinkingBlock.model_validate(b)
+                    for b in blocks if b["type"] in ("thinking", "redacted_thinking")]
+        text = "".join(b["text"] for b in blocks if b["type"] == "text")
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        calls = [c for c in self.tools.calls if c.block is not None]
+        if calls:
+            message["tool_calls"] = [
+                {"id": self.upstream_call_id(c), "type": "function",
+                 "function": {"name": c.name, "arguments": orjson.dumps(c.arguments.value).decode()}}
+                for c in calls]
+        if thinking:
+            message["reasoning_details"] = reasoning_details(thinking)
+        return message
+
+    @staticmethod
+    def upstream_call_id(call: ToolCall) -> str:
+        """The id a call goes back upstream with: its own, or ours when it had none."""
+        return call.upstream_id or call.tool_use_id
+
+    def next_segment(self) -> None:
+        """Start on the next upstream answer: block numbering and usage carry on."""
+        self._earlier_usage = add_usage(self._earlier_usage, self.outcome.raw_usage)
+        self.outcome.raw_usage = None
+        self.finish_reason = self.native_finish_reason = self.matched_stop = None
+        self.tools = ToolCalls(self.schemas)
+        self.server_calls = []
+        self._segment = [] if self._segment is not None else None
+
+    def emit_blocks(self, blocks: list[dict[str, Any]]) -> bytes:
+        """Whole blocks (server tool results), each started with its content and stopped."""
+        out = self._close()
+        for block in blocks:
+            self.index += 1
+            out += sse("content_block_start", {"type": "content_block_start",
+                                               "index": self.index, "content_block": block})
+            out += _BLOCK_STOP + str(self.index).encode() + b"}\n\n"
+            if self.content is not None:
+                self.content.append(block)
+        return out
+
     # -- the end ------------------------------------------------------------------------
 
-    def finish(self) -> bytes:
-        """Close the last block and end the message with its stop reason and usage."""
+    def finish(self, stop_reason: str | None = None,
+               server_tool_use: dict[str, int] | None = None) -> bytes:
+        """Close the last block and end the message with its stop reason and usage.
+
+        `stop_reason` overrides the upstream's (`pause_turn` when a server-tool loop ran
+        out of budget); `server_tool_use` counts go into `usage.server_tool_use`.
+        """
         out = self._close()
         for call in self.tools.unopened():
             out += self._open_tool(call) + self._close()
         reason, sequence = stop_details(self.finish_reason, self.native_finish_reason,
                                         self.tools.opened > 0, self.matched_stop,
                                         self.stop_sequences)
-        usage = anthropic_usage(self.outcome.raw_usage)
+        if stop_reason is not None:
+            reason, sequence = stop_reason, None
+        usage = anthropic_usage(add_usage(self._earlier_usage, self.outcome.raw_usage))
+        if server_tool_use:
+            usage["server_tool_use"] = {**usage.get("server_tool_use", {}), **server_tool_use}
         self.outcome.stop_reason = reason
         self.outcome.stop_sequence = sequence
         self.outcome.usage = usage

@@ -34,6 +34,8 @@ class ToolCall:
     block: int | None = None
     tool_use_id: str = ""
     arguments: ToolArguments = field(default_factory=lambda: ToolArguments(""))
+    #: the server tool (run by oas) this call belongs to; None for the client's tools
+    server: Any = None
 
     @property
     def settled(self) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -45,6 +45,12 @@ class ToolOutcome:
     blocks: list[dict[str, Any]]
     for_model: str | list[dict[str, Any]]
     is_error: bool = False
+
+
+class ServerToolLookup(Protocol):
+    """What the stream converter needs of a toolbox: which tool owns a function name."""
+
+    def find(self, function_name: str) -> ServerTool | None: ...
 
 
 class ServerTool(ABC):
