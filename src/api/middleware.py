@@ -73,17 +73,31 @@ class RequestMiddleware:
 
         if not self._authorized(scope):
             error = AnthropicError("authentication_error", "invalid x-api-key")
-            body = orjson.dumps(error.body(rid))
-            await send_with_id({"type": "http.response.start", "status": 401,
-                                "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await _send_error(send_with_id, error, rid)
             log.info("request", method=scope["method"], path=scope["path"], status=401)
             return
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Here rather than in Starlette's outermost handler, so that this response too
+            # carries the request id; the trace goes to the log, never to the client.
+            log.exception("unhandled error", path=scope["path"])
+            if status_holder[0]:
+                raise  # the response had started: nothing sound can be sent any more
+            error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
+            await _send_error(send_with_id, error, rid)
         finally:
             if scope["path"] not in ("/health",):
                 log.info("request", method=scope["method"], path=scope["path"],
                          status=status_holder[0],
                          ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+async def _send_error(send: Send, error: AnthropicError, rid: str) -> None:
+    body = orjson.dumps(error.body(rid))
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if error.status >= 500:
+        headers.append((b"x-should-retry", b"true"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
