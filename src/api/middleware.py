@@ -39,17 +39,16 @@ class RequestMiddleware:
     def _authorized(self, scope: Scope) -> bool:
         if not self.api_keys or scope["path"] in OPEN_PATHS:
             return True
-        supplied = _header(scope, b"x-api-key")
-        if supplied is None:
-            auth = _header(scope, b"authorization") or ""
-            if auth[:7].lower() == "bearer ":
-                supplied = auth[7:].strip()
-        if not supplied:
-            return False
-        candidate = supplied.encode()
+        # Either header may carry the key (Claude Code sends `x-api-key` for
+        # ANTHROPIC_API_KEY and a bearer token for ANTHROPIC_AUTH_TOKEN, sometimes both).
+        supplied = [_header(scope, b"x-api-key") or ""]
+        auth = _header(scope, b"authorization") or ""
+        if auth[:7].lower() == "bearer ":
+            supplied.append(auth[7:].strip())
         ok = False
-        for key in self.api_keys:  # no early exit: time does not depend on which key matched
-            ok |= hmac.compare_digest(candidate, key)
+        for candidate in (s.encode("latin-1") for s in supplied if s):
+            for key in self.api_keys:  # no early exit: time does not say which key matched
+                ok |= hmac.compare_digest(candidate, key)
         return ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
