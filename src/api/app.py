@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from src import __version__
+from src.api import openapi
 from src.api.middleware import RequestMiddleware
 from src.api.responses import error_response
 from src.api.routes import messages, probes
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, runtime: object | None = None) 
                   docs_url=None, redoc_url=None)
     app.include_router(messages.router)
     app.include_router(probes.router)
+    openapi.install(app)
 
     @app.exception_handler(AnthropicError)
     async def _anthropic(request: Request, exc: AnthropicError) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import structlog
@@ -90,8 +91,9 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
 
 
 def _model_header(model: str | None) -> dict[str, str] | None:
-    """Which upstream model answered (or failed): a fallback may have stood in."""
-    return {UPSTREAM_MODEL_HEADER: model} if model else None
+    """Which upstream model answered (or failed): a fallback may have stood in. The name
+    can come from the client, so anything a header cannot carry is percent-encoded."""
+    return {UPSTREAM_MODEL_HEADER: quote(model[:200], safe="/:@+=,;!*'()[]~")} if model else None
 
 
 async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes],
