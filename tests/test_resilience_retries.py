@@ -240,3 +240,30 @@ def test_exhausted_attempts_tell_the_client_what_was_tried(make_oas, upstream):
     assert "anthropic/claude-sonnet-4: overloaded_error" in message
     assert "openai/gpt-4o: overloaded_error" in message
     assert response.headers["x-oas-upstream-model"] == "openai/gpt-4o"
+
+
+@pytest.mark.e2e
+def test_the_flow_run_shows_every_attempt(make_oas, upstream, prefect_api):
+    from tests.support.prefect_api import PrefectReader
+
+    oas = make_oas(tracking=True, prefect_api_url=prefect_api, retries=1, retry_base_delay=0.01,
+                   big_fallbacks=["openai/gpt-4o"])
+    upstream.queue(Reply(status=429, error={"code": 429, "message": "slow down"}),
+                   Reply(status=502, error={"code": 502, "message": "model down"}),
+                   Reply(text="the fallback answered"))
+    raw = oas.client().messages.with_raw_response.create(model="big", max_tokens=10, messages=USER)
+    assert raw.parse().content[0].text == "the fallback answered"
+    reader = PrefectReader(prefect_api)
+    run = reader.flow_run_for_request(raw.headers["request-id"], state="COMPLETED")
+    assert {"retried", "fallback:openai/gpt-4o"} <= set(run["tags"])
+    tasks = reader.task_runs(run["id"], expected=8)
+    calls = [t for t in tasks if t["name"] == "call-upstream"]
+    assert [t["state_type"] for t in calls] == ["FAILED", "FAILED", "COMPLETED"]
+    assert "slow down" in calls[0]["state"]["message"]
+    assert "model down" in calls[1]["state"]["message"]
+    assert [t["name"] for t in tasks].count("convert-request") == 2  # the fallback's own body
+    artifact = reader.artifacts(run["id"])[0]["data"]
+    assert "anthropic/claude-sonnet-4: rate_limit_error (429)" in artifact
+    assert "openai/gpt-4o: ok" in artifact
+    assert "| fallbacks | openai/gpt-4o |" in artifact
+    assert "| upstream model | openai/gpt-4o |" in artifact
