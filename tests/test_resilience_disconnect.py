@@ -75,3 +75,15 @@ def test_disconnected_stream_is_a_cancelled_flow_run(tracked_oas, upstream, pref
     assert tasks["call-upstream"] == "COMPLETED"
     assert tasks["stream-response"] == "CANCELLED"
     assert "record-usage" not in tasks
+
+
+def test_disconnect_before_the_answer_cancels_the_upstream_request(make_oas):
+    from tests.support.raw_upstream import RawUpstream
+
+    with RawUpstream("silent") as raw:  # accepts, never answers
+        oas = make_oas(openrouter_base_url=raw.base_url)
+        for stream in (False, True):
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{oas.url}/v1/messages", timeout=0.5, json={**STREAM, "stream": stream})
+        assert wait_for(lambda: raw.client_closed == 2, timeout=5)
+        assert raw.connections == 2
