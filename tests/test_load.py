@@ -31,6 +31,11 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
+def live_runs() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Run))
+
+
 def prompt(n: int) -> str:
     return f"request {n:03d}: " + " ".join(f"w{n}-{i}" for i in range(12))
 
@@ -78,19 +83,25 @@ async def test_100_concurrent_streams_all_complete_and_memory_stays_flat(make_oa
     oas = make_oas()
     upstream.default = slow_echo(0.005)
     assert_all_correct(await a_round(oas))  # warm-up: imports, pools, caches
+    oas.runtime.recorder.flush()
     gc.collect()
     baseline = rss_mb()
+    runs_before = live_runs()
+    started = time.monotonic()
     for _ in range(3):
         assert_all_correct(await a_round(oas))
+    elapsed = time.monotonic() - started
     gc.collect()
     grown = rss_mb() - baseline
+    print(f"\n300 streams in {elapsed:.1f}s; RSS {baseline:.0f} MB -> +{grown:.1f} MB; "
+          f"live runs {runs_before}")
     assert grown < 40, f"RSS grew by {grown:.1f} MB over 300 more streams"
     assert len(upstream.requests) == 4 * CONCURRENT
     assert upstream.disconnects == 0
     limiter = oas.runtime.services.upstream.limiter
     assert limiter.stats.active == 0 and limiter.stats.waiting == 0
     oas.runtime.recorder.flush()
-    assert not [o for o in gc.get_objects() if isinstance(o, Run)], "finished runs are held"
+    assert live_runs() <= runs_before, "finished runs are held"
 
 
 def free_port() -> int:

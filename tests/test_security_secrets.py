@@ -115,3 +115,4 @@ def test_a_key_of_any_shape_is_masked_in_errors(make_oas, upstream):
     assert response.status_code == 403
     assert key not in response.text
     assert "[redacted]" in response.json()["error"]["message"]
+
