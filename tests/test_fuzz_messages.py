@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.strategies import anything, broken_requests, valid_requests
 from tests.support.upstream import Reply
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
