@@ -54,6 +54,7 @@ class SSEResponse(StreamingResponse):
                     await close()
 
 
-def sse_response(events: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> StreamingResponse:
+def sse_response(events: AsyncIterator[bytes],
+                 headers: dict[str, str] | None = None) -> StreamingResponse:
     return SSEResponse(events, media_type="text/event-stream",
                        headers={**SSE_HEADERS, **(headers or {})})

@@ -59,11 +59,11 @@ def load_config_file(path: Path | str | None) -> ConfigFile:
     if data is None:
         return ConfigFile()
     if not isinstance(data, dict):
-        raise ConfigError(f"OAS_CONFIG: {path} must be a mapping of sections, not {type(data).__name__}")
+        raise ConfigError(f"OAS_CONFIG: {path} must be a mapping of sections, "
+                          f"not {type(data).__name__}")
     try:
         return ConfigFile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors(include_url=False))
         raise ConfigError(f"OAS_CONFIG: {path}: {problems}") from None

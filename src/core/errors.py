@@ -130,7 +130,8 @@ def client_status(status: int) -> int:
 def scrub_secrets(text: str, *secrets: str) -> str:
     """`text` with the given secrets and anything shaped like an API key masked."""
     for secret in secrets:
-        if len(secret) >= 8 and secret in text:  # (a shorter "key" is no secret worth a mangled message)
+        # (a "key" shorter than this is no secret worth mangling every message for)
+        if len(secret) >= 8 and secret in text:
             text = text.replace(secret, REDACTED)
     if "sk-" in text:
         text = _KEY_SHAPE.sub(REDACTED, text)

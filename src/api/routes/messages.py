@@ -41,4 +41,5 @@ async def create_message(request: Request) -> Response:
         body = await read_json(request, request.app.state.runtime.settings.max_body_bytes)
     except AnthropicError as exc:
         return error_response(exc, ctx.request_id)
-    return await unless_disconnected(request, handle_messages(request.app.state.runtime, body, ctx))
+    runtime = request.app.state.runtime
+    return await unless_disconnected(request, handle_messages(runtime, body, ctx))
