@@ -69,6 +69,8 @@ def make_settings(upstream: ScriptedUpstream, data_dir: Path, **overrides: objec
         "tracking": False,
         "prefect_api_url": None,
         "serve_deployments": False,
+        # One scripted reply per request: tests that want retries ask for them.
+        "retries": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -100,16 +100,16 @@ def test_config_shows_values_and_where_they_came_from_with_secrets_masked(
 
 
 def test_config_lists_every_setting_and_json_and_changed_agree(clean_env, capsys):
-    clean_env.setenv("OAS_READ_TIMEOUT", "30")
+    clean_env.setenv("OAS_READ_TIMEOUT", "30")  # the old name of OAS_IDLE_TIMEOUT
     assert oas_main(["config", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     every_env = {info.validation_alias.choices[0] for info in Settings.model_fields.values()}
     assert set(data["settings"]) == every_env
-    assert data["settings"]["OAS_READ_TIMEOUT"] == {"value": "30", "source": "environment"}
+    assert data["settings"]["OAS_IDLE_TIMEOUT"] == {"value": "30", "source": "environment"}
 
     assert oas_main(["config", "--changed"]) == 0
     out = capsys.readouterr().out
-    assert "OAS_READ_TIMEOUT" in out and "OAS_HOST " not in out
+    assert "OAS_IDLE_TIMEOUT" in out and "OAS_HOST " not in out
 
 
 def test_production_changes_the_defaults_and_config_says_so(clean_env, capsys):

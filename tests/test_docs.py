@@ -22,7 +22,8 @@ README = ROOT / "README.md"
 GUIDES = ["01-getting-started", "02-claude-code", "03-configuration", "04-models-and-routing",
           "05-prefect-dashboard", "06-replay", "07-server-tools-and-mcp",
           "08-errors-and-troubleshooting", "09-deployment-and-scaling", "10-performance",
-          "11-architecture", "12-endpoints", "13-api-compatibility"]
+          "11-architecture", "12-endpoints", "13-api-compatibility",
+          "14-errors-resilience-security"]
 
 # Written on another branch (claude-code); until it is merged it may be absent, and links to
 # it are not counted as broken. Remove it from this set once docs/02-claude-code.md is on main.

@@ -265,10 +265,8 @@ def test_a_mid_stream_error_is_an_error_event_and_the_stream_ends(oas, upstream)
         body = response.read()
     frames = [f for f in body.split(b"\n\n") if f]
     assert frames[-1].startswith(b"event: error\n")
-    assert (
-        orjson.loads(frames[-1].split(b"data: ", 1)[1])["error"]["message"]
-        == "Provider returned error"
-    )
+    message = orjson.loads(frames[-1].split(b"data: ", 1)[1])["error"]["message"]
+    assert message == "Provider returned error [upstream model anthropic/claude-sonnet-4]"
 
     upstream.queue(
         Reply(

@@ -30,10 +30,10 @@ def test_a_request_is_a_completed_flow_run_with_its_steps(tracked_oas, upstream,
     assert {"model:claude-sonnet-4-5", "non-stream", "session:session-123",
             "upstream:anthropic/claude-sonnet-4"} <= set(run["tags"])
     assert run["parameters"]["stream"] is False
-    tasks = reader.task_runs(run["id"], expected=6)
+    tasks = reader.task_runs(run["id"], expected=7)
     names = [t["name"] for t in tasks]
-    assert names == ["validate-request", "resolve-model", "convert-request", "call-upstream",
-                     "convert-response", "record-usage"]
+    assert names == ["validate-request", "resolve-model", "plan-server-tools", "convert-request",
+                     "call-upstream", "convert-response", "record-usage"]
     assert all(t["state_type"] == "COMPLETED" for t in tasks)
     artifact = reader.artifacts(run["id"])[0]
     assert "anthropic/claude-sonnet-4" in artifact["data"]
@@ -50,9 +50,9 @@ def test_a_stream_is_one_flow_run_with_a_stream_response_task(tracked_oas, upstr
     assert final.content[0].text == "streamed and tracked"
     run = reader.flow_run_for_request(request_id, state="COMPLETED")
     assert "stream" in run["tags"]
-    names = [t["name"] for t in reader.task_runs(run["id"], expected=6)]
-    assert names == ["validate-request", "resolve-model", "convert-request", "call-upstream",
-                     "stream-response", "record-usage"]
+    names = [t["name"] for t in reader.task_runs(run["id"], expected=7)]
+    assert names == ["validate-request", "resolve-model", "plan-server-tools", "convert-request",
+                     "call-upstream", "stream-response", "record-usage"]
 
 
 def test_an_upstream_failure_is_a_failed_run_with_a_failed_task(tracked_oas, upstream, reader):

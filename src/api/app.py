@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from src import __version__
+from src.api import openapi
 from src.api.middleware import RequestMiddleware
 from src.api.responses import error_response
 from src.api.routes import count_tokens, health, messages, metrics, models, probes
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, runtime: object | None = None) 
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(probes.router)
+    openapi.install(app)
 
     @app.exception_handler(AnthropicError)
     async def _anthropic(request: Request, exc: AnthropicError) -> Response:

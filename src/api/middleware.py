@@ -39,17 +39,16 @@ class RequestMiddleware:
     def _authorized(self, scope: Scope) -> bool:
         if not self.api_keys or scope["path"] in OPEN_PATHS:
             return True
-        supplied = _header(scope, b"x-api-key")
-        if supplied is None:
-            auth = _header(scope, b"authorization") or ""
-            if auth[:7].lower() == "bearer ":
-                supplied = auth[7:].strip()
-        if not supplied:
-            return False
-        candidate = supplied.encode()
+        # Either header may carry the key (Claude Code sends `x-api-key` for
+        # ANTHROPIC_API_KEY and a bearer token for ANTHROPIC_AUTH_TOKEN, sometimes both).
+        supplied = [_header(scope, b"x-api-key") or ""]
+        auth = _header(scope, b"authorization") or ""
+        if auth[:7].lower() == "bearer ":
+            supplied.append(auth[7:].strip())
         ok = False
-        for key in self.api_keys:  # no early exit: time does not depend on which key matched
-            ok |= hmac.compare_digest(candidate, key)
+        for candidate in (s.encode("latin-1") for s in supplied if s):
+            for key in self.api_keys:  # no early exit: time does not say which key matched
+                ok |= hmac.compare_digest(candidate, key)
         return ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,17 +72,31 @@ class RequestMiddleware:
 
         if not self._authorized(scope):
             error = AnthropicError("authentication_error", "invalid x-api-key")
-            body = orjson.dumps(error.body(rid))
-            await send_with_id({"type": "http.response.start", "status": 401,
-                                "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await _send_error(send_with_id, error, rid)
             log.info("request", method=scope["method"], path=scope["path"], status=401)
             return
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Here rather than in Starlette's outermost handler, so that this response too
+            # carries the request id; the trace goes to the log, never to the client.
+            log.exception("unhandled error", path=scope["path"])
+            if status_holder[0]:
+                raise  # the response had started: nothing sound can be sent any more
+            error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
+            await _send_error(send_with_id, error, rid)
         finally:
             if scope["path"] not in ("/health",):
                 log.info("request", method=scope["method"], path=scope["path"],
                          status=status_holder[0],
                          ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+async def _send_error(send: Send, error: AnthropicError, rid: str) -> None:
+    body = orjson.dumps(error.body(rid))
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if error.status >= 500:
+        headers.append((b"x-should-retry", b"true"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import orjson
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from src.core.errors import AnthropicError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+#: which upstream model answered (a fallback may stand in for the one asked for)
+UPSTREAM_MODEL_HEADER = "x-oas-upstream-model"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -18,13 +23,38 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                     headers=headers)
 
 
-def error_response(error: AnthropicError, request_id: str | None = None) -> Response:
-    """The error body and status Anthropic would send, with `retry-after` when known."""
-    headers = {"retry-after": error.retry_after} if error.retry_after else None
-    if error.status == 529 or error.status >= 500:
-        headers = {**(headers or {}), "x-should-retry": "true"}
-    return json_response(error.body(request_id), error.status, headers)
+def error_response(error: AnthropicError, request_id: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The error body and status Anthropic would send, with `retry-after` when known and
+    `x-should-retry` where Anthropic's SDKs should try again."""
+    out = dict(headers or {})
+    if error.retry_after:
+        out["retry-after"] = error.retry_after
+    if error.status in (408, 409, 429) or error.status >= 500:
+        out["x-should-retry"] = "true"
+    return json_response(error.body(request_id), error.status, out or None)
 
 
-def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+class SSEResponse(StreamingResponse):
+    """A streaming response that always closes its event source when it ends.
+
+    Starlette stops iterating when the client disconnects, but leaves the generator
+    suspended if it was waiting on the socket rather than on the generator: closing it
+    here (shielded from the cancellation that ended the response) makes the source
+    release its upstream connection at once, not whenever it is garbage-collected.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
+
+
+def sse_response(events: AsyncIterator[bytes],
+                 headers: dict[str, str] | None = None) -> StreamingResponse:
+    return SSEResponse(events, media_type="text/event-stream",
+                       headers={**SSE_HEADERS, **(headers or {})})

@@ -1,23 +1,57 @@
-"""`oas serve`: the server, and the Prefect server it needs when none is configured."""
+"""`oas serve`: the server, and the Prefect server it needs when none is configured.
+
+On SIGTERM (or Ctrl-C) the server stops accepting connections at once, lets the requests
+under way (streams included) finish for up to `OAS_SHUTDOWN_TIMEOUT` seconds, cancels what
+is left (those flow runs end as Cancelled, their upstream connections closed), writes the
+pending flow runs to Prefect, and only then stops the local Prefect server and database.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import signal
+import sys
 from pathlib import Path
 
 import structlog
 
+from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
-from src.core.settings import get_settings
+from src.core.settings import Settings, get_settings
 
 log = structlog.get_logger("oas.serve")
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a hostname or an interface name: assume others can reach it
+
+
+def exposure_warning(host: str, settings: Settings) -> str | None:
+    """The warning to shout when others can reach this server without a client key."""
+    if is_loopback(host) or settings.api_keys:
+        return None
+    return (f"LISTENING ON {host} WITHOUT OAS_API_KEYS: anyone who can reach this port can "
+            "use it and spend your upstream credits. Set OAS_API_KEYS, or bind to 127.0.0.1.")
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run until Ctrl-C or SIGTERM; stop whatever was started here."""
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ConfigError as exc:  # invalid settings are reported by `src.cli.main`
+        print(f"oas: cannot start: {exc}", file=sys.stderr)
+        return 2
     configure_from_settings(settings)
     host = args.host or settings.host
     port = args.port or settings.port
@@ -56,9 +90,9 @@ def serve(args: argparse.Namespace) -> int:
         from src.api.app import create_app
 
         configure_from_settings(settings, prefect=True)  # again, after Prefect's import
-        if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_keys:
-            log.warning("LISTENING BEYOND LOOPBACK WITHOUT OAS_API_KEYS: anyone who can reach "
-                        "this port can spend your upstream credits", host=host)
+        if warning := exposure_warning(host, settings):
+            log.warning(warning, host=host)
+            print(f"\n!!! {warning}\n", file=sys.stderr, flush=True)
         print(f"oas listening on http://{host}:{port}", flush=True)
         if settings.tracking and settings.prefect_api_url:
             dashboard = settings.prefect_api_url.removesuffix("/api")
@@ -66,14 +100,15 @@ def serve(args: argparse.Namespace) -> int:
         else:
             print("Prefect tracking: off", flush=True)
         options = dict(host=host, port=port, log_config=None, access_log=False,
-                       timeout_graceful_shutdown=30, loop="uvloop", http="httptools")
+                       timeout_graceful_shutdown=settings.shutdown_timeout, loop="uvloop",
+                       http="httptools")
         if reload:
             # The worker process imports the app afresh on every change; the Prefect server
             # and database started above stay up, so a reload takes a second, not twenty.
             uvicorn.run("src.cli.serve:reload_app", factory=True, reload=True,
                         reload_dirs=[str(Path(__file__).resolve().parents[1])], **options)
         else:
-            uvicorn.run(create_app(settings), **options)
+            uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
     finally:
         if local is not None:
             log.info("stopping the local Prefect server")

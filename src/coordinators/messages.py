@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
+import anyio
 import structlog
 from starlette.responses import Response
 
-from src.api.responses import error_response, json_response, sse_response
+from src.api.responses import UPSTREAM_MODEL_HEADER, error_response, json_response, sse_response
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
 from src.core.logging import log_payload
@@ -42,14 +44,15 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     run = new_run("messages", body, ctx)
     log_payload(log, "request body", body)
     runtime.recorder.begin(run)
-    events = run.iterate(messages_flow.fn(body, runtime.services))
+    flow_events = messages_flow.fn(body, runtime.services)
+    events = run.iterate(flow_events)
     try:
         first = await anext(events)
         mark_first_byte(run)
     except AnthropicError as exc:
         _fail(run, exc)
         end_run(runtime, run)
-        return error_response(exc, ctx.request_id)
+        return error_response(exc, ctx.request_id, _model_header(exc.upstream_model))
     except asyncio.CancelledError:
         run.finish(CANCELLED, "client went away")
         end_run(runtime, run)
@@ -61,6 +64,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         end_run(runtime, run)
         return error_response(error, ctx.request_id)
 
+    headers = _model_header(run.summary.get("upstream_model"))
     if isinstance(first, dict):
         async for _ in events:  # let the flow finish its bookkeeping
             pass
@@ -68,12 +72,19 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         run.finish(COMPLETED)
         end_run(runtime, run)
         log_payload(log, "response body", first)
-        return json_response(first)
+        return json_response(first, headers=headers)
 
-    return sse_response(_stream(runtime, run, first, events))
+    return sse_response(_stream(runtime, run, first, events, flow_events), headers=headers)
 
 
-async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+def _model_header(model: str | None) -> dict[str, str] | None:
+    """Which upstream model answered (or failed): a fallback may have stood in. The name
+    can come from the client, so anything a header cannot carry is percent-encoded."""
+    return {UPSTREAM_MODEL_HEADER: quote(model[:200], safe="/:@+=,;!*'()[]~")} if model else None
+
+
+async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes],
+                  flow_events: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
     try:
         yield first
         async for chunk in events:
@@ -81,7 +92,7 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
         _finish_summary(run)
         run.finish(COMPLETED)
     except AnthropicError as exc:
-        if not getattr(exc, "sent_to_client", False):
+        if not exc.sent_to_client:
             yield sse_error(exc.error_type, exc.message)
         _finish_summary(run)
         _fail(run, exc)
@@ -96,4 +107,8 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
     finally:
         if run.ended is None:
             run.finish(CANCELLED, "stream closed early")
+        # Close the flow (and with it the upstream response) now, even when cancelled:
+        # a generator left suspended would hold the upstream connection until collected.
+        with anyio.CancelScope(shield=True):
+            await flow_events.aclose()
         end_run(runtime, run)

@@ -1,11 +1,13 @@
 """Anthropic-shaped errors: one exception type that every layer raises and the API renders.
 
-The body is always `{"type": "error", "error": {"type": ..., "message": ...}}` with the
-status Anthropic uses for that type, so SDKs raise their usual exception classes.
+The body is always `{"type": "error", "error": {"type": ..., "message": ...},
+"request_id": ...}` with the status Anthropic uses for that type, so SDKs raise their
+usual exception classes (and retry where Anthropic's own API would tell them to).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Anthropic's error types and the HTTP status that goes with each.
@@ -39,12 +41,23 @@ _TYPE_FOR_STATUS: dict[int, str] = {
     529: "overloaded_error",
 }
 
+# Statuses an Anthropic client knows what to do with; an upstream's other statuses are
+# turned into the nearest of these (502 stays: it is the honest answer of a gateway whose
+# upstream failed, and every SDK treats it as a retryable server error).
+_CLIENT_STATUSES = frozenset({400, 401, 402, 403, 404, 413, 429, 500, 502, 504, 529})
+
+# Anything shaped like an API key (OpenRouter `sk-or-v1-...`, Anthropic `sk-ant-...`,
+# OpenAI `sk-...`): upstream errors sometimes echo the key they were sent.
+_KEY_SHAPE = re.compile(r"sk-(?:or-v1-|ant-(?:api\d\d-)?|proj-)?[A-Za-z0-9_\-]{8,}")
+REDACTED = "[redacted]"
+
 
 class AnthropicError(Exception):
     """An error the client sees, in Anthropic's words.
 
     `retry_after` (seconds) becomes a `retry-after` header; `upstream_model` names the
-    model that failed, for the operator.
+    model that failed, for the operator; `retryable` says whether the same request may
+    be sent again (to the same model or a fallback) because nothing was done upstream.
     """
 
     def __init__(
@@ -55,13 +68,18 @@ class AnthropicError(Exception):
         status: int | None = None,
         retry_after: str | None = None,
         upstream_model: str | None = None,
+        retryable: bool = False,
     ) -> None:
+        message = scrub_secrets(message)
         super().__init__(message)
         self.error_type = error_type
         self.message = message
         self.status = status or ERROR_STATUS.get(error_type, 500)
         self.retry_after = retry_after
         self.upstream_model = upstream_model
+        self.retryable = retryable
+        #: set once an `event: error` carrying this error went out on a stream
+        self.sent_to_client = False
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         """The JSON body of the HTTP error response (and of an SSE `error` event)."""
@@ -82,6 +100,11 @@ def invalid_request(message: str) -> AnthropicError:
     return AnthropicError("invalid_request_error", message)
 
 
+def overloaded(message: str, retry_after: str | None = "1") -> AnthropicError:
+    """529: this server (not the upstream) has no room for the request right now."""
+    return AnthropicError("overloaded_error", message, retry_after=retry_after)
+
+
 def error_type_for_status(status: int) -> str:
     """Anthropic's error type for an HTTP status from upstream."""
     if status in _TYPE_FOR_STATUS:
@@ -89,3 +112,27 @@ def error_type_for_status(status: int) -> str:
     if 400 <= status < 500:
         return "invalid_request_error"
     return "api_error"
+
+
+def client_status(status: int) -> int:
+    """The status a client gets for an upstream's status (503 -> 529, 408 -> 504, ...)."""
+    if status in _CLIENT_STATUSES:
+        return status
+    if status == 503:
+        return 529
+    if status == 408:
+        return 504
+    if 400 <= status < 500:
+        return 400
+    return 500
+
+
+def scrub_secrets(text: str, *secrets: str) -> str:
+    """`text` with the given secrets and anything shaped like an API key masked."""
+    for secret in secrets:
+        # (a "key" shorter than this is no secret worth mangling every message for)
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, REDACTED)
+    if "sk-" in text:
+        text = _KEY_SHAPE.sub(REDACTED, text)
+    return text

@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from src.core.config_file import ConfigFile, load_config_file
 
 
 def _env(*names: str) -> AliasChoices:
@@ -113,8 +115,16 @@ class Settings(BaseSettings):
         json_schema_extra={"production": False},
     )
 
-    connect_timeout: float = Field(10.0, validation_alias=_env("OAS_CONNECT_TIMEOUT"))
-    read_timeout: float = Field(600.0, validation_alias=_env("OAS_READ_TIMEOUT"))
+    # Upstream timeouts (seconds). First byte: until the upstream starts answering (the
+    # first chunk of a stream, the status line of a whole answer). Idle: the longest
+    # silence between two reads of an answer already under way.
+    connect_timeout: float = Field(10.0, gt=0, validation_alias=_env("OAS_CONNECT_TIMEOUT"))
+    first_byte_timeout: float = Field(
+        300.0, gt=0, validation_alias=_env("OAS_FIRST_BYTE_TIMEOUT")
+    )
+    read_timeout: float = Field(
+        120.0, gt=0, validation_alias=_env("OAS_IDLE_TIMEOUT", "OAS_READ_TIMEOUT")
+    )
     max_body_bytes: int = Field(32 * 1024 * 1024, validation_alias=_env("OAS_MAX_BODY_BYTES"))
 
     # Server tools (docs/07-server-tools-and-mcp.md).
@@ -151,9 +161,59 @@ class Settings(BaseSettings):
     )
     mcp_timeout: float = Field(30.0, gt=0, validation_alias=_env("OAS_MCP_TIMEOUT"))
 
-    @field_validator("api_keys", "web_fetch_allow_hosts", "mcp_allow_hosts", mode="before")
+
+    # Retries of failures that did nothing upstream (connect errors, 429, 502/503/529,
+    # no first byte in time), per model, within a budget of seconds for the whole request.
+    retries: int = Field(2, ge=0, le=10, validation_alias=_env("OAS_RETRIES"))
+    retry_budget: float = Field(30.0, ge=0, validation_alias=_env("OAS_RETRY_BUDGET"))
+    retry_base_delay: float = Field(0.5, ge=0, validation_alias=_env("OAS_RETRY_BASE_DELAY"))
+    retry_max_delay: float = Field(8.0, ge=0, validation_alias=_env("OAS_RETRY_MAX_DELAY"))
+
+    # Fallback models per alias, tried in order when the primary fails in those ways.
+    # More (per any model id) in the `fallbacks:` section of the OAS_CONFIG file.
+    big_fallbacks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_BIG_FALLBACKS")
+    )
+    small_fallbacks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_SMALL_FALLBACKS")
+    )
+
+    # At most this many upstream requests at once (0: no limit); up to `max_queue` more
+    # wait at most `queue_timeout` seconds for a slot; beyond that clients get 529.
+    max_concurrency: int = Field(128, ge=0, validation_alias=_env("OAS_MAX_CONCURRENCY"))
+    max_queue: int = Field(256, ge=0, validation_alias=_env("OAS_MAX_QUEUE"))
+    queue_timeout: float = Field(30.0, ge=0, validation_alias=_env("OAS_QUEUE_TIMEOUT"))
+
+    # On SIGTERM: stop accepting, give running requests this long, then cut them.
+    shutdown_timeout: float = Field(30.0, ge=0, validation_alias=_env("OAS_SHUTDOWN_TIMEOUT"))
+
+    _config: ConfigFile = PrivateAttr(default_factory=ConfigFile)
+
+    def model_post_init(self, context: object) -> None:
+        # The YAML file is read once, with the settings; a broken one stops the start.
+        self._config = load_config_file(self.config_file)
+
+    @property
+    def config(self) -> ConfigFile:
+        """What the OAS_CONFIG file says (empty when there is none)."""
+        return self._config
+
+    def fallbacks_for(self, *names: str | None) -> tuple[str, ...]:
+        """Fallback models for the first of `names` (alias, upstream id, client name) that
+        has any: `OAS_BIG_FALLBACKS`/`OAS_SMALL_FALLBACKS` first, then the config file."""
+        from_env = {"big": self.big_fallbacks, "small": self.small_fallbacks}
+        for name in names:
+            if not name:
+                continue
+            found = from_env.get(name) or self._config.fallbacks.get(name)
+            if found:
+                return tuple(found)
+        return ()
+
+    @field_validator("api_keys", "big_fallbacks", "small_fallbacks", "web_fetch_allow_hosts",
+                     "mcp_allow_hosts", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from src.core.settings import Settings
 from src.tracking import step
@@ -13,11 +13,22 @@ _CLAUDE = re.compile(r"claude", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where a request goes: the client's model name, the upstream's, and why."""
+    """Where a request goes: the client's model name, the upstream's, and why; and which
+    models to try, in order, when the upstream one fails to answer."""
 
     client_model: str
     upstream_model: str
     alias: str | None = None
+    fallbacks: tuple[str, ...] = ()
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The upstream model, then its fallbacks: the order of attempts."""
+        return (self.upstream_model, *self.fallbacks)
+
+    def answered_by(self, model: str) -> Route:
+        """This route as it turned out: `model` (a fallback, maybe) answered."""
+        return self if model == self.upstream_model else replace(self, upstream_model=model)
 
     @property
     def provider(self) -> str:
@@ -26,6 +37,14 @@ class Route:
 
 
 def map_model(name: str, settings: Settings) -> Route:
+    """The route for `name`, with the fallbacks configured for its alias or model."""
+    route = _primary(name, settings)
+    fallbacks = settings.fallbacks_for(route.alias, route.upstream_model, route.client_model)
+    fallbacks = tuple(dict.fromkeys(m for m in fallbacks if m != route.upstream_model))
+    return replace(route, fallbacks=fallbacks) if fallbacks else route
+
+
+def _primary(name: str, settings: Settings) -> Route:
     """Map `big`/`small`, Claude model names and OpenRouter ids to an upstream model.
 
     Claude names map by family whatever their version or date suffix: haiku to the small

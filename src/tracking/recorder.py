@@ -27,7 +27,7 @@ import httpx
 import structlog
 
 from src.tracking.payloads import PayloadStore
-from src.tracking.run import Run
+from src.tracking.run import CANCELLED, Run
 
 log = structlog.get_logger("oas.recorder")
 
@@ -108,6 +108,9 @@ class Recorder:
         self._ready = threading.Event()
         self._stopping = False
         self._pending_lock = threading.Lock()
+        # runs announced and not yet handed over: at shutdown they are written as
+        # cancelled, so no flow run is left Running in the dashboard forever
+        self._open: dict[uuid.UUID, Run] = {}
 
     # ---- the request side (any thread, never blocks) ----------------------------------
 
@@ -120,10 +123,12 @@ class Recorder:
                 run.tracked = False
                 return
             self.stats.pending += 1
+        self._open[run.id] = run
         self._loop.call_soon_threadsafe(self._on_begin, run)
 
     def end(self, run: Run) -> None:
         """Hand over a finished run; its states, tasks and artifact are written later."""
+        self._open.pop(run.id, None)
         if self._loop is None or run.tracked is False or self._stopping:
             self._count_untracked(run)
             return
@@ -153,6 +158,10 @@ class Recorder:
         """Write what is pending (within the bound), then stop the thread."""
         if self._loop is None or self._thread is None:
             return
+        for run in list(self._open.values()):
+            self._open.pop(run.id, None)
+            run.finish(CANCELLED, "the server shut down before this request ended")
+            self._loop.call_soon_threadsafe(self._on_end, run)
         fut: Future[None] = asyncio.run_coroutine_threadsafe(self._drain(drain_seconds), self._loop)
         try:
             fut.result(drain_seconds + 2)

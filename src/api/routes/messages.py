@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from src.api.body import read_json
+from src.api.disconnect import unless_disconnected
 from src.api.responses import error_response
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
@@ -41,4 +42,5 @@ async def create_message(request: Request) -> Response:
         body = await read_json(request, request.app.state.runtime.settings.max_body_bytes)
     except AnthropicError as exc:
         return error_response(exc, ctx.request_id)
-    return await handle_messages(request.app.state.runtime, body, ctx)
+    runtime = request.app.state.runtime
+    return await unless_disconnected(request, handle_messages(runtime, body, ctx))

@@ -35,6 +35,8 @@ from src.tasks.conversion.thinking import reasoning_details, reasoning_param
 from src.tasks.conversion.tool_ids import ToolIdMap
 from src.tasks.conversion.tools import client_tools, convert_tool_choice, convert_tools
 from src.tasks.routing import Route
+from src.tasks.server_tools.history import prior_block_text
+from src.tasks.server_tools.web_search import apply_web_search
 from src.tracking import step
 
 # Fields this module converts; anything else at the top level is tolerated and logged once.
@@ -123,6 +125,10 @@ class _Conversation:
                                            "arguments": orjson.dumps(arguments).decode()}})
             elif isinstance(block, (ThinkingBlock, RedactedThinkingBlock)):
                 thinking.append(block)
+            elif (prior := prior_block_text(block.model_dump())) is not None:
+                # A server tool's call or result from an earlier turn: the model reads
+                # what it searched, fetched or ran as text.
+                texts.append(text_part(prior))
             else:
                 note_dropped(f"assistant block {block.type}", "no upstream equivalent")
         if not (texts or calls or thinking):
@@ -167,9 +173,11 @@ def _response_format(request: MessagesRequest) -> dict[str, Any] | None:
 
 
 def to_openai(
-    request: MessagesRequest, route: Route, settings: Settings | None = None
+    request: MessagesRequest, route: Route, settings: Settings | None = None,
+    server_functions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The whole upstream body."""
+    """The whole upstream body; `server_functions` are the functions of the server tools
+    `oas` runs itself (web fetch, MCP, code execution), offered beside the client's."""
     keep_cache = honours_cache_control(route.upstream_model,
                                        settings.cache_control if settings else "auto")
     body: dict[str, Any] = {
@@ -191,6 +199,10 @@ def to_openai(
     if offered:
         body["tools"] = convert_tools(offered, keep_cache)
         body.update(convert_tool_choice(request, offered))
+    if server_functions:
+        body["tools"] = [*body.get("tools", []), *server_functions]
+    if settings is not None:
+        apply_web_search(body, request, settings)  # OpenRouter searches; see web_search.py
     if (reasoning := reasoning_param(request)) is not None:
         body["reasoning"] = reasoning
     if (response_format := _response_format(request)) is not None:
@@ -211,7 +223,8 @@ def to_openai(
 
 @step("convert-request")
 def convert_request(
-    request: MessagesRequest, route: Route, settings: Settings | None = None
+    request: MessagesRequest, route: Route, settings: Settings | None = None,
+    server_functions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Task: the upstream body for this request."""
-    return to_openai(request, route, settings)
+    return to_openai(request, route, settings, server_functions)

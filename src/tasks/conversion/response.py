@@ -58,7 +58,6 @@ def to_anthropic(completion: dict[str, Any], client_model: str,
 
 
 @step("convert-response")
-def convert_response(completion: dict[str, Any], client_model: str,
-                     request: MessagesRequest | None = None) -> dict[str, Any]:
-    """Task: the message the client receives."""
-    return to_anthropic(completion, client_model, request)
+def convert_response(completion: dict[str, Any], converter: StreamConverter) -> None:
+    """Task: one whole upstream answer, converted into the message being assembled."""
+    converter.feed(as_chunk(completion))

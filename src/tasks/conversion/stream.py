@@ -32,7 +32,9 @@ from src.tasks.conversion.thinking import (
     thinking_hidden,
 )
 from src.tasks.conversion.tool_calls import ToolCall, ToolCalls
+from src.tasks.server_tools import web_search
 from src.tasks.server_tools.base import ServerToolLookup
+from src.tasks.server_tools.web_search import WebSearchStream
 from src.tasks.server_tools.base import ToolCall as ServerToolCall
 from src.tasks.conversion.tools import tool_schemas
 from src.tracking import annotate, step
@@ -65,7 +67,8 @@ class StreamConverter:
 
     def __init__(self, client_model: str, outcome: StreamOutcome | None = None,
                  request: MessagesRequest | None = None, keep_content: bool = False,
-                 server_tools: ServerToolLookup | None = None) -> None:
+                 server_tools: ServerToolLookup | None = None,
+                 search: WebSearchStream | None = None) -> None:
         self.model = client_model
         self.outcome = outcome or StreamOutcome()
         self.outcome.message_id = message_id()
@@ -86,6 +89,7 @@ class StreamConverter:
         self._segment: list[dict[str, Any]] | None = [] if server_tools is not None else None
         self._keeping = keep_content or server_tools is not None
         self._earlier_usage: dict[str, Any] | None = None
+        self.search = search  # OpenRouter's web search results, shown as Anthropic's blocks
         self._delta_prefix = b""
         self._pieces: list[str] = []  # text of the open text/thinking block (keep_content)
         self._pending_space = ""  # whitespace that may yet start a text block
@@ -171,6 +175,8 @@ class StreamConverter:
             out += self._reasoning_details(details)
         elif reasoning := delta.get("reasoning") or delta.get("reasoning_content"):
             out += self._thinking(reasoning, None)
+        if self.search is not None and delta.get("annotations"):
+            out += self._search_results(delta)
         text = delta.get("content")
         if text:
             out += self._text(text)
@@ -201,6 +207,26 @@ class StreamConverter:
             self._pieces.append(text)
         return (out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text)
                 + b"}}\n\n")
+
+    def _search_results(self, delta: dict[str, Any]) -> bytes:
+        """New web search results: cite them on the text they informed, then show the
+        search as a `server_tool_use` + `web_search_tool_result` pair."""
+        assert self.search is not None
+        hits = self.search.feed(delta)
+        if not hits:
+            return b""
+        out = b""
+        if self.open_kind == "text":
+            for hit in hits:
+                out += self._delta(self.search.citation_delta(hit))
+        out += self._close()
+        use_id = server_tool_use_id()
+        out += self.search.block_events(self.index + 1, use_id, hits)
+        self.index += 2
+        if self.content is not None:
+            self.content += [web_search.use_block(use_id, self.search.query),
+                             web_search.result_block(use_id, hits)]
+        return out
 
     # -- thinking -----------------------------------------------------------------------
 
@@ -390,7 +416,11 @@ class StreamConverter:
                                         self.stop_sequences)
         if stop_reason is not None:
             reason, sequence = stop_reason, None
-        usage = anthropic_usage(add_usage(self._earlier_usage, self.outcome.raw_usage))
+        raw_usage = add_usage(self._earlier_usage, self.outcome.raw_usage)
+        self.outcome.raw_usage = raw_usage  # every model call of the answer (cost included)
+        usage = anthropic_usage(raw_usage)
+        if self.search is not None and (searches := self.search.requests(raw_usage)):
+            usage = web_search.add_server_tool_usage(usage, searches)
         if server_tool_use:
             usage["server_tool_use"] = {**usage.get("server_tool_use", {}), **server_tool_use}
         self.outcome.stop_reason = reason
@@ -430,31 +460,40 @@ def upstream_stream_error(error: Any) -> AnthropicError:
     return AnthropicError(kind, message)
 
 
-async def convert_stream(
-    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
-    request: MessagesRequest | None = None,
+async def feed_stream(
+    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter
 ) -> AsyncIterator[bytes]:
-    """Anthropic SSE bytes for an upstream chunk stream; errors end it with `event: error`."""
-    converter = StreamConverter(client_model, outcome, request)
-    yield converter.start()
+    """Anthropic SSE bytes for one upstream answer's chunks; an error ends the stream with
+    `event: error` (and is raised again, marked as sent)."""
     try:
         async for chunk in chunks:
             out = converter.feed(chunk)
             if out:
                 yield out
     except AnthropicError as exc:
-        outcome.error = exc
+        converter.outcome.error = exc
         yield sse_error(exc.error_type, exc.message)
-        exc.sent_to_client = True  # type: ignore[attr-defined]
+        exc.sent_to_client = True
         raise
+
+
+async def convert_stream(
+    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
+    request: MessagesRequest | None = None,
+) -> AsyncIterator[bytes]:
+    """A whole stream: `message_start`, every chunk's events, then the message's end."""
+    converter = StreamConverter(client_model, outcome, request)
+    yield converter.start()
+    async for out in feed_stream(chunks, converter):
+        yield out
     yield converter.finish()
 
 
 @step("stream-response")
 async def stream_response(
-    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
-    request: MessagesRequest | None = None,
+    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter
 ) -> AsyncIterator[bytes]:
-    """Task: the whole stream conversion, one task run from first to last event."""
-    async for event in convert_stream(chunks, client_model, outcome, request):
+    """Task: one upstream answer converted as it streams, first chunk to last (a whole
+    request has one, or one per model call when oas runs server tools)."""
+    async for event in feed_stream(chunks, converter):
         yield event

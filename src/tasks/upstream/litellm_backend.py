@@ -12,8 +12,9 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from src.core.errors import AnthropicError, error_type_for_status
+from src.core.errors import AnthropicError, client_status, error_type_for_status, scrub_secrets
 from src.core.settings import Settings
+from src.tasks.upstream.errors import RETRYABLE_STATUSES, connection_error, timeout_error
 
 
 def _load_litellm() -> Any:
@@ -25,21 +26,34 @@ def _load_litellm() -> Any:
     return litellm
 
 
-def _error(exc: Exception, model: str) -> AnthropicError:
-    status = getattr(exc, "status_code", None) or 500
+def _error(exc: Exception, model: str, key: str = "") -> AnthropicError:
+    """LiteLLM's exception as an Anthropic error, classified like the httpx backend's."""
+    kind = type(exc).__name__
+    if "Timeout" in kind:
+        return timeout_error(model, "LiteLLM timed out", None)
+    if kind == "APIConnectionError":
+        return connection_error(model, exc, "(LiteLLM)")
+    try:
+        status = int(getattr(exc, "status_code", None) or 500)
+    except (TypeError, ValueError):
+        status = 500
     message = getattr(exc, "message", None) or str(exc)
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     return AnthropicError(
-        error_type_for_status(int(status)),
-        f"{message} [upstream model {model}]",
-        status=int(status) if int(status) in (400, 401, 402, 403, 404, 413, 429, 500, 529) else 500,
+        error_type_for_status(status),
+        scrub_secrets(f"{message} [upstream model {model}]", key),
+        status=client_status(status),
+        retry_after=headers.get("retry-after") if hasattr(headers, "get") else None,
         upstream_model=model,
+        retryable=status in RETRYABLE_STATUSES,
     )
 
 
 class LiteLLMStream:
-    def __init__(self, stream: Any, model: str) -> None:
+    def __init__(self, stream: Any, model: str, key: str = "") -> None:
         self.stream = stream
         self.model = model
+        self.key = key
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -48,7 +62,7 @@ class LiteLLMStream:
         except AnthropicError:
             raise
         except Exception as exc:  # noqa: BLE001 - LiteLLM raises many kinds
-            raise _error(exc, self.model) from None
+            raise _error(exc, self.model, self.key) from None
 
     async def aclose(self) -> None:
         close = getattr(self.stream, "aclose", None)
@@ -68,7 +82,7 @@ class LiteLLMUpstream:
         args["model"] = f"openrouter/{body['model']}"
         args["api_base"] = self.settings.openrouter_base_url
         args["api_key"] = self.settings.upstream_key or "none"
-        args["timeout"] = self.settings.read_timeout
+        args["timeout"] = max(self.settings.read_timeout, self.settings.first_byte_timeout)
         if body.get("stream"):
             args["stream_options"] = {"include_usage": True}
         return args
@@ -77,15 +91,15 @@ class LiteLLMUpstream:
         try:
             response = await self.litellm.acompletion(**self._args(body))
         except Exception as exc:  # noqa: BLE001
-            raise _error(exc, str(body.get("model"))) from None
+            raise _error(exc, str(body.get("model")), self.settings.upstream_key) from None
         return response.model_dump(exclude_none=True)
 
     async def open_stream(self, body: dict[str, Any]) -> LiteLLMStream:
         try:
             stream = await self.litellm.acompletion(**self._args(body))
         except Exception as exc:  # noqa: BLE001
-            raise _error(exc, str(body.get("model"))) from None
-        return LiteLLMStream(stream, str(body.get("model")))
+            raise _error(exc, str(body.get("model")), self.settings.upstream_key) from None
+        return LiteLLMStream(stream, str(body.get("model")), self.settings.upstream_key)
 
     async def aclose(self) -> None:
         return None
