@@ -136,6 +136,8 @@ class Recorder:
 
     def _count_untracked(self, run: Run) -> None:
         self.stats.untracked += 1
+        if self.api_url is None:
+            return  # tracking is off on purpose: nothing to warn about
         if self.stats.untracked in (1, 10, 100) or self.stats.untracked % 1000 == 0:
             log.warning(
                 "run not tracked",

@@ -261,7 +261,8 @@ def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
     NotebookEdit is a deferred tool) the model first loads the tool with ToolSearch."""
     notebook = work / "analysis.ipynb"
     start = secrets.randbelow(900) + 100
-    cell = {"cell_type": "code", "id": f"cell-{secrets.token_hex(3)}", "metadata": {},
+    # Never all digits: Claude Code reads `cell-<digits>` as a cell index, not an id.
+    cell = {"cell_type": "code", "id": f"cell-ab{secrets.token_hex(2)}", "metadata": {},
             "execution_count": None, "outputs": [], "source": [f"threshold = {start}"]}
     notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
                                     "nbformat_minor": 5}))

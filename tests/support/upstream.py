@@ -63,6 +63,7 @@ class Reply:
     tool_call_style: str = "sequential"
     choice_extra: dict[str, Any] = field(default_factory=dict)  # more fields on the final choice
     refusal: str = ""  # OpenAI's `refusal` text
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # url_citation (web search)
     write_size: int = 0  # stream: cut the body into writes of this many bytes (splits UTF-8)
     split_pause: float = 0.0  # seconds to wait after a write that ends inside a character
 
@@ -168,6 +169,8 @@ class ScriptedUpstream:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if reply.refusal:
             message["refusal"] = reply.refusal
+        if reply.annotations:
+            message["annotations"] = reply.annotations
         if reply.reasoning:
             message["reasoning"] = reply.reasoning
         if reply.reasoning_details:
@@ -295,6 +298,9 @@ class ScriptedUpstream:
                     await asyncio.sleep(reply.stall)
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
+            if reply.annotations:  # OpenRouter sends web search citations after the text
+                yield self._chunk(body, {"role": "assistant", "content": "",
+                                         "annotations": reply.annotations})
             for data in self._tool_chunks(body, reply):
                 yield data
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")

@@ -25,6 +25,7 @@ RequestFactory = Callable[[MessagesRequest, Settings], "list[ServerTool]"]
 
 _BY_TYPE: dict[str, ToolFactory] = {}
 _BY_REQUEST: list[RequestFactory] = []
+_loaded = False
 
 
 def register(type_prefix: str | None = None) -> Callable[[Any], Any]:
@@ -41,7 +42,11 @@ def register(type_prefix: str | None = None) -> Callable[[Any], Any]:
 
 
 def _load_kinds() -> None:
-    # Kinds live in their own modules and register on import.
+    """Import every kind's module once (they register on import)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     import importlib
     import pkgutil
 
@@ -54,8 +59,7 @@ def _load_kinds() -> None:
 
 def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
     """The request's server tools that `oas` can run; the others are left to conversion."""
-    if not _BY_TYPE and not _BY_REQUEST:
-        _load_kinds()
+    _load_kinds()
     tools: list[ServerTool] = []
     for definition in request.tools or []:
         if not definition.is_server_tool or definition.type is None:
@@ -73,8 +77,7 @@ def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
 
 def server_tool_types() -> set[str]:
     """The tool type prefixes some kind serves (conversion leaves these to the toolbox)."""
-    if not _BY_TYPE and not _BY_REQUEST:
-        _load_kinds()
+    _load_kinds()
     return set(_BY_TYPE)
 
 
