@@ -1,0 +1,157 @@
+"""Running one command in a sandbox: wall-time limit, capped output, nothing left behind.
+
+The command runs in a new session (its own process group); on timeout, on too much output,
+or once it has finished, the whole group is killed. In the namespace tiers that also takes
+down the pid namespace, and with it every process the command started. Output is read as it
+comes, so a chatty command never blocks on a full pipe, and is cut at the cap (the command
+is stopped then: output past the cap would only be thrown away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from src.sandbox.config import Limits
+from src.sandbox.isolation import Isolation
+from src.sandbox.workspace import Workspace
+
+READ_CHUNK = 65536
+DRAIN_GRACE = 1.0  # seconds to collect output after the command ended
+
+
+@dataclass(slots=True)
+class CommandResult:
+    stdout: str
+    stderr: str
+    return_code: int
+    timed_out: bool = False
+    output_exceeded: bool = False
+    #: the sandbox itself failed to start (not the command): the tool is unavailable
+    setup_error: str | None = None
+    seconds: float = 0.0
+
+
+async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str],
+                      limits: Limits, *, stdin: bytes | None = None) -> CommandResult:
+    spawn = isolation.spawn(workspace, argv)
+    started = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *spawn.argv,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=spawn.env,
+            pass_fds=spawn.pass_fds,
+            start_new_session=True,
+            user=spawn.user,
+            group=spawn.group,
+            extra_groups=[] if spawn.user is not None else None,
+        )
+    except OSError as exc:
+        _close(spawn.close_after_start)
+        _close([spawn.status_read] if spawn.status_read is not None else [])
+        return CommandResult("", "", -1, setup_error=f"cannot start the sandbox: {exc}")
+    _close(spawn.close_after_start)
+
+    budget = _Budget(limits.max_output_bytes)
+    out, err = bytearray(), bytearray()
+    readers = [asyncio.create_task(_read(proc.stdout, out, budget)),
+               asyncio.create_task(_read(proc.stderr, err, budget))]
+    feeder = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
+
+    waiter = asyncio.create_task(proc.wait())
+    overflow = asyncio.create_task(budget.exceeded.wait())
+    done, _ = await asyncio.wait({waiter, overflow}, timeout=limits.timeout,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    timed_out = not done
+    _kill_group(proc.pid)  # the command, or what it left running in the background
+    return_code = await waiter
+    overflow.cancel()
+    if feeder is not None:
+        feeder.cancel()
+    _, pending = await asyncio.wait(readers, timeout=DRAIN_GRACE)
+    for task in pending:  # a process outside the group still holds the pipe (rlimits tier)
+        task.cancel()
+
+    status = _read_status(spawn.status_read)
+    stderr_text = err.decode("utf-8", errors="replace")
+    setup_error = spawn.setup_error(status, stderr_text)
+    return CommandResult(
+        stdout=out.decode("utf-8", errors="replace"),
+        stderr=stderr_text,
+        return_code=return_code if return_code >= 0 else 128 - return_code,
+        timed_out=timed_out,
+        output_exceeded=budget.exceeded.is_set(),
+        setup_error=setup_error.strip() if setup_error else None,
+        seconds=time.monotonic() - started,
+    )
+
+
+class _Budget:
+    """Bytes of output left for both streams together."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.exceeded = asyncio.Event()
+
+    def take(self, chunk: bytes) -> bytes:
+        if len(chunk) > self.left:
+            kept = chunk[: self.left]
+            self.left = 0
+            self.exceeded.set()
+            return kept
+        self.left -= len(chunk)
+        return chunk
+
+
+async def _read(stream: asyncio.StreamReader | None, sink: bytearray, budget: _Budget) -> None:
+    if stream is None:
+        return
+    while True:
+        chunk = await stream.read(READ_CHUNK)
+        if not chunk:
+            return
+        if not budget.exceeded.is_set():
+            sink += budget.take(chunk)
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+        proc.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read_status(fd: int | None) -> bytes:
+    if fd is None:
+        return b""
+    try:
+        os.set_blocking(fd, False)
+        return os.read(fd, 65536)
+    except (BlockingIOError, OSError):
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
