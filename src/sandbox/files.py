@@ -115,9 +115,10 @@ class WorkspaceFiles:
             if r.is_dir:
                 raise PathError("invalid_tool_input", f"{r.shown}: is a directory")
             mode = 0o644
-            if r.exists:
+            if r.exists:  # replaced by rename, never written through: any owner will do
                 st = os.stat(r.name, dir_fd=r.dir_fd, follow_symlinks=False)
-                self._check_regular(st, r.shown)
+                if not stat.S_ISREG(st.st_mode):
+                    raise PathError("invalid_tool_input", f"{r.shown}: not a regular file")
                 mode = stat.S_IMODE(st.st_mode) & 0o777
             self._replace(r, data, mode)
             return CreateResult(r.shown, is_file_update=r.exists, size=len(data))

@@ -126,8 +126,9 @@ def _count_processes(uid: int) -> int:
 def _apply_limits(limits: dict[str, int], nproc_relative: bool) -> None:
     nproc = limits["nproc"]
     if nproc_relative:
-        # RLIMIT_NPROC counts every process of this uid on the host: allow N more
-        nproc += _count_processes(os.getuid())
+        # RLIMIT_NPROC counts every process of this uid on the host: allow N more, this
+        # process (which becomes the command) being the first of them
+        nproc += _count_processes(os.getuid()) - 1
     for name, value in (
         ("RLIMIT_CORE", 0),
         ("RLIMIT_CPU", limits["cpu"]),
@@ -144,7 +145,17 @@ def _harden() -> None:
 
 
 def _exec(cfg: dict) -> None:
-    os.execvpe(cfg["argv"][0], cfg["argv"], cfg["env"])
+    """execve, searching PATH by hand: after pivot_root no module can be imported any more
+    (os.execvpe imports one), as the interpreter's library is not in the new root."""
+    argv, env = cfg["argv"], cfg["env"]
+    program = argv[0]
+    if "/" not in program:
+        for directory in env.get("PATH", "/usr/bin:/bin").split(":"):
+            candidate = f"{directory}/{program}"
+            if os.access(candidate, os.X_OK):
+                program = candidate
+                break
+    os.execve(program, argv, env)
 
 
 def _exit_code(status: int) -> int:

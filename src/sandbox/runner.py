@@ -39,8 +39,10 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
                       limits: Limits, *, stdin: bytes | None = None) -> CommandResult:
     spawn = isolation.spawn(workspace, argv)
     started = time.monotonic()
+    loop = asyncio.get_running_loop()
     try:
-        proc = await asyncio.create_subprocess_exec(
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Protocol(limit=READ_CHUNK, loop=loop),
             *spawn.argv,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -57,6 +59,7 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
         _close([spawn.status_read] if spawn.status_read is not None else [])
         return CommandResult("", "", -1, setup_error=f"cannot start the sandbox: {exc}")
     _close(spawn.close_after_start)
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
 
     budget = _Budget(limits.max_output_bytes)
     out, err = bytearray(), bytearray()
@@ -64,23 +67,27 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
                asyncio.create_task(_read(proc.stderr, err, budget))]
     feeder = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
 
-    waiter = asyncio.create_task(proc.wait())
+    # not proc.wait(): it also waits for the pipes, which a background child may hold
+    exited = asyncio.create_task(protocol.exited.wait())
     overflow = asyncio.create_task(budget.exceeded.wait())
-    done, _ = await asyncio.wait({waiter, overflow}, timeout=limits.timeout,
+    done, _ = await asyncio.wait({exited, overflow}, timeout=limits.timeout,
                                  return_when=asyncio.FIRST_COMPLETED)
     timed_out = not done
     _kill_group(proc.pid)  # the command, or what it left running in the background
-    return_code = await waiter
+    await exited
+    return_code = transport.get_returncode()
     overflow.cancel()
     if feeder is not None:
         feeder.cancel()
     _, pending = await asyncio.wait(readers, timeout=DRAIN_GRACE)
     for task in pending:  # a process outside the group still holds the pipe (rlimits tier)
         task.cancel()
+    transport.close()
 
     status = _read_status(spawn.status_read)
     stderr_text = err.decode("utf-8", errors="replace")
     setup_error = spawn.setup_error(status, stderr_text)
+    return_code = -1 if return_code is None else return_code
     return CommandResult(
         stdout=out.decode("utf-8", errors="replace"),
         stderr=stderr_text,
@@ -90,6 +97,18 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
         setup_error=setup_error.strip() if setup_error else None,
         seconds=time.monotonic() - started,
     )
+
+
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Says when the process has exited, whatever its pipes are doing."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
 
 
 class _Budget:

@@ -56,6 +56,14 @@ class ServerTool(ABC):
     async def run(self, call: ToolCall) -> ToolOutcome:
         """Run one call (through its own Prefect task) and describe the outcome."""
 
+    def response_fields(self) -> dict[str, Any]:
+        """Top-level fields this tool adds to the response message, once the loop is done.
+
+        Code execution's `container: {id, expires_at}`: in a non-stream response a key of
+        the message, in a stream a key of the final `message_delta` event's `delta`.
+        """
+        return {}
+
     async def aclose(self) -> None:
         """Release what the tool opened for this request (connections, workspaces)."""
 
@@ -91,6 +99,13 @@ class Toolbox:
     def count(self, tool: ServerTool) -> None:
         if tool.usage_key:
             self.usage[tool.usage_key] = self.usage.get(tool.usage_key, 0) + 1
+
+    def response_fields(self) -> dict[str, Any]:
+        """What every tool adds at the top level of the response (see `ServerTool`)."""
+        fields: dict[str, Any] = {}
+        for tool in self.tools:
+            fields.update(tool.response_fields())
+        return fields
 
     async def aclose(self) -> None:
         for tool in self.tools:
