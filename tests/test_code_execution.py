@@ -246,7 +246,8 @@ async def test_a_runaway_command_is_stopped(root: Path, tier: str) -> None:
 
 
 def _running(marker: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
+                         check=True).stdout
     return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
 
 
@@ -328,8 +329,9 @@ async def test_no_secret_of_oas_reaches_the_sandbox(root: Path, tier: str,
                      "LOGNAME", "PYTHONUNBUFFERED", "SHLVL", "_", "OLDPWD"}
 
     # a process started with the key in its environment, as `oas serve` may be
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
-                              env={**os.environ, "OPENROUTER_API_KEY": SENTINEL})
+    holder = subprocess.Popen(  # noqa: ASYNC220 - started and killed, never waited on long
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        env={**os.environ, "OPENROUTER_API_KEY": SENTINEL})
     try:
         found = result(await model.bash(
             "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c SANDBOX-SENTINEL"))
@@ -460,3 +462,40 @@ def test_auto_picks_the_strongest_tier_that_works(root: Path) -> None:
             working.append(name)
     assert status["isolation"]["tier"] == working[0]
     assert set(status["skipped"]) == set(TIERS[:TIERS.index(working[0])])
+
+
+async def test_no_working_sandbox_answers_unavailable(root: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("src.sandbox.isolation.shutil.which", lambda name: None)
+    settings = settings_for(root, "bubblewrap", code_execution_dir=root / "no-bwrap")
+    model = Model.start(settings)  # the tool is still offered: the model learns why not
+    outcome = await model.call("bash_code_execution", {"command": "echo hi"})
+    assert error_code(outcome.blocks[0]) == "unavailable" and outcome.is_error
+    assert error_code(await model.edit(command="view", path="x")) == "unavailable"
+    assert model.container() is None
+    status = service_for(SandboxConfig.from_settings(settings)).status()
+    assert status["available"] is False and "bubblewrap" in status["skipped"]
+    await model.close()
+
+
+async def test_each_operation_is_a_task_of_the_run(settings: Settings) -> None:
+    from src.tracking.run import Run, current_run
+
+    run = Run("messages", "test", {})
+    token = current_run.set(run)
+    try:
+        model = Model.start(settings)
+        await model.edit(command="create", path="t.py", file_text="print(1)\n")
+        await model.bash("python3 t.py")
+        await model.edit(command="str_replace", path="t.py", old_str="1", new_str="2")
+        await model.edit(command="view", path="t.py")
+        await model.bash("sleep 1 && exit 4")
+        await model.close()
+    finally:
+        current_run.reset(token)
+    assert [t.name for t in run.tasks] == ["file-create", "bash-exec", "str-replace",
+                                           "file-view", "bash-exec"]
+    assert {t.state for t in run.tasks} == {"COMPLETED"}  # a failing command is an answer
+    assert "code-execution" in run.tags
+    assert run.summary["container"].startswith("container_")
+    assert run.summary["sandbox"] == settings.code_execution_isolation

@@ -85,14 +85,16 @@ class Spawn:
     status_read: int | None = None
     #: descriptors the parent closes once the child has started
     close_after_start: list[int] = field(default_factory=list)
-    #: bwrap reports on its status descriptor as JSON lines (a child pid when it started)
-    json_status: bool = False
+    #: the status descriptor carries "started" from inside the sandbox (bubblewrap), rather
+    #: than setup errors (the launcher)
+    started_marker: bool = False
 
     def setup_error(self, status: bytes, stderr: str) -> str | None:
         """Why the sandbox did not start, or None when the command ran."""
-        if self.json_status:
-            started = any('"child-pid"' in line for line in status.decode().splitlines())
-            return None if started else (stderr.strip() or "bubblewrap failed to start")
+        if self.started_marker:
+            if status.startswith(b"started"):
+                return None
+            return stderr.strip() or "bubblewrap failed to start"
         return status.decode(errors="replace") or None
 
 
@@ -164,14 +166,14 @@ class Bubblewrap(Isolation):
                 "--remount-ro", "/", "--chdir", SANDBOX_WORKDIR, "--clearenv"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
-        cmd += ["--json-status-fd", str(status_write), "--",
-                "/bin/bash", "-c", _ulimit_prologue(self.config.limits, self.nproc()), "sandbox",
-                *argv]
+        prologue = _ulimit_prologue(self.config.limits, self.nproc(), started_fd=status_write)
+        cmd += ["--", "/bin/bash", "-c", prologue, "sandbox", *argv]
         drop = self.config.drops_privileges
         return Spawn(cmd, {"PATH": PATH}, pass_fds=(status_write,),
                      user=self.config.sandbox_uid if drop else None,
                      group=self.config.sandbox_uid if drop else None,
-                     status_read=status_read, close_after_start=[status_write], json_status=True)
+                     status_read=status_read, close_after_start=[status_write],
+                     started_marker=True)
 
 
 class _Launched(Isolation):
@@ -257,6 +259,7 @@ def probe(isolation: Isolation, workspace: Workspace) -> str | None:
             spawn.argv, env=spawn.env, pass_fds=spawn.pass_fds, user=spawn.user,
             group=spawn.group, extra_groups=[] if spawn.user is not None else None,
             stdin=subprocess.DEVNULL, capture_output=True, timeout=20, start_new_session=True,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{type(exc).__name__}: {exc}"
@@ -291,10 +294,13 @@ def _readonly(paths: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-def _ulimit_prologue(limits: Limits, nproc: int) -> str:
-    """bash sets the limits inside bubblewrap's user namespace, then runs the command."""
+def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int) -> str:
+    """bash, inside bubblewrap's namespaces: say the sandbox is up (on a descriptor closed
+    before the command runs), set the limits, run the command."""
     kib = 1024
     return " && ".join([
+        f"printf started >&{started_fd}",
+        f"exec {started_fd}>&-",
         "ulimit -c 0",
         f"ulimit -t {limits.cpu_seconds}",
         f"ulimit -v {limits.memory_bytes // kib}",

@@ -2,9 +2,9 @@
 
 Run as `python -I -S launcher.py CONFIG_FD`: the configuration is JSON read from that
 descriptor (a memfd, so no argument-length limit and nothing in `ps`), the workspace is an
-open directory descriptor named in it. It imports only the standard library (nothing of oas, no site packages):
-it runs between `fork` and the command, so it must be small, and what it does must be easy
-to audit.
+open directory descriptor named in it. It imports only the standard library (nothing of
+oas, no site packages): it runs between `fork` and the command, so it must be small, and
+what it does must be easy to audit.
 
 Two modes:
 

@@ -15,6 +15,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 MAX_LINK_HOPS = 40
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -67,7 +68,7 @@ class Resolved:
                 pass
         self._fds.clear()
 
-    def __enter__(self) -> Resolved:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -120,7 +121,8 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
                 try:
                     fds.append(os.open(host, _DIR_FLAGS))
                 except OSError as exc:
-                    raise fail("unavailable", f"workspace directory unavailable: {exc.strerror}")
+                    raise fail("unavailable",
+                               f"workspace directory unavailable: {exc.strerror}") from None
                 names.append(part)
                 continue
             if any(root[: len(candidate)] == candidate for root in roots):
@@ -136,7 +138,8 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
                 shown = "/" + "/".join(candidate)
                 return Resolved(parent_fd, part, shown, exists=False, _fds=_owned(fds))
             if not make_parents:
-                raise fail("file_not_found", f"{'/' + '/'.join(candidate)}: no such directory")
+                raise fail("file_not_found",
+                           f"{'/' + '/'.join(candidate)}: no such directory") from None
             try:
                 os.mkdir(part, 0o755, dir_fd=parent_fd)
                 if owner is not None:
@@ -146,7 +149,8 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
             pending.insert(0, part)
             continue
         except OSError as exc:
-            raise fail("invalid_tool_input", f"{'/'.join(candidate)}: {exc.strerror}")
+            raise fail("invalid_tool_input",
+                       f"{'/' + '/'.join(candidate)}: {exc.strerror}") from None
         mode = os.fstat(fd).st_mode
         if stat.S_ISLNK(mode):
             os.close(fd)

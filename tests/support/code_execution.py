@@ -11,7 +11,7 @@ from typing import Any
 
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
-from src.tasks.server_tools import ToolCall, ToolOutcome, Toolbox, build_toolbox
+from src.tasks.server_tools import Toolbox, ToolCall, ToolOutcome, build_toolbox
 
 TIERS = ("bubblewrap", "namespaces", "rlimits")
 BASH = "bash_code_execution"

@@ -40,8 +40,16 @@ def register(type_prefix: str | None = None) -> Callable[[Any], Any]:
     return wrap
 
 
+_loaded = False
+
+
 def _load_kinds() -> None:
-    # Kinds live in their own modules and register on import.
+    # Kinds live in their own modules and register on import (all of them, once: one kind
+    # imported directly elsewhere must not keep the others from loading).
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     import importlib
     import pkgutil
 
@@ -54,8 +62,7 @@ def _load_kinds() -> None:
 
 def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
     """The request's server tools that `oas` can run; the others are left to conversion."""
-    if not _BY_TYPE and not _BY_REQUEST:
-        _load_kinds()
+    _load_kinds()
     tools: list[ServerTool] = []
     for definition in request.tools or []:
         if not definition.is_server_tool or definition.type is None:
@@ -73,8 +80,7 @@ def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
 
 def server_tool_types() -> set[str]:
     """The tool type prefixes some kind serves (conversion leaves these to the toolbox)."""
-    if not _BY_TYPE and not _BY_REQUEST:
-        _load_kinds()
+    _load_kinds()
     return set(_BY_TYPE)
 
 
