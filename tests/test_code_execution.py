@@ -499,3 +499,26 @@ async def test_each_operation_is_a_task_of_the_run(settings: Settings) -> None:
     assert "code-execution" in run.tags
     assert run.summary["container"].startswith("container_")
     assert run.summary["sandbox"] == settings.code_execution_isolation
+
+
+async def test_a_cancelled_request_takes_its_command_with_it(settings: Settings) -> None:
+    import asyncio
+
+    model = Model.start(settings)
+    await model.bash("true")
+    running = asyncio.create_task(model.bash("sleep 33.25 & sleep 33.5; echo never"))
+    for _ in range(100):  # bounded: wait until both sleeps show up
+        if _running("sleep 33.5") and _running("sleep 33.25"):
+            break
+        await asyncio.sleep(0.05)
+    assert _running("sleep 33.5")
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    for _ in range(100):
+        if not _running("sleep 33.5") and not _running("sleep 33.25"):
+            break
+        await asyncio.sleep(0.05)
+    assert _running("sleep 33.5") == [] and _running("sleep 33.25") == []
+    assert result(await model.bash("echo next"))["stdout"] == "next\n"
+    await model.close()

@@ -65,24 +65,30 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
     out, err = bytearray(), bytearray()
     readers = [asyncio.create_task(_read(proc.stdout, out, budget)),
                asyncio.create_task(_read(proc.stderr, err, budget))]
-    feeder = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
-
+    helpers = list(readers)
+    if stdin is not None:
+        helpers.append(asyncio.create_task(_feed(proc, stdin)))
     # not proc.wait(): it also waits for the pipes, which a background child may hold
     exited = asyncio.create_task(protocol.exited.wait())
     overflow = asyncio.create_task(budget.exceeded.wait())
-    done, _ = await asyncio.wait({exited, overflow}, timeout=limits.timeout,
-                                 return_when=asyncio.FIRST_COMPLETED)
-    timed_out = not done
-    _kill_group(proc.pid)  # the command, or what it left running in the background
-    await exited
-    return_code = transport.get_returncode()
-    overflow.cancel()
-    if feeder is not None:
-        feeder.cancel()
-    _, pending = await asyncio.wait(readers, timeout=DRAIN_GRACE)
-    for task in pending:  # a process outside the group still holds the pipe (rlimits tier)
-        task.cancel()
-    transport.close()
+    helpers += [exited, overflow]
+    try:
+        done, _ = await asyncio.wait({exited, overflow}, timeout=limits.timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        timed_out = not done
+        _kill_group(proc.pid)  # the command, or what it left running in the background
+        await exited
+        return_code = transport.get_returncode()
+        _, pending = await asyncio.wait(readers, timeout=DRAIN_GRACE)
+    except BaseException:  # cancelled (the client went away): the command goes too
+        _kill_group(proc.pid)
+        raise
+    finally:
+        for task in helpers:  # a reader still waiting: something outside the group holds
+            task.cancel()     # the pipe (rlimits tier); its output is not ours to wait for
+        transport.close()
+        if spawn.status_read is not None and not exited.done():
+            _close([spawn.status_read])
 
     status = _read_status(spawn.status_read)
     stderr_text = err.decode("utf-8", errors="replace")
