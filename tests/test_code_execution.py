@@ -269,7 +269,9 @@ async def test_a_fork_bomb_is_contained(root: Path, tier: str) -> None:
         "        os._exit(0)\n"
         "    n += 1\n"
         "print(n)\""))
-    assert 0 < int(counted["stdout"]) < 16
+    # rlimits counts every process of the uid on the host, which come and go meanwhile
+    bound = 16 if tier != "rlimits" or os.geteuid() == 0 else 24
+    assert 0 < int(counted["stdout"]) < bound
     # the classic, made finite (depth 9: at most 1023 shells) and marked so we can look
     block = await model.bash("b() { [ $1 -gt 0 ] && { b $(($1-1)) & b $(($1-1)) & }; "
                              "sleep 31.75; }; b 9")
