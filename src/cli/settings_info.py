@@ -53,6 +53,8 @@ def format_default(value: Any) -> str:
         if value == home or home in value.parents:
             return "~/" + str(value.relative_to(home))
         return str(value)
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)  # as the variable is written
     return str(value)
 
 

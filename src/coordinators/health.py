@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from src import __version__
 from src.core.metrics import metrics
+from src.sandbox.service import sandbox_status
 from src.coordinators.runtime import Runtime
 
 
@@ -67,6 +68,7 @@ async def detailed_health(runtime: Runtime) -> dict[str, Any]:
         },
         "model_mapping": model_mapping(runtime),
         "mcp_servers": mcp_server_states(runtime),
+        "code_execution": sandbox_status(runtime.settings),
     }
 
 

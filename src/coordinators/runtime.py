@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import structlog
 
 from src.coordinators.models import ModelCatalog
 from src.core.services import Services
+from src.sandbox.service import sandbox_status
 from src.core.settings import Settings
 from src.coordinators.deployments import DeploymentServer
 from src.tasks.server_tools.managed_mcp import ManagedMcpServers
@@ -52,6 +54,10 @@ class Runtime:
             install_managed_mcp(self.mcp)
             self.mcp.start()
         log.info("tracking", prefect_api=self.recorder.api_url or "off")
+        if self.settings.code_execution:
+            # Probing which sandbox works takes tens of ms: not on the first request's path.
+            threading.Thread(target=sandbox_status, args=(self.settings,), daemon=True,
+                             name="oas-sandbox-probe").start()
         if self.recorder.api_url and self.settings.serve_deployments:
             self.deployments = DeploymentServer()
             self.deployments.start()

@@ -187,6 +187,66 @@ class Settings(BaseSettings):
     # On SIGTERM: stop accepting, give running requests this long, then cut them.
     shutdown_timeout: float = Field(30.0, ge=0, validation_alias=_env("OAS_SHUTDOWN_TIMEOUT"))
 
+    # Code execution server tool (off by default: it runs the model's commands on this host).
+    code_execution: bool = Field(
+        False, validation_alias=_env("OAS_CODE_EXECUTION"),
+        description="run Anthropic's code execution tool in a local sandbox",
+    )
+    code_execution_dir: Path | None = Field(
+        None, validation_alias=_env("OAS_CODE_EXECUTION_DIR"),
+        description="where workspaces (containers) live (default: DATA_DIR/workspaces)",
+    )
+    code_execution_isolation: Literal["auto", "bubblewrap", "namespaces", "rlimits"] = Field(
+        "auto", validation_alias=_env("OAS_CODE_EXECUTION_ISOLATION"),
+        description="auto picks the strongest that works on this host",
+    )
+    code_execution_network: bool = Field(
+        False, validation_alias=_env("OAS_CODE_EXECUTION_NETWORK")
+    )
+    code_execution_timeout: float = Field(
+        60.0, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TIMEOUT")
+    )
+    code_execution_max_output_bytes: int = Field(
+        100_000, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_MAX_OUTPUT_BYTES")
+    )
+    code_execution_memory_mb: int = Field(
+        2048, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_MEMORY_MB")
+    )
+    code_execution_max_processes: int = Field(
+        64, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_MAX_PROCESSES")
+    )
+    code_execution_max_file_mb: int = Field(
+        100, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_MAX_FILE_MB")
+    )
+    code_execution_workspace_mb: int = Field(
+        1024, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_WORKSPACE_MB")
+    )
+    code_execution_ttl: float = Field(
+        3600.0, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TTL"),
+        description="seconds a workspace lives after its last use",
+    )
+    code_execution_max_concurrent: int = Field(
+        4, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_MAX_CONCURRENT")
+    )
+    code_execution_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_CODE_EXECUTION_ALLOW"),
+        description="when set, the only programs a command may run",
+    )
+    code_execution_deny: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("OAS_CODE_EXECUTION_DENY"),
+        description="programs (or re:PATTERN) a command may not run",
+    )
+    code_execution_readonly_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                 "/libx32", "/etc"],
+        validation_alias=_env("OAS_CODE_EXECUTION_READONLY_PATHS"),
+        description="host paths the sandbox sees, read-only (bubblewrap and namespaces)",
+    )
+    code_execution_uid: int = Field(
+        65534, validation_alias=_env("OAS_CODE_EXECUTION_UID"),
+        description="uid (and gid) commands run as when oas runs as root",
+    )
+
     _config: ConfigFile = PrivateAttr(default_factory=ConfigFile)
 
     def model_post_init(self, context: object) -> None:
@@ -211,11 +271,12 @@ class Settings(BaseSettings):
         return ()
 
     @field_validator("api_keys", "big_fallbacks", "small_fallbacks", "web_fetch_allow_hosts",
-                     "mcp_allow_hosts", mode="before")
+                     "mcp_allow_hosts", "code_execution_allow", "code_execution_deny",
+                     "code_execution_readonly_paths", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("openrouter_base_url")
@@ -239,6 +300,10 @@ class Settings(BaseSettings):
     @property
     def payload_store_dir(self) -> Path:
         return self.payload_dir or self.data_dir / "payloads"
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.code_execution_dir or self.data_dir / "workspaces"
 
     @property
     def upstream_key(self) -> str:

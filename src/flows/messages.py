@@ -156,7 +156,8 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
         if not again:
             break
         converter.next_segment()
-    yield converter.finish(stop_reason, conversation.toolbox.usage or None)
+    yield converter.finish(stop_reason, conversation.toolbox.usage or None,
+                           conversation.toolbox.response_fields())
     annotate(first_token_at=outcome.first_token_at)
     record_usage(conversation.route, outcome.usage, outcome.raw_usage, outcome.stop_reason,
                  outcome.tool_calls)
@@ -183,7 +184,8 @@ async def _whole(conversation: Conversation) -> dict[str, Any]:
         if not again:
             break
         converter.next_segment()
-    converter.finish(stop_reason, conversation.toolbox.usage or None)
+    converter.finish(stop_reason, conversation.toolbox.usage or None,
+                     conversation.toolbox.response_fields())
     message = converter.message()
     if conversation.search_query is not None:
         message = finish_message(message, completion, conversation.search_query,

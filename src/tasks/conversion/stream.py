@@ -81,6 +81,11 @@ class StreamConverter:
         self.hide_thinking = thinking_hidden(request)
         self.content: list[dict[str, Any]] | None = [] if keep_content else None
         self.schemas = tool_schemas(request) if request is not None else None
+        if self.schemas is not None and server_tools is not None:
+            # The server tools' functions were offered too: their arguments are checked alike.
+            self.schemas = {**self.schemas, **{
+                f["function"]["name"]: f["function"].get("parameters") or {}
+                for f in server_tools.functions()}}
         self.tools = ToolCalls(self.schemas)
         # Server tools (run by oas): their calls become their own blocks, and each upstream
         # answer is a segment whose blocks are kept to continue the conversation upstream.
@@ -90,6 +95,7 @@ class StreamConverter:
         self._keeping = keep_content or server_tools is not None
         self._earlier_usage: dict[str, Any] | None = None
         self.search = search  # OpenRouter's web search results, shown as Anthropic's blocks
+        self.message_fields: dict[str, Any] = {}
         self._delta_prefix = b""
         self._pieces: list[str] = []  # text of the open text/thinking block (keep_content)
         self._pending_space = ""  # whitespace that may yet start a text block
@@ -402,12 +408,16 @@ class StreamConverter:
     # -- the end ------------------------------------------------------------------------
 
     def finish(self, stop_reason: str | None = None,
-               server_tool_use: dict[str, int] | None = None) -> bytes:
+               server_tool_use: dict[str, int] | None = None,
+               message_fields: dict[str, Any] | None = None) -> bytes:
         """Close the last block and end the message with its stop reason and usage.
 
         `stop_reason` overrides the upstream's (`pause_turn` when a server-tool loop ran
-        out of budget); `server_tool_use` counts go into `usage.server_tool_use`.
+        out of budget); `server_tool_use` counts go into `usage.server_tool_use`;
+        `message_fields` are top-level fields of the message (code execution's
+        `container`), sent in the final `message_delta`'s `delta` as Anthropic does.
         """
+        self.message_fields = message_fields or {}
         out = self._close()
         for call in self.tools.unopened():
             out += self._open_tool(call) + self._close()
@@ -430,7 +440,7 @@ class StreamConverter:
             annotate(tool_argument_problems=self.outcome.tool_problems)
         out += sse("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": sequence},
+            "delta": {"stop_reason": reason, "stop_sequence": sequence, **self.message_fields},
             "usage": usage,
         })
         return out + sse("message_stop", {"type": "message_stop"})
@@ -446,6 +456,7 @@ class StreamConverter:
             "stop_reason": self.outcome.stop_reason,
             "stop_sequence": self.outcome.stop_sequence,
             "usage": self.outcome.usage,
+            **self.message_fields,
         }
 
 

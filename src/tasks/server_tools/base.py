@@ -52,6 +52,8 @@ class ServerToolLookup(Protocol):
 
     def find(self, function_name: str) -> ServerTool | None: ...
 
+    def functions(self) -> list[dict[str, Any]]: ...
+
 
 class ServerTool(ABC):
     """One kind of server tool, as configured by one request.
@@ -85,6 +87,14 @@ class ServerTool(ABC):
     @abstractmethod
     async def run(self, call: ToolCall) -> ToolOutcome:
         """Run one call (through its own Prefect task) and describe the outcome."""
+
+    def response_fields(self) -> dict[str, Any]:
+        """Top-level fields this tool adds to the response message, once the loop is done.
+
+        Code execution's `container: {id, expires_at}`: in a non-stream response a key of
+        the message, in a stream a key of the final `message_delta` event's `delta`.
+        """
+        return {}
 
     async def aclose(self) -> None:
         """Release what the tool opened for this request (connections, workspaces)."""
@@ -132,6 +142,13 @@ class Toolbox:
     def count(self, tool: ServerTool) -> None:
         if tool.usage_key:
             self.usage[tool.usage_key] = self.usage.get(tool.usage_key, 0) + 1
+
+    def response_fields(self) -> dict[str, Any]:
+        """What every tool adds at the top level of the response (see `ServerTool`)."""
+        fields: dict[str, Any] = {}
+        for tool in self.tools:
+            fields.update(tool.response_fields())
+        return fields
 
     async def aclose(self) -> None:
         for tool in self.tools:

@@ -14,11 +14,16 @@ from typing import Any
 
 import orjson
 
+from src.tasks.server_tools.code_execution.blocks import describe_result
 from src.tasks.server_tools.web_search import decode_opaque
 
+CODE_EXECUTION_RESULTS = frozenset({
+    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
+    "code_execution_tool_result",
+})
 SERVER_BLOCK_TYPES = frozenset({
     "server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
-    "mcp_tool_use", "mcp_tool_result",
+    "mcp_tool_use", "mcp_tool_result", *CODE_EXECUTION_RESULTS,
 })
 MAX_PRIOR_CHARS = 20_000  # a fetched page seen in an earlier turn, as much as is kept
 
@@ -39,6 +44,10 @@ def prior_block_text(block: dict[str, Any]) -> str | None:
         return _search_text(block.get("content"))
     if kind == "web_fetch_tool_result":
         return _fetch_text(block.get("content"))
+    if kind in CODE_EXECUTION_RESULTS:
+        content = block.get("content")
+        text = describe_result(content) if isinstance(content, dict) else ""
+        return f"[{kind.removesuffix('_tool_result')} result]\n{text[:MAX_PRIOR_CHARS]}"
     if kind == "mcp_tool_result":
         content = block.get("content")
         if isinstance(content, list):

@@ -1,0 +1,92 @@
+"""What a sandbox is allowed: limits, isolation choice, paths. Built once from `Settings`.
+
+Frozen and hashable, so one `SandboxConfig` names one process-wide sandbox service.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from src.core.settings import Settings
+
+Tier = Literal["bubblewrap", "namespaces", "rlimits"]
+IsolationChoice = Literal["auto", "bubblewrap", "namespaces", "rlimits"]
+
+#: strongest first: what `auto` tries, in order
+TIERS: tuple[Tier, ...] = ("bubblewrap", "namespaces", "rlimits")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-command limits. Memory and file sizes in bytes."""
+
+    timeout: float = 60.0
+    max_output_bytes: int = 100_000
+    memory_bytes: int = 2048 * 1024 * 1024
+    max_processes: int = 64
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_open_files: int = 256
+
+    @property
+    def cpu_seconds(self) -> int:
+        """CPU time per process: the wall limit, rounded up, plus a second of slack."""
+        return int(self.timeout) + 2
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """Everything the sandbox needs to know; nothing secret is in here."""
+
+    workspace_dir: Path
+    isolation: IsolationChoice = "auto"
+    limits: Limits = field(default_factory=Limits)
+    network: bool = False
+    ttl: float = 3600.0
+    workspace_bytes: int = 1024 * 1024 * 1024
+    max_concurrent: int = 4
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+    #: uid/gid commands run as when oas itself runs as root (root cannot be rlimited)
+    sandbox_uid: int = 65534
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SandboxConfig:
+        mb = 1024 * 1024
+        return cls(
+            workspace_dir=Path(settings.workspace_dir).expanduser(),
+            isolation=settings.code_execution_isolation,
+            limits=Limits(
+                timeout=settings.code_execution_timeout,
+                max_output_bytes=settings.code_execution_max_output_bytes,
+                memory_bytes=settings.code_execution_memory_mb * mb,
+                max_processes=settings.code_execution_max_processes,
+                max_file_bytes=settings.code_execution_max_file_mb * mb,
+            ),
+            network=settings.code_execution_network,
+            ttl=settings.code_execution_ttl,
+            workspace_bytes=settings.code_execution_workspace_mb * mb,
+            max_concurrent=settings.code_execution_max_concurrent,
+            allow=tuple(settings.code_execution_allow),
+            deny=tuple(settings.code_execution_deny),
+            readonly_paths=tuple(settings.code_execution_readonly_paths),
+            sandbox_uid=settings.code_execution_uid,
+        )
+
+    @property
+    def drops_privileges(self) -> bool:
+        """Running as root: commands switch to `sandbox_uid` first."""
+        return os.geteuid() == 0
+
+    @property
+    def run_uid(self) -> int:
+        """The host uid that owns workspace files and runs commands."""
+        return self.sandbox_uid if self.drops_privileges else os.geteuid()
+
+    @property
+    def run_gid(self) -> int:
+        return self.sandbox_uid if self.drops_privileges else os.getegid()

@@ -1,0 +1,166 @@
+"""The process-wide sandbox: workspaces, the isolation tier in force, and a slot limit.
+
+One `SandboxService` per configuration (`service_for`), made on first use. Which tier is
+in force is decided once, by probing (see `isolation.probe`), and logged; `status()` says
+what it is, for `/health/detailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from src.sandbox.config import SandboxConfig
+from src.sandbox.files import WorkspaceFiles
+from src.sandbox.isolation import Isolation, candidates, probe
+from src.sandbox.policy import CommandPolicy, parse_policy
+from src.sandbox.runner import CommandResult, run_command
+from src.sandbox.workspace import Workspace, WorkspaceStore, new_id
+
+if TYPE_CHECKING:
+    from src.core.settings import Settings
+
+log = structlog.get_logger("oas.sandbox")
+
+#: the largest file the text editor reads whole (to view or edit)
+MAX_EDIT_BYTES = 10 * 1024 * 1024
+QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
+
+
+class Busy(Exception):
+    """Every sandbox slot is taken."""
+
+
+class SandboxService:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        owner = (config.run_uid, config.run_gid) if config.drops_privileges else None
+        self.store = WorkspaceStore(config.workspace_dir, ttl=config.ttl, owner=owner)
+        self.policy: CommandPolicy = parse_policy(config.allow, config.deny)
+        self._isolation: Isolation | None = None
+        self._probed = False
+        self._skipped: dict[str, str] = {}
+        self._probe_lock = threading.Lock()
+        self._slots: asyncio.Semaphore | None = None
+
+    # ---------------------------------------------------------------- isolation
+
+    def isolation(self) -> Isolation | None:
+        """The strongest tier that works here (probed once); None if none does."""
+        with self._probe_lock:
+            if not self._probed:
+                self._isolation = self._choose()
+                self._probed = True
+        return self._isolation
+
+    def _choose(self) -> Isolation | None:
+        try:
+            self.store.ensure_root()
+        except OSError as exc:
+            self._skipped["workspace"] = f"cannot create {self.config.workspace_dir}: {exc}"
+            log.error("code execution unavailable", reason=self._skipped["workspace"])
+            return None
+        tiers = candidates(self.config)
+        if not tiers:
+            self._skipped[self.config.isolation] = "not installed on this host"
+        for tier in tiers:
+            workspace = self._probe_workspace()
+            try:
+                error = probe(tier, workspace)
+            finally:
+                shutil.rmtree(workspace.path, ignore_errors=True)
+            if error is None:
+                log_fn = log.warning if tier.tier == "rlimits" else log.info
+                log_fn("code execution isolation", tier=tier.tier, skipped=self._skipped or None,
+                       **{k: v for k, v in tier.describe().items() if k != "tier"})
+                return tier
+            self._skipped.setdefault(tier.tier, error)
+        log.error("code execution unavailable: no isolation tier works", skipped=self._skipped)
+        return None
+
+    def _probe_workspace(self) -> Workspace:
+        """A throwaway workspace next to the real ones (same reachability)."""
+        name = ".probe-" + new_id().removeprefix("container_")[:12]
+        path = self.config.workspace_dir / name
+        path.mkdir(mode=0o700)
+        for sub in ("files", "tmp"):
+            (path / sub).mkdir(mode=0o755)
+        if self.config.drops_privileges:
+            for sub in (path, path / "files", path / "tmp"):
+                os.chown(sub, self.config.run_uid, self.config.run_gid)
+        return Workspace(name, path, 0.0, 0.0, 0.0)
+
+    # ---------------------------------------------------------------- use
+
+    def files(self, workspace: Workspace) -> WorkspaceFiles:
+        isolation = self.isolation()
+        assert isolation is not None
+        chown = (self.config.run_uid, self.config.run_gid) if self.config.drops_privileges else None
+        return WorkspaceFiles(
+            isolation.path_map(workspace), run_uid=self.config.run_uid, chown_to=chown,
+            max_output_bytes=self.config.limits.max_output_bytes,
+            max_edit_bytes=MAX_EDIT_BYTES, max_file_bytes=self.config.limits.max_file_bytes,
+        )
+
+    async def run(self, workspace: Workspace, argv: list[str], *,
+                  stdin: bytes | None = None) -> CommandResult:
+        """Run argv in the workspace's sandbox; `Busy` when no slot frees up in time."""
+        isolation = self.isolation()
+        assert isolation is not None
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.max_concurrent)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), QUEUE_SECONDS)
+        except TimeoutError:
+            raise Busy from None
+        try:
+            return await run_command(isolation, workspace, argv, self.config.limits, stdin=stdin)
+        finally:
+            self._slots.release()
+
+    def over_quota(self, workspace: Workspace, adding: int = 0) -> bool:
+        return self.store.usage_bytes(workspace) + adding > self.config.workspace_bytes
+
+    # ---------------------------------------------------------------- report
+
+    def status(self) -> dict[str, Any]:
+        isolation = self.isolation()
+        limits = self.config.limits
+        return {
+            "enabled": True,
+            "available": isolation is not None,
+            "isolation": isolation.describe() if isolation else None,
+            "requested": self.config.isolation,
+            "skipped": dict(self._skipped),
+            "limits": {
+                "timeout_seconds": limits.timeout,
+                "max_output_bytes": limits.max_output_bytes,
+                "memory_bytes": limits.memory_bytes,
+                "max_processes": limits.max_processes,
+                "max_file_bytes": limits.max_file_bytes,
+                "workspace_bytes": self.config.workspace_bytes,
+                "max_concurrent": self.config.max_concurrent,
+            },
+            "network": self.config.network,
+            "policy": {"allow": list(self.policy.allow), "deny": list(self.policy.deny)},
+            "workspaces": {"dir": str(self.config.workspace_dir), "count": self.store.count(),
+                           "ttl_seconds": self.config.ttl},
+        }
+
+
+@lru_cache(maxsize=8)
+def service_for(config: SandboxConfig) -> SandboxService:
+    return SandboxService(config)
+
+
+def sandbox_status(settings: Settings) -> dict[str, Any]:
+    """What `/health/detailed` shows under `code_execution` (probes on first call)."""
+    if not settings.code_execution:
+        return {"enabled": False}
+    return service_for(SandboxConfig.from_settings(settings)).status()

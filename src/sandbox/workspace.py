@@ -1,0 +1,258 @@
+"""Workspaces: what Anthropic calls a container, a directory that outlives one request.
+
+Layout under the store's root (mode 0711 when oas runs as root, so the sandbox user can
+reach its own workspace but list nobody's):
+
+    <root>/<id>.json     metadata, written by oas only (created, last used)
+    <root>/<id>/files/   the sandbox's /workspace
+    <root>/<id>/tmp/     the sandbox's /tmp
+
+A workspace expires `ttl` seconds after its last use; expired ones are deleted by `sweep`,
+which runs now and then as workspaces are opened (and can be called on a timer). Ids are
+random (`container_` + 32 letters and digits) and checked against a strict pattern before
+they touch the filesystem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import string
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("oas.sandbox")
+
+ID_PATTERN = re.compile(r"^container_[A-Za-z0-9]{16,64}$")
+_ALPHABET = string.ascii_letters + string.digits
+SWEEP_EVERY = 60.0
+
+
+def new_id() -> str:
+    return "container_" + "".join(secrets.choice(_ALPHABET) for _ in range(32))
+
+
+@dataclass(slots=True)
+class Workspace:
+    id: str
+    path: Path
+    created_at: float
+    last_used_at: float
+    ttl: float
+
+    @property
+    def files_dir(self) -> Path:
+        return self.path / "files"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.path / "tmp"
+
+    @property
+    def expires_at(self) -> float:
+        return self.last_used_at + self.ttl
+
+    def container(self) -> dict[str, str]:
+        """The response's top-level `container` field."""
+        moment = datetime.fromtimestamp(self.expires_at, tz=UTC)
+        return {"id": self.id, "expires_at": moment.isoformat().replace("+00:00", "Z")}
+
+
+class WorkspaceStore:
+    """Creates, finds, refreshes and deletes workspaces under one directory."""
+
+    def __init__(self, root: Path, *, ttl: float, owner: tuple[int, int] | None) -> None:
+        self.root = root
+        self.ttl = ttl
+        #: (uid, gid) to give workspace directories when oas runs as root
+        self.owner = owner
+        self._leases: dict[str, int] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last_sweep = 0.0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def ensure_root(self) -> None:
+        """Create the root (once; an existing directory keeps its permissions)."""
+        if not self.root.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root, 0o711 if self.owner else 0o700)
+        st = os.lstat(self.root)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(f"{self.root} is not a directory")
+
+    def create(self) -> Workspace:
+        self.ensure_root()
+        self.maybe_sweep()
+        now = time.time()
+        workspace_id = new_id()
+        workspace = Workspace(workspace_id, self.root / workspace_id, now, now, self.ttl)
+        self._write_meta(workspace)
+        workspace.path.mkdir(mode=0o700)
+        for sub in (workspace.files_dir, workspace.tmp_dir):
+            sub.mkdir(mode=0o755)
+        if self.owner:
+            for sub in (workspace.path, workspace.files_dir, workspace.tmp_dir):
+                os.chown(sub, *self.owner, follow_symlinks=False)
+        log.info("workspace created", container=workspace.id)
+        return workspace
+
+    def get(self, workspace_id: str) -> Workspace | None:
+        """The live workspace with this id; None when unknown, malformed or expired."""
+        if not isinstance(workspace_id, str) or not ID_PATTERN.match(workspace_id):
+            return None
+        self.maybe_sweep()
+        workspace = self._read_meta(workspace_id)
+        if workspace is None:
+            return None
+        if workspace.expires_at <= time.time() and not self._leases.get(workspace_id):
+            self.delete(workspace_id)
+            return None
+        try:
+            st = os.lstat(workspace.files_dir)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        return workspace
+
+    def touch(self, workspace: Workspace) -> None:
+        """Mark a use: the workspace now expires `ttl` from now."""
+        workspace.last_used_at = time.time()
+        self._write_meta(workspace)
+
+    def delete(self, workspace_id: str) -> None:
+        if not ID_PATTERN.match(workspace_id):
+            return
+        path = self.root / workspace_id
+        if path.is_symlink():
+            path.unlink()
+        elif path.exists():
+            if os.geteuid() != 0:
+                _make_removable(path)
+            shutil.rmtree(path)
+        try:
+            (self.root / f"{workspace_id}.json").unlink()
+        except FileNotFoundError:
+            pass
+        log.info("workspace deleted", container=workspace_id)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete expired workspaces nobody is using; returns how many went."""
+        now = time.time() if now is None else now
+        self._last_sweep = time.monotonic()
+        removed = 0
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return 0
+        ids = {n.removesuffix(".json") for n in names}
+        for workspace_id in ids:
+            if not ID_PATTERN.match(workspace_id) or self._leases.get(workspace_id):
+                continue
+            workspace = self._read_meta(workspace_id)
+            if workspace is None or workspace.expires_at <= now:
+                try:
+                    self.delete(workspace_id)
+                    removed += 1
+                except OSError as exc:
+                    log.warning("workspace cleanup failed", container=workspace_id,
+                                error=str(exc))
+        return removed
+
+    def maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep >= SWEEP_EVERY:
+            self.sweep()
+
+    def count(self) -> int:
+        try:
+            return sum(1 for n in os.listdir(self.root) if n.endswith(".json"))
+        except FileNotFoundError:
+            return 0
+
+    # ---------------------------------------------------------------- use
+
+    @contextmanager
+    def lease(self, workspace: Workspace) -> Iterator[None]:
+        """Keep the sweeper away while a request uses the workspace."""
+        self._leases[workspace.id] = self._leases.get(workspace.id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._leases[workspace.id] - 1
+            if left:
+                self._leases[workspace.id] = left
+            else:
+                del self._leases[workspace.id]
+                self._locks.pop(workspace.id, None)
+
+    def lock(self, workspace: Workspace) -> asyncio.Lock:
+        """One operation at a time in a workspace (two requests may share one)."""
+        return self._locks.setdefault(workspace.id, asyncio.Lock())
+
+    def usage_bytes(self, workspace: Workspace) -> int:
+        """Disk blocks the workspace uses (links not followed, sparse files as stored)."""
+        total = 0
+        stack = [str(workspace.files_dir), str(workspace.tmp_dir)]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for entry in it:
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except OSError:
+                            continue
+                        total += st.st_blocks * 512
+                        if stat.S_ISDIR(st.st_mode):
+                            stack.append(entry.path)
+            except OSError:
+                continue
+        return total
+
+    # ---------------------------------------------------------------- metadata
+
+    def _write_meta(self, workspace: Workspace) -> None:
+        meta = {"id": workspace.id, "created_at": workspace.created_at,
+                "last_used_at": workspace.last_used_at}
+        target = self.root / f"{workspace.id}.json"
+        temp = self.root / f".{workspace.id}.{secrets.token_hex(4)}.tmp"
+        temp.write_text(json.dumps(meta))
+        os.replace(temp, target)
+
+    def _read_meta(self, workspace_id: str) -> Workspace | None:
+        try:
+            meta = json.loads((self.root / f"{workspace_id}.json").read_text())
+            return Workspace(workspace_id, self.root / workspace_id, float(meta["created_at"]),
+                             float(meta["last_used_at"]), self.ttl)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _make_removable(top: Path) -> None:
+    """A command may leave directories without write or search permission for their owner.
+
+    Only needed when oas is not root; the sandbox runs as this same user then, so a link
+    swapped in mid-walk can only point at files the sandbox could change anyway.
+    """
+    stack = [str(top)]
+    while stack:
+        path = stack.pop()
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue
+            os.chmod(path, 0o700)
+            with os.scandir(path) as it:
+                stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue

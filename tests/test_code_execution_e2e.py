@@ -1,0 +1,99 @@
+"""Code execution through `oas`: the scripted upstream plays a model that writes a Python
+file, runs it and edits it in one workspace, then a second request continues in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.code_execution import workspace_root
+from tests.support.upstream import Reply, ToolCall
+
+pytestmark = pytest.mark.e2e
+
+TOOL = {"type": "code_execution_20250825", "name": "code_execution"}
+BETAS = ["code-execution-2025-08-25"]
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    with workspace_root() as path:
+        yield path
+
+
+@pytest.fixture
+def sandbox_oas(make_oas, root, tmp_path):
+    return make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
+                    code_execution_timeout=15.0)
+
+
+def _edit(**arguments: str) -> ToolCall:
+    return ToolCall("text_editor_code_execution", arguments)
+
+
+def _bash(command: str) -> ToolCall:
+    return ToolCall("bash_code_execution", {"command": command})
+
+
+def _ask(client, stream: bool, **kwargs):
+    params = dict(model="claude-sonnet-4-5", max_tokens=500, betas=BETAS, tools=[TOOL], **kwargs)
+    if not stream:
+        return client.beta.messages.create(**params)
+    with client.beta.messages.stream(**params) as events:
+        return events.get_final_message()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_write_run_edit_and_continue_in_the_same_container(sandbox_oas, upstream, stream):
+    upstream.queue(
+        Reply(tool_calls=[_edit(command="create", path="app.py", file_text="print(6 * 7)\n")]),
+        Reply(tool_calls=[_bash("python3 app.py")]),
+        Reply(tool_calls=[_edit(command="str_replace", path="app.py",
+                                old_str="6 * 7", new_str="6 * 9")]),
+        Reply(tool_calls=[_bash("python3 app.py")]),
+        Reply(text="It printed 42, then 54."),
+    )
+    message = _ask(sandbox_oas.client(), stream,
+                   messages=[{"role": "user", "content": "Write and run a script."}])
+
+    kinds = [b.type for b in message.content]
+    assert kinds == ["server_tool_use", "text_editor_code_execution_tool_result",
+                     "server_tool_use", "bash_code_execution_tool_result",
+                     "server_tool_use", "text_editor_code_execution_tool_result",
+                     "server_tool_use", "bash_code_execution_tool_result", "text"]
+    runs = [b.content for b in message.content if b.type == "bash_code_execution_tool_result"]
+    assert [(r.stdout, r.return_code) for r in runs] == [("42\n", 0), ("54\n", 0)]
+    assert message.content[-1].text == "It printed 42, then 54."
+    assert message.container is not None and message.container.id.startswith("container_")
+    # the model read each result before its next step
+    fed_back = [m for m in upstream.requests[-1]["messages"] if m["role"] == "tool"]
+    assert len(fed_back) == 4 and "42" in str(fed_back[1]["content"])
+
+    upstream.queue(Reply(tool_calls=[_edit(command="view", path="app.py")]),
+                   Reply(text="The script multiplies 6 by 9."))
+    later = _ask(sandbox_oas.client(), stream, container=message.container.id,
+                 messages=[{"role": "user", "content": "What does app.py do now?"}])
+    view = next(b for b in later.content if b.type == "text_editor_code_execution_tool_result")
+    assert "print(6 * 9)" in view.content.content
+    assert later.container.id == message.container.id
+
+
+def test_a_runaway_command_is_an_error_block_not_a_500(make_oas, upstream, root, tmp_path):
+    oas = make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
+                   code_execution_timeout=1.0)
+    upstream.queue(Reply(tool_calls=[_bash("sleep 30")]), Reply(text="That took too long."))
+    message = _ask(oas.client(), False, messages=[{"role": "user", "content": "wait"}])
+    result = next(b for b in message.content if b.type == "bash_code_execution_tool_result")
+    assert result.content.type == "bash_code_execution_tool_result_error"
+    assert result.content.error_code == "execution_time_exceeded"
+    assert message.content[-1].text == "That took too long."
+
+
+def test_code_execution_is_off_unless_configured(oas, upstream):
+    upstream.queue(Reply(text="I cannot run code here."))
+    message = _ask(oas.client(), False, messages=[{"role": "user", "content": "run ls"}])
+    assert message.content[0].text == "I cannot run code here."
+    offered = [t["function"]["name"] for t in upstream.requests[-1].get("tools", [])]
+    assert "bash_code_execution" not in offered
