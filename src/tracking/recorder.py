@@ -20,29 +20,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import structlog
 
+from src.tracking.events import STATE_NAMES, task_run_events
 from src.tracking.payloads import PayloadStore
 from src.tracking.run import CANCELLED, Run
 
 log = structlog.get_logger("oas.recorder")
 
-_STATE_NAMES = {
-    "COMPLETED": "Completed",
-    "FAILED": "Failed",
-    "CANCELLED": "Cancelled",
-    "CRASHED": "Crashed",
-    "RUNNING": "Running",
-    "PENDING": "Pending",
-}
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 @dataclass
@@ -306,7 +294,7 @@ class Recorder:
             "name": run.name,
             "parameters": run.parameters,
             "tags": list(run.tags),
-            "state": {"type": state, "name": _STATE_NAMES[state], "message": message},
+            "state": {"type": state, "name": STATE_NAMES[state], "message": message},
         }
 
     async def _begin(self, run: Run, created: asyncio.Future[str | None]) -> None:
@@ -366,7 +354,7 @@ class Recorder:
                 calls.append(self._call(
                     "POST",
                     f"/flow_runs/{flow_run_id}/set_state",
-                    json={"state": {"type": run.state, "name": _STATE_NAMES[run.state],
+                    json={"state": {"type": run.state, "name": STATE_NAMES[run.state],
                                     "message": run.message}, "force": True},
                 ))
             if self.render_artifact is not None:
@@ -385,67 +373,8 @@ class Recorder:
             run.tracked = False
             self._count_untracked(run)
 
-    # ---- task runs, as the events Prefect's task engine would send --------------------
-
     def _queue_task_events(self, run: Run, flow_run_id: str) -> None:
-        related = [
-            {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
-             "prefect.resource.role": "flow-run", "prefect.resource.name": run.name},
-        ]
-        for n, task in enumerate(run.tasks):
-            ended = task.ended or run.ended or time.time()
-            task_run = {
-                "name": task.name,
-                "task_key": task.task_key,
-                "dynamic_key": str(n),
-                "empirical_policy": {"max_retries": 0, "retry_delay_seconds": 0.0},
-                "tags": [],
-                "labels": {},
-                "task_inputs": {},
-                "run_count": 1,
-                "flow_run_run_count": 1,
-                "expected_start_time": _iso(task.started),
-                "start_time": _iso(task.started),
-                "end_time": _iso(ended),
-                "total_run_time": max(0.0, ended - task.started),
-            }
-            running_id = str(uuid.uuid4())
-            self._events.append(self._task_event(task.id, task.name, "RUNNING", None, task.started,
-                                                 None, task_run, related, running_id, None))
-            self._events.append(self._task_event(task.id, task.name, task.state, task.message,
-                                                 ended, "RUNNING", task_run, related,
-                                                 str(uuid.uuid4()), running_id))
-
-    @staticmethod
-    def _task_event(task_id: uuid.UUID, name: str, state: str, message: str | None,
-                    occurred: float, previous: str | None, task_run: dict[str, Any],
-                    related: list[dict[str, str]], event_id: str, follows: str | None) -> dict[str, Any]:
-        state_name = _STATE_NAMES.get(state, state.title())
-        return {
-            "id": event_id,
-            "occurred": _iso(occurred),
-            "event": f"prefect.task-run.{state_name}",
-            "resource": {
-                "prefect.resource.id": f"prefect.task-run.{task_id}",
-                "prefect.resource.name": name,
-                "prefect.run-count": "1",
-                "prefect.state-message": message or "",
-                "prefect.state-name": state_name,
-                "prefect.state-timestamp": _iso(occurred),
-                "prefect.state-type": state,
-                "prefect.orchestration": "client",
-            },
-            "related": related,
-            "payload": {
-                "intended": {"from": previous, "to": state},
-                "initial_state": {"type": previous, "name": _STATE_NAMES[previous],
-                                  "message": "", "state_details": {}} if previous else None,
-                "validated_state": {"type": state, "name": state_name, "message": message or "",
-                                    "state_details": {}, "data": None},
-                "task_run": task_run,
-            },
-            "follows": follows,
-        }
+        self._events.extend(task_run_events(run, flow_run_id))
 
     async def _event_pump(self) -> None:
         while True:

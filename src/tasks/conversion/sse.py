@@ -6,6 +6,9 @@ from typing import Any
 
 import orjson
 
+#: the bytes of a `content_block_stop` event up to its index (then `index}\n\n`)
+BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
+
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
     """One SSE event; `data` carries its own `type` equal to `event`, as Anthropic sends."""

@@ -22,25 +22,24 @@ import orjson
 from src.core.errors import AnthropicError, error_type_for_status
 from src.core.ids import message_id, server_tool_use_id
 from src.core.metrics import metrics
-from src.schemas.anthropic import MessagesRequest, RedactedThinkingBlock, ThinkingBlock
+from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.finish import add_usage, anthropic_usage, stop_details
-from src.tasks.conversion.sse import sse, sse_error
+from src.tasks.conversion.segments import Segments
+from src.tasks.conversion.sse import BLOCK_STOP, sse, sse_error
 from src.tasks.conversion.thinking import (
-    reasoning_details,
     redacted_data_for,
     signature_for,
     thinking_hidden,
 )
 from src.tasks.conversion.tool_calls import ToolCall, ToolCalls
+from src.tasks.conversion.tools import tool_schemas
 from src.tasks.server_tools import web_search
 from src.tasks.server_tools.base import ServerToolLookup
-from src.tasks.server_tools.web_search import WebSearchStream
 from src.tasks.server_tools.base import ToolCall as ServerToolCall
-from src.tasks.conversion.tools import tool_schemas
+from src.tasks.server_tools.web_search import WebSearchStream
 from src.tracking import annotate, step
 
 _PING = sse("ping", {"type": "ping"})
-_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
 
 
 @dataclass
@@ -59,7 +58,7 @@ class StreamOutcome:
     error: AnthropicError | None = None
 
 
-class StreamConverter:
+class StreamConverter(Segments):
     """Turns one upstream stream into Anthropic events, block by block.
 
     `keep_content=True` also assembles the content blocks (for a non-stream answer).
@@ -152,7 +151,7 @@ class StreamConverter:
         elif kind == "tool_use":
             out += self._close_tool(self.tools.current)
         self.open_kind = None
-        return out + _BLOCK_STOP + str(self.index).encode() + b"}\n\n"
+        return out + BLOCK_STOP + str(self.index).encode() + b"}\n\n"
 
     def _keep(self, block: dict[str, Any]) -> None:
         if self.content is not None:
@@ -214,26 +213,6 @@ class StreamConverter:
         return (out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text)
                 + b"}}\n\n")
 
-    def _search_results(self, delta: dict[str, Any]) -> bytes:
-        """New web search results: cite them on the text they informed, then show the
-        search as a `server_tool_use` + `web_search_tool_result` pair."""
-        assert self.search is not None
-        hits = self.search.feed(delta)
-        if not hits:
-            return b""
-        out = b""
-        if self.open_kind == "text":
-            for hit in hits:
-                out += self._delta(self.search.citation_delta(hit))
-        out += self._close()
-        use_id = server_tool_use_id()
-        out += self.search.block_events(self.index + 1, use_id, hits)
-        self.index += 2
-        if self.content is not None:
-            self.content += [web_search.use_block(use_id, self.search.query),
-                             web_search.result_block(use_id, hits)]
-        return out
-
     # -- thinking -----------------------------------------------------------------------
 
     def _reasoning_details(self, details: list[dict[str, Any]]) -> bytes:
@@ -255,7 +234,7 @@ class StreamConverter:
 
     def _close_bare(self) -> bytes:
         """Stop a block that has no deltas (redacted thinking)."""
-        return _BLOCK_STOP + str(self.index).encode() + b"}\n\n"
+        return BLOCK_STOP + str(self.index).encode() + b"}\n\n"
 
     def _thinking(self, text: str, detail: dict[str, Any] | None) -> bytes:
         kind = (detail or {}).get("type") or "reasoning.text"
@@ -345,64 +324,6 @@ class StreamConverter:
             metrics.record_tool_arguments(call.name, repaired=call.arguments.repaired,
                                           invalid=call.arguments.invalid)
             self.outcome.tool_problems[call.name] = call.arguments.problems
-        return out
-
-    # -- segments: one per upstream answer when oas runs server tools -----------------------
-
-    def end_segment(self) -> bytes:
-        """Close what this upstream answer opened; its server calls are in `server_calls`."""
-        out = self._close()
-        for call in self.tools.unopened():
-            out += self._open_tool(call) + self._close()
-        return out
-
-    @property
-    def client_tool_calls(self) -> int:
-        """Calls in this segment that the client, not oas, must answer."""
-        return sum(1 for c in self.tools.calls if c.block is not None and c.server is None)
-
-    def segment_message(self) -> dict[str, Any]:
-        """This segment as the assistant message that continues the conversation upstream."""
-        blocks = self._segment or []
-        thinking = [ThinkingBlock.model_validate(b) if b["type"] == "thinking"
-                    else RedactedThinkingBlock.model_validate(b)
-                    for b in blocks if b["type"] in ("thinking", "redacted_thinking")]
-        text = "".join(b["text"] for b in blocks if b["type"] == "text")
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        calls = [c for c in self.tools.calls if c.block is not None]
-        if calls:
-            message["tool_calls"] = [
-                {"id": self.upstream_call_id(c), "type": "function",
-                 "function": {"name": c.name, "arguments": orjson.dumps(c.arguments.value).decode()}}
-                for c in calls]
-        if thinking:
-            message["reasoning_details"] = reasoning_details(thinking)
-        return message
-
-    @staticmethod
-    def upstream_call_id(call: ToolCall) -> str:
-        """The id a call goes back upstream with: its own, or ours when it had none."""
-        return call.upstream_id or call.tool_use_id
-
-    def next_segment(self) -> None:
-        """Start on the next upstream answer: block numbering and usage carry on."""
-        self._earlier_usage = add_usage(self._earlier_usage, self.outcome.raw_usage)
-        self.outcome.raw_usage = None
-        self.finish_reason = self.native_finish_reason = self.matched_stop = None
-        self.tools = ToolCalls(self.schemas)
-        self.server_calls = []
-        self._segment = [] if self._segment is not None else None
-
-    def emit_blocks(self, blocks: list[dict[str, Any]]) -> bytes:
-        """Whole blocks (server tool results), each started with its content and stopped."""
-        out = self._close()
-        for block in blocks:
-            self.index += 1
-            out += sse("content_block_start", {"type": "content_block_start",
-                                               "index": self.index, "content_block": block})
-            out += _BLOCK_STOP + str(self.index).encode() + b"}\n\n"
-            if self.content is not None:
-                self.content.append(block)
         return out
 
     # -- the end ------------------------------------------------------------------------
