@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from src.sandbox.config import Limits, SandboxConfig, Tier
+from src.sandbox.launcher import count_processes
 from src.sandbox.paths import PathMap
 from src.sandbox.workspace import Workspace
 
@@ -58,18 +59,6 @@ def nproc_per_namespace() -> bool:
     except ValueError:
         return False
     return (major, minor) >= (5, 14)
-
-
-def count_processes(uid: int) -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
-            except OSError:
-                pass
-    return count
 
 
 @dataclass(slots=True)

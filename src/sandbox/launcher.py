@@ -111,7 +111,8 @@ def _drop_to(uid: int | None, gid: int | None) -> None:
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
 
 
-def _count_processes(uid: int) -> int:
+def count_processes(uid: int) -> int:
+    """Processes of `uid` now (its RLIMIT_NPROC counts them across namespaces)."""
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -128,7 +129,7 @@ def _apply_limits(limits: dict[str, int], nproc_relative: bool) -> None:
     if nproc_relative:
         # RLIMIT_NPROC counts every process of this uid on the host: allow N more, this
         # process (which becomes the command) being the first of them
-        nproc += _count_processes(os.getuid()) - 1
+        nproc += count_processes(os.getuid()) - 1
     for name, value in (
         ("RLIMIT_CORE", 0),
         ("RLIMIT_CPU", limits["cpu"]),
