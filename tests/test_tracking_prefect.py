@@ -37,6 +37,7 @@ def test_a_request_is_a_completed_flow_run_with_its_steps(tracked_oas, upstream,
     assert all(t["state_type"] == "COMPLETED" for t in tasks)
     artifact = reader.artifacts(run["id"])[0]
     assert "anthropic/claude-sonnet-4" in artifact["data"]
+    assert "| provider | Scripted |" in artifact["data"]  # who OpenRouter says answered
     assert "output tokens" in artifact["data"]
 
 

@@ -158,7 +158,8 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
         converter.next_segment()
     yield converter.finish(stop_reason, conversation.toolbox.usage or None,
                            conversation.toolbox.response_fields())
-    annotate(first_token_at=outcome.first_token_at)
+    annotate(first_token_at=outcome.first_token_at,
+             **({"provider": outcome.provider} if outcome.provider else {}))
     record_usage(conversation.route, outcome.usage, outcome.raw_usage, outcome.stop_reason,
                  outcome.tool_calls)
 
@@ -191,6 +192,8 @@ async def _whole(conversation: Conversation) -> dict[str, Any]:
         message = finish_message(message, completion, conversation.search_query,
                                  server_tool_use_id())
     outcome = converter.outcome
+    if outcome.provider:
+        annotate(provider=outcome.provider)
     record_usage(conversation.route, message["usage"], outcome.raw_usage, message["stop_reason"],
                  outcome.tool_calls)
     return message

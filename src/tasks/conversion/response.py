@@ -45,6 +45,7 @@ def as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
     return {
         "choices": [{**{k: v for k, v in choice.items() if k != "message"}, "delta": delta}],
         "usage": completion.get("usage"),
+        "provider": completion.get("provider"),
     }
 
 

@@ -52,6 +52,7 @@ class StreamOutcome:
     usage: dict[str, Any] = field(default_factory=dict)
     raw_usage: dict[str, Any] | None = None
     first_token_at: float | None = None
+    provider: str | None = None
     chunks: int = 0
     tool_calls: list[str] = field(default_factory=list)
     tool_problems: dict[str, list[str]] = field(default_factory=dict)
@@ -169,6 +170,8 @@ class StreamConverter(Segments):
         self.outcome.chunks += 1
         if (usage := chunk.get("usage")) is not None:
             self.outcome.raw_usage = usage
+        if self.outcome.provider is None and (provider := chunk.get("provider")):
+            self.outcome.provider = provider  # OpenRouter names who really answered
         choices = chunk.get("choices")
         if not choices:
             return b""
