@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,9 +89,14 @@ def prefect_on_postgres(system_postgres: SystemPostgres,
 def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean virtual environment made by the image's own install script."""
     venv = tmp_path_factory.mktemp("image") / "venv"
+    # the script wants uv on PATH, as in the image; here it is the one `make` bootstrapped
+    uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    assert Path(uv).exists(), "uv is missing: run the tests with `make test`"
+    path = f"{Path(uv).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     result = subprocess.run(
         ["sh", str(ROOT / "docker" / "install.sh"), str(ROOT), str(venv)],
-        env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=600)
+        env={**os.environ, "PYTHON": sys.executable, "PATH": path}, capture_output=True,
+        text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == f"oas {__version__}"
     return venv

@@ -66,7 +66,7 @@ def serve(args: argparse.Namespace) -> int:
     # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start, not the first requests.
     from src.tasks.tokens import warm_up_in_background
 
-    warm_up_in_background(settings.big_model)
+    warm_up_in_background(settings.big_model, settings.small_model)
 
     local = None
     if settings.tracking and not settings.prefect_api_url:

@@ -17,6 +17,7 @@ from src.tasks.server_tools.managed_mcp import ManagedMcpServers
 from src.tasks.server_tools.managed_mcp import install as install_managed_mcp
 from src.tracking.artifact import render_summary
 from src.tracking.payloads import PayloadStore
+from src.tasks.tokens import warm_up_in_background
 from src.tracking.recorder import Recorder
 
 log = structlog.get_logger("oas.runtime")
@@ -34,6 +35,7 @@ class Runtime:
     deployments: DeploymentServer | None = None
     mcp: ManagedMcpServers | None = None
     catalog: ModelCatalog = field(init=False)
+    tokenizers: threading.Thread | None = None  # the warm-up of the token counter
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(self.settings)
@@ -50,6 +52,10 @@ class Runtime:
     def start(self) -> None:
         """Start background work (called inside the running event loop, at app start-up)."""
         self.recorder.start()
+        # the first token count must not wait for LiteLLM's import (once per process:
+        # `oas serve` starts this earlier still, beside the Prefect server)
+        self.tokenizers = warm_up_in_background(self.settings.big_model,
+                                                self.settings.small_model)
         if self.mcp is not None:
             install_managed_mcp(self.mcp)
             self.mcp.start()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from src.sandbox.config import SandboxConfig
+from src.sandbox.config import TIERS, SandboxConfig
 from src.sandbox.files import WorkspaceFiles
 from src.sandbox.isolation import Isolation, candidates, probe
 from src.sandbox.policy import CommandPolicy, parse_policy
@@ -67,8 +67,10 @@ class SandboxService:
             log.error("code execution unavailable", reason=self._skipped["workspace"])
             return None
         tiers = candidates(self.config)
-        if not tiers:
-            self._skipped[self.config.isolation] = "not installed on this host"
+        wanted = TIERS if self.config.isolation == "auto" else (self.config.isolation,)
+        for name in wanted:  # a stronger tier the host lacks is said, not silently passed
+            if name not in {t.tier for t in tiers}:
+                self._skipped[name] = "not installed on this host"
         for tier in tiers:
             workspace = self._probe_workspace()
             try:

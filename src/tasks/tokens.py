@@ -220,17 +220,27 @@ async def count_tokens(request: dict[str, Any], settings: Settings) -> TokenCoun
     return await asyncio.to_thread(count_request_tokens, request, settings)
 
 
-def warm_up(model: str) -> None:
-    """Import LiteLLM and load `model`'s tokenizer now, so the first count is fast."""
-    try:
-        count_openai_tokens(model, [{"role": "user", "content": "warm up"}])
-    except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never a failure
-        log.warning("token counter warm-up failed", error=type(exc).__name__)
+def warm_up(*models: str) -> None:
+    """Import LiteLLM and load each model's tokenizer now, so the first count is fast."""
+    for model in dict.fromkeys(models):
+        try:
+            count_openai_tokens(model, [{"role": "user", "content": "warm up"}])
+        except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never a failure
+            log.warning("token counter warm-up failed", model=model, error=type(exc).__name__)
 
 
-def warm_up_in_background(model: str) -> threading.Thread:
-    """Warm up on a daemon thread (about 5 s of CPU: start it while the process is idle)."""
-    thread = threading.Thread(target=warm_up, args=(model,), name="oas-tokenizer-warm-up",
-                              daemon=True)
-    thread.start()
-    return thread
+_warm_up_thread: threading.Thread | None = None
+_warm_up_lock = threading.Lock()  # not the import lock: that one is held for seconds
+
+
+def warm_up_in_background(*models: str) -> threading.Thread:
+    """Warm up on a daemon thread, once per process (about 5 s of CPU: start it while the
+    process is idle). Claude Code counts tokens from its first seconds and gives up on a
+    count that takes as long as LiteLLM's import."""
+    global _warm_up_thread
+    with _warm_up_lock:
+        if _warm_up_thread is None:
+            _warm_up_thread = threading.Thread(target=warm_up, args=models, daemon=True,
+                                               name="oas-tokenizer-warm-up")
+            _warm_up_thread.start()
+        return _warm_up_thread
