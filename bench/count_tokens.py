@@ -12,42 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-WORDS = ("the of and to a in is you that it for on with as are this be at or your file code "
-         "tool use can not will when by from if an should have all path command output "
-         "def return import class self None True False print value result error").split()
-
-
-def claude_code_request(turns: int, seed: int = 0) -> dict[str, Any]:
-    rnd = random.Random(seed)
-
-    def text(n: int) -> str:
-        return " ".join(rnd.choice(WORDS) for _ in range(n))
-
-    tools = [{"name": f"Tool{i}", "description": text(400), "input_schema": {
-        "type": "object", "required": ["param_0"], "additionalProperties": False,
-        "properties": {f"param_{j}": {"type": "string", "description": text(40)} for j in range(8)}}}
-        for i in range(20)]
-    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": text(300)}]}]
-    for t in range(turns):
-        tid = f"toolu_{t:04d}"
-        messages.append({"role": "assistant", "content": [
-            {"type": "text", "text": text(30)},
-            {"type": "tool_use", "id": tid, "name": f"Tool{t % 20}", "input": {"param_0": text(10)}}]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": tid, "content": text(rnd.randint(100, 400))}]})
-    return {"model": "claude-sonnet-4-5", "tools": tools, "messages": messages,
-            "system": [{"type": "text", "text": text(3000), "cache_control": {"type": "ephemeral"}}]}
+from bench.bodies import claude_code_request  # noqa: E402
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def test_requests_never_fail_while_prefect_is_down_and_tracking_resumes(make_oas
         assert failures == []
         assert recorder.stats.tracked > tracked_before, "no run was tracked after Prefect came back"
         reader = PrefectReader(api)
-        runs = reader.http.post("/flow_runs/filter", json={"limit": 200}).json()
-        assert len(runs) >= recorder.stats.tracked - 5
+        runs = reader.http.post("/flow_runs/count", json={}).json()
+        assert runs >= recorder.stats.tracked - 5
     finally:
         prefect.stop()

@@ -44,7 +44,9 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         payloads = PayloadStore(settings.payload_store_dir)
         api_url = settings.prefect_api_url if settings.tracking else None
-        recorder = Recorder(api_url, payloads, render_artifact=render_summary)
+        recorder = Recorder(api_url, payloads, render_artifact=render_summary,
+                            grace=settings.tracking_grace,
+                            concurrency=settings.tracking_writers)
         mcp = ManagedMcpServers.from_settings(settings)  # a broken mcp_servers section stops here
         return cls(settings, Services.create(settings), recorder, payloads,
                    mcp=mcp if mcp else None)

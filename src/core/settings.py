@@ -36,11 +36,11 @@ class Settings(BaseSettings):
     openrouter_base_url: str = Field(
         "https://openrouter.ai/api/v1", validation_alias=_env("OPENROUTER_BASE_URL")
     )
-    upstream: Literal["httpx", "litellm"] = Field(
-        "httpx",
+    upstream: Literal["http", "litellm"] = Field(
+        "http",
         validation_alias=_env("OAS_UPSTREAM"),
-        description="httpx: OpenAI-compatible chat completions (OpenRouter); "
-        "litellm: any provider LiteLLM knows.",
+        description="http: oas's own client for OpenAI-compatible chat completions "
+        "(OpenRouter; `httpx`, its old name, still works); litellm: any provider LiteLLM knows.",
     )
     app_url: str = Field(
         "https://github.com/oas-dev/oas", validation_alias=_env("OAS_APP_URL")
@@ -79,6 +79,17 @@ class Settings(BaseSettings):
         description="serve the replay deployment so runs can be started from the Prefect UI",
     )
     prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
+    tracking_grace: float = Field(
+        1.0, ge=0, validation_alias=_env("OAS_TRACKING_GRACE"),
+        description="a request that ends within this many seconds becomes its flow run in "
+        "one write, already finished (Prefect then shows no flow-run duration: the artifact "
+        "and the task runs have it); 0: every run is created Running first",
+    )
+    tracking_writers: int = Field(
+        4, ge=1, validation_alias=_env("OAS_TRACKING_WRITERS"),
+        description="Prefect API writes at once (drops to one by itself while Prefect "
+        "answers 'busy', as it does on SQLite)",
+    )
     data_dir: Path = Field(
         Path.home() / ".oas", validation_alias=_env("OAS_DATA_DIR")
     )
@@ -278,6 +289,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("upstream", mode="before")
+    @classmethod
+    def _old_upstream_name(cls, value: Any) -> Any:
+        return "http" if isinstance(value, str) and value.strip().lower() == "httpx" else value
 
     @field_validator("openrouter_base_url")
     @classmethod

@@ -26,11 +26,13 @@ import httpx
 import structlog
 
 from src.tracking.events import STATE_NAMES, task_run_events
+from src.tracking.prefect_api import PrefectApi, PrefectDown
 from src.tracking.payloads import PayloadStore
 from src.tracking.run import CANCELLED, Run
 
 log = structlog.get_logger("oas.recorder")
 
+__all__ = ["PrefectDown", "Recorder", "RecorderStats"]
 
 
 @dataclass
@@ -43,12 +45,20 @@ class RecorderStats:
     max_lag_seconds: float = 0.0
     api_calls: int = 0
     api_errors: int = 0
+    api_retries: int = 0
     payload_bytes: int = 0
     payload_new_bytes: int = 0
     prefect_up: bool = True
     down_since: float | None = None
     pending: int = 0
+    writing: int = 0  # writes handed over and not yet done (creates, finishes, events)
     recent_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    # seconds from a run's end to its last write done, for the last 1,000 runs
+    record_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def _lag(self, q: float) -> float:
+        lags = sorted(self.record_lags)
+        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,15 +68,15 @@ class RecorderStats:
             "max_lag_seconds": round(self.max_lag_seconds, 3),
             "api_calls": self.api_calls,
             "api_errors": self.api_errors,
+            "api_retries": self.api_retries,
             "payload_bytes": self.payload_bytes,
             "payload_new_bytes": self.payload_new_bytes,
             "prefect_up": self.prefect_up,
             "pending": self.pending,
+            "writing": self.writing,
+            "record_lag_p50_seconds": self._lag(0.50),
+            "record_lag_p99_seconds": self._lag(0.99),
         }
-
-
-class PrefectDown(Exception):
-    """The Prefect API did not answer in time."""
 
 
 class Recorder:
@@ -81,6 +91,7 @@ class Recorder:
         concurrency: int = 4,
         timeout: float = 5.0,
         late_after: int = 64,
+        grace: float = 1.0,
         render_artifact: Callable[[Run], str] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/") if api_url else None
@@ -89,6 +100,10 @@ class Recorder:
         self.concurrency = concurrency
         self.timeout = timeout
         self.late_after = late_after
+        # A run that ends within `grace` seconds of its start is created finished, in one
+        # call, instead of Running and then finished: most runs (token counts, side calls,
+        # short answers) end that fast, and Prefect's write capacity is the ceiling.
+        self.grace = grace
         self.render_artifact = render_artifact
         self.stats = RecorderStats()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,19 +189,16 @@ class Recorder:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
-        self._sem = asyncio.Semaphore(self.concurrency)
         self._created: dict[uuid.UUID, asyncio.Future[str | None]] = {}
         # what the creating call already wrote: (tags, whether the final state was included)
         self._written: dict[uuid.UUID, tuple[list[str], bool]] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._events: list[dict[str, Any]] = []
         self._flow_ids: dict[str, str] = {}
-        self._http = (
-            httpx.AsyncClient(
-                base_url=self.api_url,
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 2.0)),
-                limits=httpx.Limits(max_connections=self.concurrency + 2),
-            )
+        self._ended: dict[uuid.UUID, asyncio.Event] = {}
+        self._api = (
+            PrefectApi(self.api_url, timeout=self.timeout, concurrency=self.concurrency,
+                       on_down=self._mark_down, on_call=self._count_call)
             if self.api_url
             else None
         )
@@ -199,8 +211,8 @@ class Recorder:
             for task in pending:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            if self._http is not None:
-                loop.run_until_complete(self._http.aclose())
+            if self._api is not None:
+                loop.run_until_complete(self._api.aclose())
             loop.close()
 
     async def _drain(self, seconds: float) -> None:
@@ -213,37 +225,36 @@ class Recorder:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        self.stats.writing = len(self._inflight)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        self.stats.writing = len(self._inflight)
 
     # ---- the recorder thread ---------------------------------------------------------
 
     def _on_begin(self, run: Run) -> None:
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._created[run.id] = future
+        self._ended[run.id] = asyncio.Event()
         self._spawn(self._begin(run, future))
 
     def _on_end(self, run: Run) -> None:
+        if (ended := self._ended.pop(run.id, None)) is not None:
+            ended.set()
         self._spawn(self._end(run))
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        assert self._http is not None
+        assert self._api is not None
+        return await self._api.call(method, url, **kwargs)
+
+    def _count_call(self, failed: bool) -> None:
         self.stats.api_calls += 1
-        try:
-            async with self._sem:
-                response = await self._http.request(method, url, **kwargs)
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+        if failed:
             self.stats.api_errors += 1
-            self._mark_down(exc)
-            raise PrefectDown(str(exc)) from exc
-        if response.status_code >= 500:
-            self.stats.api_errors += 1
-            raise PrefectDown(f"Prefect API answered {response.status_code}")
-        if response.status_code >= 400:
-            self.stats.api_errors += 1
-            log.warning("Prefect API refused a write", url=url, status=response.status_code,
-                        body=response.text[:300])
-            response.raise_for_status()
-        return response
+        if self._api is not None:
+            self.stats.api_retries = self._api.retried
 
     def _mark_down(self, exc: BaseException) -> None:
         if self.stats.prefect_up:
@@ -254,11 +265,11 @@ class Recorder:
             asyncio.get_running_loop().create_task(self._probe())
 
     async def _probe(self) -> None:
-        assert self._http is not None
+        assert self._api is not None
         while not self._stopping:
             await asyncio.sleep(2.0)
             try:
-                response = await self._http.get("/health", timeout=2.0)
+                response = await self._api.http.get("/health", timeout=2.0)
             except httpx.HTTPError:
                 continue
             if response.status_code == 200:
@@ -295,6 +306,8 @@ class Recorder:
             "parameters": run.parameters,
             "tags": list(run.tags),
             "state": {"type": state, "name": STATE_NAMES[state], "message": message},
+            # a create retried after a dropped connection must not make a second run
+            "idempotency_key": str(run.id),
         }
 
     async def _begin(self, run: Run, created: asyncio.Future[str | None]) -> None:
@@ -303,15 +316,23 @@ class Recorder:
             if not self.api_url or not self.stats.prefect_up:
                 created.set_result(None)
                 return
-            lag = time.time() - run.started
+            ended = self._ended.get(run.id)
+            if ended is not None and run.ended is None and self.grace > 0:
+                try:
+                    await asyncio.wait_for(ended.wait(), self.grace)
+                except TimeoutError:
+                    pass
             backlog = len(self._inflight) > self.late_after
             flow_id = await self._flow_id(run.flow_name)
-            final = run.ended is not None and backlog
-            if final:
+            final = run.ended is not None
+            lag = time.time() - (run.ended or run.started)
+            if final and backlog and lag > self.grace:
                 # Late: write the whole run in one call and say so.
                 self._note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
                 body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
+            elif final:  # ended within the grace period: one call, the whole run
+                body = self._flow_run_body(run, flow_id, run.state, run.message)
             else:
                 body = self._flow_run_body(run, flow_id, "RUNNING", None)
             try:
@@ -367,6 +388,8 @@ class Recorder:
             await asyncio.gather(*calls)
             run.tracked = True
             self.stats.tracked += 1
+            if run.ended is not None:
+                self.stats.record_lags.append(max(0.0, time.time() - run.ended))
         except Exception as exc:  # noqa: BLE001
             if not isinstance(exc, PrefectDown):
                 log.warning("could not finish flow run", flow_run=flow_run_id, error=str(exc))
@@ -384,7 +407,7 @@ class Recorder:
 
     async def _send_events(self) -> None:
         batch, self._events = self._events[:2000], self._events[2000:]
-        if not batch or self._http is None:
+        if not batch or self._api is None:
             return
         try:
             await self._call("POST", "/events", json=batch)

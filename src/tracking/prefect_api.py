@@ -1,0 +1,148 @@
+"""The recorder's calls to the Prefect REST API, retried the way Prefect's own client does.
+
+A Prefect server that is busy is not down: on SQLite it answers 503 while its database is
+locked, and it may close a kept-alive connection under load. Those writes are retried
+with jittered exponential backoff (honouring `Retry-After`), so a burst costs latency in
+the background, not flow runs. Only a server that cannot be connected to (or keeps
+failing after the retries) is reported down, and that is what turns tracking off until it
+answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import structlog
+
+log = structlog.get_logger("oas.recorder")
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class AdaptiveSlots:
+    """At most `limit` writes at once; the limit drops to one when Prefect says it is busy
+    and climbs back one by one after a run of good answers.
+
+    Why: Prefect on SQLite fails concurrent writes (SQLITE_BUSY, a 503) instead of queueing
+    them, so there a single writer records more runs per second than four; on PostgreSQL
+    the limit stays at its maximum.
+    """
+
+    def __init__(self, maximum: int, recover_after: int = 50) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = self.maximum
+        self.active = 0
+        self.recover_after = recover_after
+        self._streak = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        while self.active >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.active -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.limit - self.active
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    def busy(self) -> None:
+        self.limit, self._streak = 1, 0
+
+    def good(self) -> None:
+        self._streak += 1
+        if self._streak >= self.recover_after and self.limit < self.maximum:
+            self.limit, self._streak = self.limit + 1, 0
+            self._wake()
+
+
+class PrefectDown(Exception):
+    """The Prefect API did not take a write (unreachable, or failing after retries)."""
+
+
+class PrefectApi:
+    """One `httpx.AsyncClient` to the Prefect API for the recorder's thread."""
+
+    def __init__(self, base_url: str, *, timeout: float, concurrency: int,
+                 on_down: Callable[[BaseException], None], on_call: Callable[[bool], None],
+                 retries: int = 6, max_backoff: float = 2.0) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+            limits=httpx.Limits(max_connections=concurrency + 2),
+        )
+        self.slots = AdaptiveSlots(concurrency)
+        self.retries = retries
+        self.max_backoff = max_backoff
+        self.on_down = on_down  # tell the recorder the API is unreachable
+        self.on_call = on_call  # count a call: on_call(failed)
+        self.retried = 0
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None:
+            try:
+                return min(self.max_backoff, float(response.headers.get("retry-after", "")))
+            except ValueError:
+                pass
+        return min(self.max_backoff, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.5)
+
+    async def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One write, retried while Prefect is busy; raises PrefectDown when it gives up."""
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            response: httpx.Response | None = None
+            try:
+                async with self.slots:
+                    response = await self.http.request(method, url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                self.on_call(True)
+                self.on_down(exc)  # nothing listens: no point in retrying now
+                raise PrefectDown(str(exc) or type(exc).__name__) from exc
+            except httpx.TransportError as exc:  # a dropped connection, a slow answer
+                self.on_call(True)
+                if last:
+                    self.on_down(exc)
+                    raise PrefectDown(str(exc) or type(exc).__name__) from exc
+            else:
+                failed = response.status_code >= 400
+                self.on_call(failed)
+                if response.status_code in RETRY_STATUSES:
+                    self.slots.busy()
+                else:
+                    self.slots.good()
+                if response.status_code in RETRY_STATUSES and not last:
+                    pass  # busy: retry below
+                elif response.status_code >= 500:
+                    log.warning("Prefect API failed a write", url=url,
+                                status=response.status_code, body=response.text[:300])
+                    raise PrefectDown(f"Prefect API answered {response.status_code}")
+                elif response.status_code >= 400:
+                    log.warning("Prefect API refused a write", url=url,
+                                status=response.status_code, body=response.text[:300])
+                    response.raise_for_status()
+                else:
+                    return response
+            self.retried += 1
+            await asyncio.sleep(self._delay(attempt, response))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
