@@ -73,7 +73,10 @@ def test_prune_removes_old_requests_and_only_their_blobs(tmp_path):
     manifest = orjson.loads(old_manifest.read_bytes())
     manifest["created"] = time.time() - 40 * 86400
     old_manifest.write_bytes(orjson.dumps(manifest))
-    store.save("new", _turn(1), None)
+    long_ago = time.time() - 40 * 86400
+    for blob in (tmp_path / "blobs").glob("*/*"):  # written 40 days ago, not used since
+        os.utime(blob, (long_ago, long_ago))
+    store.save("new", _turn(1), None)  # a new server: it looks at the disk, touches reuse
 
     requests, blobs = store.prune(30 * 86400)
     assert (requests, blobs) == (1, 1)  # the old request and its one unshared message
@@ -81,3 +84,19 @@ def test_prune_removes_old_requests_and_only_their_blobs(tmp_path):
     loaded, _ = store.load("new")
     assert loaded == _turn(1)
     assert os.path.exists(tmp_path / "requests" / "new.json")
+
+
+def test_prune_spares_blobs_a_running_server_may_reuse(tmp_path):
+    store = PayloadStore(tmp_path)
+    store.save("old", _turn(0), None)
+    old_manifest = tmp_path / "requests" / "old.json"
+    import orjson
+
+    manifest = orjson.loads(old_manifest.read_bytes())
+    manifest["created"] = time.time() - 40 * 86400
+    old_manifest.write_bytes(orjson.dumps(manifest))
+    # the old request goes, but the blobs were written moments ago: this server
+    # remembers them as stored and will name them in its next manifest unwritten
+    assert store.prune(30 * 86400) == (1, 0)
+    store.save("next", _turn(0), None)
+    assert store.load("next")[0] == _turn(0)

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from src.core.ids import local_uuid
 from src.tracking.run import Run
 
 STATE_NAMES = {
@@ -53,7 +54,7 @@ def task_run_events(run: Run, flow_run_id: str) -> list[dict[str, Any]]:
         # end times, so the dashboard shows when and how long it ran, and Prefect's
         # database takes half the rows a Running event before it would add.
         events.append(_event(task.id, task.name, task.state, task.message, ended, "RUNNING",
-                             task_run, related, str(uuid.uuid4()), None))
+                             task_run, related, str(local_uuid()), None))
     return events
 
 

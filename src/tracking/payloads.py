@@ -21,6 +21,10 @@ import orjson
 
 REDACTED = "[redacted]"
 
+#: how long a blob stored or seen stays known without a look at the disk; `prune` spares
+#: blobs touched within ten times this, so it never removes one a server counts on
+SEEN_SECONDS = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class StoredPayload:
@@ -55,6 +59,9 @@ class PayloadStore:
         self.root = Path(root)
         self.blobs = self.root / "blobs"
         self.requests = self.root / "requests"
+        # one stat per blob per minute, not per request: a Claude Code turn names 100+
+        self._seen: dict[str, float] = {}
+        self._folders: set[str] = set()
 
     def _blob_path(self, digest: str) -> Path:
         return self.blobs / digest[:2] / digest[2:]
@@ -62,12 +69,23 @@ class PayloadStore:
     def _put(self, value: Any) -> tuple[str, int, int]:
         data = _canonical(value)
         digest = hashlib.sha256(data).hexdigest()
-        path = self._blob_path(digest)
-        if path.exists():
+        now = time.monotonic()
+        if self._seen.get(digest, 0.0) > now:  # stored (or touched) moments ago
             return digest, len(data), 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(zlib.compress(data, 6))
+        if len(self._seen) > 100_000:
+            self._seen.clear()
+        path = str(self._blob_path(digest))
+        self._seen[digest] = now + SEEN_SECONDS
+        if os.path.exists(path):
+            os.utime(path)  # in use again: `prune` leaves recently touched blobs alone
+            return digest, len(data), 0
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as out:
+            out.write(zlib.compress(data, 6))
         os.replace(tmp, path)
         return digest, len(data), len(data)
 
@@ -131,8 +149,15 @@ class PayloadStore:
             live.update(d for k in ("system", "tools", "rest") if (d := manifest.get(k)))
             live.update(manifest.get("messages", []))
         removed_blobs = 0
+        in_use = time.time() - 10 * SEEN_SECONDS  # a running server may reuse these unseen
         for path in self.blobs.glob("*/*") if self.blobs.exists() else []:
-            if path.parent.name + path.name not in live and not path.name.endswith(".tmp"):
-                path.unlink(missing_ok=True)
-                removed_blobs += 1
+            if path.parent.name + path.name in live or path.name.endswith(".tmp"):
+                continue
+            try:
+                if path.stat().st_mtime > in_use:
+                    continue
+            except FileNotFoundError:
+                continue
+            path.unlink(missing_ok=True)
+            removed_blobs += 1
         return removed_requests, removed_blobs

@@ -9,6 +9,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from src.core.ids import local_uuid
+
 T = TypeVar("T")
 
 current_run: ContextVar[Run | None] = ContextVar("oas_current_run", default=None)
@@ -37,7 +39,7 @@ class Run:
     name: str
     parameters: dict[str, Any]
     tags: list[str] = field(default_factory=list)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=local_uuid)
     started: float = field(default_factory=time.time)
     ended: float | None = None
     state: str = "RUNNING"
@@ -51,7 +53,7 @@ class Run:
     tracked: bool | None = None
 
     def begin_task(self, name: str, task_key: str) -> TaskRecord:
-        record = TaskRecord(uuid.uuid4(), name, task_key, time.time())
+        record = TaskRecord(local_uuid(), name, task_key, time.time())
         self.tasks.append(record)
         return record
 
