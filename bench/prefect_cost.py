@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 TABLES = ("flow_run", "flow_run_state", "task_run", "task_run_state", "artifact",
@@ -21,6 +22,20 @@ def snapshot(prefect: object) -> dict[str, int]:
     if server.postgres is None:
         return _sqlite(server.root / "prefect.db")
     return asyncio.run(_postgres(server.postgres.socket_dir))
+
+
+def settled(prefect: object, timeout: float = 180.0) -> dict[str, int]:
+    """A snapshot once the server has ingested what it was sent: its event persister and
+    task-run recorder work through a backlog after a burst, long after the API answered."""
+    deadline = time.monotonic() + timeout
+    last = snapshot(prefect)
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = snapshot(prefect)
+        if all(now[t] == last[t] for t in TABLES):
+            return now
+        last = now
+    return last
 
 
 def _sqlite(path: Path) -> dict[str, int]:

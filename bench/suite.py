@@ -37,18 +37,28 @@ class Config:
     def short_model(self) -> str:  # for the per-chunk slope: the same stream, 10x shorter
         return f"bench/c{max(1, self.chunks // 10)}"
 
+    @property
+    def paced_model(self) -> str:  # concurrent streams: chunks as a fast model sends them
+        return f"bench/c{self.chunks}d{PACED_MS}"
+
+
+#: milliseconds between chunks in the concurrency phases: 100 chunks/s, a fast model. At
+#: the default 1 ms, 20 streams are 16,000 chunks/s, more than 2 cores can forward.
+PACED_MS = 10
+
 
 class Bodies:
     """Every request body of the run, encoded once: Anthropic for oas, OpenAI for the floor."""
 
     def __init__(self, config: Config) -> None:
-        m, short = config.model, config.short_model
+        m, short, paced = config.model, config.short_model, config.paced_model
         self.anthropic: dict[str, bytes] = {}
         self.openai: dict[str, bytes] = {}
         shapes = {
             "small": small_request(m, False),
             "small-stream": small_request(m, True),
             "short-stream": small_request(short, True),
+            "paced-stream": small_request(paced, True),
             "claude-code-stream": claude_code_request(30, model=m, stream=True),
         }
         for name, body in shapes.items():
@@ -125,10 +135,11 @@ class Suite:
                     "us_per_request": round(used / c.samples * 1e6, 1),
                     "us_per_chunk": round(used / (c.samples * c.chunks) * 1e6, 2)}
         for concurrency in (20, 100):
-            samples, wall = run(closed_loop(self.direct, self.bodies.openai["small-stream"],
-                                            True, self._concurrent_count(concurrency),
-                                            concurrency))
-            self._keep(f"direct/small-stream/c{concurrency}", samples, wall)
+            for shape in ("small-stream", "paced-stream"):
+                samples, wall = run(closed_loop(self.direct, self.bodies.openai[shape], True,
+                                                self._concurrent_count(concurrency),
+                                                concurrency))
+                self._keep(f"direct/{shape}/c{concurrency}", samples, wall)
 
     def _concurrent_count(self, concurrency: int) -> int:
         return concurrency * (2 if self.config.quick else 4)
@@ -154,9 +165,11 @@ class Suite:
     def concurrency(self, oas: Oas, name: str) -> None:
         target = Target.oas(oas.base_url, name)
         for concurrency in (20, 100):
-            samples, wall = run(closed_loop(target, self.bodies.anthropic["small-stream"], True,
-                                            self._concurrent_count(concurrency), concurrency))
-            self._keep(f"{name}/small-stream/c{concurrency}", samples, wall)
+            for shape in ("small-stream", "paced-stream"):
+                samples, wall = run(closed_loop(target, self.bodies.anthropic[shape], True,
+                                                self._concurrent_count(concurrency),
+                                                concurrency))
+                self._keep(f"{name}/{shape}/c{concurrency}", samples, wall)
 
     def max_throughput(self, oas: Oas, name: str, concurrency: int = 32) -> None:
         """Closed loop, short non-stream answers: requests per second `oas` sustains."""
@@ -195,15 +208,17 @@ class Suite:
         return out
 
     def memory(self, oas: Oas, name: str) -> None:
-        """Resident size after warm-up and after 1,000 more requests."""
+        """Resident size after warm-up (1,000 requests: caches and the allocator's arenas
+        at their working size) and after 1,000 more: what each request leaves behind."""
         target = Target.oas(oas.base_url, name)
         body = self.bodies.anthropic["small"]
-        run(closed_loop(target, body, False, 200, 8))
-        oas.drain()
-        warm_rss = oas.rss()
         count = 300 if self.config.quick else 1000
+        run(closed_loop(target, body, False, count, 8))
+        oas.drain(timeout=300)
+        time.sleep(1)
+        warm_rss = oas.rss()
         samples, _ = run(closed_loop(target, body, False, count, 8))
-        oas.drain()
+        oas.drain(timeout=300)
         time.sleep(1)
         after = oas.rss()
         self.results["memory"][name] = {
@@ -217,22 +232,19 @@ class Suite:
         """API calls, database rows and bytes, stored payload bytes per request."""
         target = Target.oas(oas.base_url, name)
         turns = 5 if self.config.quick else 20
-        oas.drain()
-        time.sleep(2)  # the server's event and task-run recorders flush every second
-        db_before, api_before = prefect_cost.snapshot(prefect), oas.prefect_stats()
+        oas.drain(timeout=300)
+        db_before, api_before = prefect_cost.settled(prefect), oas.prefect_stats()
         small = self.bodies.anthropic["small-stream"]
         count = 10 if self.config.quick else 50
         run(closed_loop(target, small, True, count, 1))
         oas.drain()
-        time.sleep(3)
-        db_mid, api_mid = prefect_cost.snapshot(prefect), oas.prefect_stats()
+        db_mid, api_mid = prefect_cost.settled(prefect), oas.prefect_stats()
         # a Claude Code session: the same system prompt and tools, the conversation grows
         for turn in range(turns):
             body = encode(claude_code_request(10 + turn, model=self.config.model, stream=True))
             run(closed_loop(target, body, True, 1, 1))
         oas.drain()
-        time.sleep(3)
-        db_after, api_after = prefect_cost.snapshot(prefect), oas.prefect_stats()
+        db_after, api_after = prefect_cost.settled(prefect), oas.prefect_stats()
         session_bytes = sum(len(encode(claude_code_request(10 + t, model=self.config.model,
                                                            stream=True)))
                             for t in range(turns))

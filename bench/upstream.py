@@ -6,7 +6,8 @@ It answers `POST .../chat/completions` the way OpenRouter streams a coding answe
 processing comment, a role chunk, `--chunks` content deltas of `--chunk-size` characters
 `--delay` seconds apart, a finish chunk, a usage chunk, `[DONE]`), or as one JSON body when
 `stream` is false, and `GET .../models`. A request may ask for its own shape with the
-model name `bench/cN` (N content chunks), which `oas` passes through as it is.
+model name `bench/cN` (N content chunks) or `bench/cNdM` (N chunks M ms apart), which
+`oas` passes through as it is.
 
 Why not the test suite's scripted upstream: that one is built for scripting and recording
 (Starlette, a reply queue); here the upstream is the floor every figure is measured
@@ -114,9 +115,14 @@ class BenchUpstream:
         self.render = Renderer()
 
     def _shape(self, model: object) -> Shape:
-        if isinstance(model, str) and model.startswith("bench/c") and model[7:].isdigit():
-            return Shape(int(model[7:]), self.default.chunk_size, self.default.delay)
-        return self.default
+        """`bench/cN`: N chunks; `bench/cNdM`: N chunks M ms apart; else the default."""
+        if not isinstance(model, str) or not model.startswith("bench/c"):
+            return self.default
+        chunks, _, delay = model[7:].partition("d")
+        if not chunks.isdigit() or (delay and not delay.isdigit()):
+            return self.default
+        return Shape(int(chunks), self.default.chunk_size,
+                     int(delay) / 1000 if delay else self.default.delay)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -22,11 +22,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import structlog
 
 from src.tracking.events import STATE_NAMES, task_run_events
-from src.tracking.prefect_api import PrefectApi, PrefectDown
+from src.tracking.prefect_api import ApiResponse, PrefectApi, PrefectDown, PrefectRefused
 from src.tracking.payloads import PayloadStore
 from src.tracking.run import CANCELLED, Run
 
@@ -245,9 +244,9 @@ class Recorder:
             ended.set()
         self._spawn(self._end(run))
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _call(self, method: str, url: str, json: Any = None) -> ApiResponse:
         assert self._api is not None
-        return await self._api.call(method, url, **kwargs)
+        return await self._api.call(method, url, json)
 
     def _count_call(self, failed: bool) -> None:
         self.stats.api_calls += 1
@@ -268,11 +267,7 @@ class Recorder:
         assert self._api is not None
         while not self._stopping:
             await asyncio.sleep(2.0)
-            try:
-                response = await self._api.http.get("/health", timeout=2.0)
-            except httpx.HTTPError:
-                continue
-            if response.status_code == 200:
+            if await self._api.healthy():
                 down_for = time.time() - (self.stats.down_since or time.time())
                 self.stats.prefect_up = True
                 self.stats.down_since = None
@@ -337,7 +332,7 @@ class Recorder:
                 body = self._flow_run_body(run, flow_id, "RUNNING", None)
             try:
                 response = await self._call("POST", "/flow_runs/", json=body)
-            except httpx.HTTPStatusError:
+            except PrefectRefused:
                 # The flow may be gone (a reset database): look it up again, once.
                 self._flow_ids.pop(run.flow_name, None)
                 body["flow_id"] = await self._flow_id(run.flow_name)
