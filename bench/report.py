@@ -233,7 +233,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ax.set_title(title)
         ax.set_xscale("log")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("small streamed request: latency distributions (whiskers p1-p99)")
+    fig.suptitle("streamed requests, one at a time (c1) and 20 at once (c20): whiskers p1-p99")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

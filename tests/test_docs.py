@@ -6,6 +6,7 @@ exact table rows to add to docs/03-configuration.md and the README.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -165,11 +166,21 @@ def test_the_architecture_page_names_the_modules_it_describes():
         assert (ROOT / module).exists(), f"11-architecture.md names {module}, which is gone"
 
 
-def test_the_performance_page_invents_no_numbers():
+def test_the_performance_page_shows_the_committed_benchmark_run():
+    """Its targets table is the report's, row for row: no figure the benchmark did not measure."""
     page = (DOCS / "10-performance.md").read_text()
-    table = [line for line in page.splitlines() if line.startswith("|") and "---" not in line][1:]
-    assert table, "the results table is missing"
-    assert all("not yet measured" in line for line in table)
+    section = page.split("### Targets", 1)[1].split("###", 1)[0]
+    rows = [line for line in section.splitlines()
+            if line.startswith("|") and "---" not in line][1:]
+    results = json.loads((ROOT / "bench" / "results" / "results.json").read_text())
+    targets = results["targets"]
+    assert len(rows) == len(targets), "the page and bench/results disagree on the targets"
+    for row, target in zip(rows, targets, strict=True):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        shown = float(re.search(r"[\d,]+(?:\.\d+)?", cells[2]).group().replace(",", ""))
+        assert abs(shown - target["value"]) <= max(0.01, 0.01 * abs(target["value"])), (row, target)
+        assert cells[3].startswith(target["verdict"]), (row, target)
+    assert all(phase["errors"] == 0 for phase in results["phases"].values())
 
 
 def test_the_readme_commands_are_make_targets():
