@@ -1,0 +1,53 @@
+"""What the recorder counts: runs tracked, untracked and late, API calls, payload bytes,
+and how long runs wait to be written. `/health/detailed`, `/metrics`, the log and the
+benchmark read these."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RecorderStats:
+    """Counters for `/health/detailed`, the log and the benchmark."""
+
+    tracked: int = 0
+    untracked: int = 0
+    late: int = 0
+    max_lag_seconds: float = 0.0
+    api_calls: int = 0
+    api_errors: int = 0
+    api_retries: int = 0
+    payload_bytes: int = 0
+    payload_new_bytes: int = 0
+    prefect_up: bool = True
+    down_since: float | None = None
+    pending: int = 0
+    writing: int = 0  # writes handed over and not yet done (creates, finishes, events)
+    recent_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    # seconds from a run's end to its last write done, for the last 1,000 runs
+    record_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def _lag(self, q: float) -> float:
+        lags = sorted(self.record_lags)
+        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tracked": self.tracked,
+            "untracked": self.untracked,
+            "late": self.late,
+            "max_lag_seconds": round(self.max_lag_seconds, 3),
+            "api_calls": self.api_calls,
+            "api_errors": self.api_errors,
+            "api_retries": self.api_retries,
+            "payload_bytes": self.payload_bytes,
+            "payload_new_bytes": self.payload_new_bytes,
+            "prefect_up": self.prefect_up,
+            "pending": self.pending,
+            "writing": self.writing,
+            "record_lag_p50_seconds": self._lag(0.50),
+            "record_lag_p99_seconds": self._lag(0.99),
+        }
