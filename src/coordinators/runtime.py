@@ -16,8 +16,8 @@ from src.coordinators.deployments import DeploymentServer
 from src.tasks.server_tools.managed_mcp import ManagedMcpServers
 from src.tasks.server_tools.managed_mcp import install as install_managed_mcp
 from src.tracking.artifact import render_summary
-from src.tracking.payloads import PayloadStore
 from src.tasks.tokens import warm_up_in_background
+from src.tracking.payloads import PayloadStore
 from src.tracking.recorder import Recorder
 
 log = structlog.get_logger("oas.runtime")

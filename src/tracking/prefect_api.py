@@ -113,7 +113,8 @@ class PrefectApi:
 
     def __init__(self, base_url: str, *, timeout: float, concurrency: int,
                  on_down: Callable[[BaseException], None], on_call: Callable[[bool], None],
-                 retries: int = 6, max_backoff: float = 2.0) -> None:
+                 on_retry: Callable[[], None], retries: int = 6,
+                 max_backoff: float = 2.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0))
         self.concurrency = concurrency
@@ -123,7 +124,7 @@ class PrefectApi:
         self.max_backoff = max_backoff
         self.on_down = on_down  # tell the recorder the API is unreachable
         self.on_call = on_call  # count a call: on_call(failed)
-        self.retried = 0
+        self.on_retry = on_retry  # count a retry
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -177,14 +178,14 @@ class PrefectApi:
                     self.on_down(exc)
                     raise PrefectDown(str(exc) or type(exc).__name__) from exc
             else:
-                failed = response.status_code >= 400
-                self.on_call(failed)
-                if response.status_code in RETRY_STATUSES:
+                self.on_call(response.status_code >= 400)
+                busy = response.status_code in RETRY_STATUSES
+                if busy:
                     self.slots.busy()
                 else:
                     self.slots.good()
-                if response.status_code in RETRY_STATUSES and not last:
-                    pass  # busy: retry below
+                if busy and not last:
+                    pass  # retry below
                 elif response.status_code >= 500:
                     log.warning("Prefect API failed a write", url=url,
                                 status=response.status_code, body=response.text[:300])
@@ -195,7 +196,7 @@ class PrefectApi:
                     raise PrefectRefused(response.status_code, response.text)
                 else:
                     return response
-            self.retried += 1
+            self.on_retry()
             await asyncio.sleep(self._delay(attempt, response))
         raise AssertionError("unreachable")  # the loop returns or raises
 

@@ -152,7 +152,8 @@ class Recorder:
         self._ended: dict[uuid.UUID, asyncio.Event] = {}
         self._api = (
             PrefectApi(self.api_url, timeout=self.timeout, concurrency=self.concurrency,
-                       on_down=self._mark_down, on_call=self._count_call)
+                       on_down=self._mark_down, on_call=self._count_call,
+                       on_retry=self._count_retry)
             if self.api_url
             else None
         )
@@ -207,8 +208,9 @@ class Recorder:
         self.stats.api_calls += 1
         if failed:
             self.stats.api_errors += 1
-        if self._api is not None:
-            self.stats.api_retries = self._api.retried
+
+    def _count_retry(self) -> None:
+        self.stats.api_retries += 1
 
     def _mark_down(self, exc: BaseException) -> None:
         if self.stats.prefect_up:

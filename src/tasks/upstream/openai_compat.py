@@ -108,7 +108,6 @@ class OpenAICompatUpstream:
         except LookupError:  # no proxy for this URL
             self.proxy, self.proxy_auth = None, None
         self.idle_timeout = settings.read_timeout
-        self.first_byte_timeout = settings.first_byte_timeout
         self.connect_timeout = settings.connect_timeout
         self.timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.connect_timeout,
