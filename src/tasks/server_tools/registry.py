@@ -75,12 +75,6 @@ def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
     return Toolbox(tools)
 
 
-def server_tool_types() -> set[str]:
-    """The tool type prefixes some kind serves (conversion leaves these to the toolbox)."""
-    _load_kinds()
-    return set(_BY_TYPE)
-
-
 @step("plan-server-tools")
 def plan_server_tools(request: MessagesRequest, settings: Settings) -> Toolbox:
     """Task: the server tools this request asked for and `oas` can run."""

@@ -209,11 +209,6 @@ def result_block(tool_use_id: str, hits: list[Hit]) -> dict[str, Any]:
             "content": [result_item(h) for h in unique_results(hits)]}
 
 
-def error_result_block(tool_use_id: str, error_code: str = "unavailable") -> dict[str, Any]:
-    return {"type": "web_search_tool_result", "tool_use_id": tool_use_id,
-            "content": {"type": "web_search_tool_result_error", "error_code": error_code}}
-
-
 def citation(hit: Hit, cited_text: str = "") -> dict[str, Any]:
     text = (hit.snippet or cited_text or hit.title).strip()
     return {"type": "web_search_result_location", "url": hit.url, "title": hit.title,
