@@ -213,7 +213,8 @@ class ManagedMcpServers:
 
     # -- requests ---------------------------------------------------------------------
 
-    def tools_for(self, requested: set[str], taken: set[str] = frozenset()) -> list[ServerTool]:
+    def tools_for(self, requested: set[str],
+                  taken: frozenset[str] | set[str] = frozenset()) -> list[ServerTool]:
         """The running servers a request gets: the ones it asked for (`*`: all) and those
         offered always, except names its own `mcp_servers` already use.
 
@@ -284,5 +285,6 @@ def managed_mcp_tools(request: MessagesRequest, settings: Settings) -> list[Serv
     if not servers:
         return []
     own = (request.model_extra or {}).get("mcp_servers")
-    taken = {s.get("name") for s in own if isinstance(s, dict)} if isinstance(own, list) else set()
+    taken = ({s["name"] for s in own if isinstance(s, dict) and isinstance(s.get("name"), str)}
+             if isinstance(own, list) else set())
     return servers.tools_for(requested_names(request), taken)

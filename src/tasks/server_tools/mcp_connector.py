@@ -162,8 +162,10 @@ def parse_mcp_servers(value: Any, settings: Settings) -> list[McpServerTool]:
         if name in names:
             raise _invalid(f"{where}.name: '{name}' is used twice")
         names.add(name)
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        if not isinstance(url, str):
+            raise _invalid(f"{where}.url: an http(s) URL is required")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _invalid(f"{where}.url: an http(s) URL is required")
         config = server.get("tool_configuration") or {}
         if not isinstance(config, dict):

@@ -70,8 +70,8 @@ def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
                 if tool is not None:
                     tools.append(tool)
                 break
-    for factory in _BY_REQUEST:
-        tools.extend(factory(request, settings))
+    for request_factory in _BY_REQUEST:
+        tools.extend(request_factory(request, settings))
     return Toolbox(tools)
 
 

@@ -155,7 +155,8 @@ def annotations_in(message: dict[str, Any] | None) -> list[Hit]:
     for item in (message or {}).get("annotations") or ():
         if not isinstance(item, dict) or item.get("type") != "url_citation":
             continue
-        data = item.get("url_citation") if isinstance(item.get("url_citation"), dict) else item
+        nested = item.get("url_citation")
+        data: dict[str, Any] = nested if isinstance(nested, dict) else item
         url = data.get("url")
         if not isinstance(url, str) or not url:
             continue
