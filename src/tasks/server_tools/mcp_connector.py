@@ -22,7 +22,7 @@ from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
-from src.tasks.server_tools.mcp_client import (
+from src.services.mcp_client import (
     McpConnection,
     McpUnavailable,
     ServerSpec,
@@ -31,7 +31,7 @@ from src.tasks.server_tools.mcp_client import (
     result_content,
     url_transport,
 )
-from src.tasks.server_tools.netguard import AddressPolicy, BlockedAddress
+from src.services.netguard import AddressPolicy, BlockedAddress
 from src.tasks.server_tools.registry import register
 from src.tracking import step
 

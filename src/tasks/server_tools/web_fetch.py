@@ -21,7 +21,7 @@ import structlog
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest, Tool
 from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
-from src.tasks.server_tools.netguard import AddressPolicy, BlockedAddress, guarded_client
+from src.services.netguard import AddressPolicy, BlockedAddress, guarded_client
 from src.tasks.server_tools.page_text import (
     PDF_TYPES,
     UnsupportedContent,

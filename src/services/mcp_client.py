@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
-from src.tasks.server_tools.netguard import AddressPolicy, GuardedTransport
+from src.services.netguard import AddressPolicy, GuardedTransport
 
 if TYPE_CHECKING:
     from mcp import ClientSession
