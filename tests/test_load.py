@@ -111,7 +111,7 @@ def free_port() -> int:
 
 
 async def test_prefect_killed_half_way_costs_no_request(make_oas, upstream, tmp_path):
-    from src.runtime.prefect_server import LocalPrefectServer
+    from src.local_prefect.prefect_server import LocalPrefectServer
 
     server = LocalPrefectServer(tmp_path / "prefect", port=free_port(), database="sqlite")
     api_url = await asyncio.to_thread(server.start)

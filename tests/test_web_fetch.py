@@ -14,7 +14,7 @@ from anthropic.types.beta import BetaServerToolUseBlock, BetaWebFetchToolResultB
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools import ToolCall, build_toolbox
-from src.tasks.server_tools.netguard import (
+from src.services.netguard import (
     AddressPolicy,
     BlockedAddress,
     GuardedTransport,

@@ -49,7 +49,7 @@ from src.api.app import create_app  # noqa: E402
 from src.coordinators.runtime import Runtime  # noqa: E402
 from src.core.logging import configure_logging  # noqa: E402
 from src.core.settings import Settings, get_settings  # noqa: E402
-from src.runtime.prefect_server import LocalPrefectServer  # noqa: E402
+from src.local_prefect.prefect_server import LocalPrefectServer  # noqa: E402
 from tests.support.server import ThreadedServer  # noqa: E402
 from tests.support.upstream import Reply, ScriptedUpstream, ToolCall  # noqa: E402
 

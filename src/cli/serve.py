@@ -68,10 +68,10 @@ def serve(args: argparse.Namespace) -> int:
         # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise the
         # runtime starts it once the app is imported: beside the imports it would only
         # slow them down (and the server's readiness) for nothing.
-        from src.tasks.tokens import warm_up_in_background
+        from src.services.tokenizer import warm_up_in_background
 
         warm_up_in_background(settings.big_model, settings.small_model)
-        from src.runtime.prefect_server import LocalPrefectServer
+        from src.local_prefect.prefect_server import LocalPrefectServer
 
         local = LocalPrefectServer(settings.data_dir, settings.prefect_port, settings.prefect_db)
         try:

@@ -42,7 +42,7 @@ def model_mapping(runtime: Runtime) -> dict[str, Any]:
 
 def mcp_server_states(runtime: Runtime) -> list[dict[str, Any]]:
     """The managed MCP servers declared in OAS_CONFIG and their states (none: empty)."""
-    return runtime.mcp.states() if runtime.mcp is not None else []
+    return runtime.services.mcp.states() if runtime.services.mcp is not None else []
 
 
 async def detailed_health(runtime: Runtime) -> dict[str, Any]:

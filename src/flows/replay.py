@@ -17,7 +17,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run as this_flow_run
 
 from src.core.errors import AnthropicError
-from src.core.services import Services
+from src.services import Services
 from src.core.settings import get_settings
 from src.flows.messages import messages_flow
 from src.tracking import Run, current_run, step

@@ -84,7 +84,7 @@ def _usage(body: dict[str, Any], reply: Reply,
 def litellm_prompt_tokens(body: dict[str, Any]) -> int:
     """The prompt tokens of a chat completion body, as LiteLLM counts them for its model
     (with the tokenizer `oas` picks for that model: one that ships inside a package)."""
-    from src.tasks.tokens import litellm_module, tokenizer_args
+    from src.services.tokenizer import litellm_module, tokenizer_args
 
     return int(litellm_module().token_counter(
         **tokenizer_args(str(body.get("model"))), messages=body.get("messages", []),

@@ -27,7 +27,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from src.core.settings import Settings
-from src.tasks.upstream.errors import (
+from src.services.upstream.errors import (
     connection_error,
     error_in_body,
     malformed,

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import structlog
 
-from src.runtime.postgres import EmbeddedPostgres
+from src.local_prefect.postgres import EmbeddedPostgres
 
 log = structlog.get_logger("oas.prefect")
 
