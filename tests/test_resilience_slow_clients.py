@@ -171,3 +171,21 @@ def test_the_cap_fits_the_open_files_limit(monkeypatch: pytest.MonkeyPatch, tmp_
     assert connection_limits(settings).max_connections == (1024 - 256) // 2
     monkeypatch.setattr(resource, "getrlimit", lambda which: (65536, 65536))
     assert connection_limits(settings).max_connections == 2048
+
+
+def test_a_pipelined_half_request_waits_for_the_answer_before_its_deadline(make_oas,
+                                                                          upstream) -> None:
+    """A request line begun while a stream is still going out does not cut into it."""
+    from tests.support.upstream import Reply
+
+    oas = make_oas(header_timeout=1)
+    upstream.queue(Reply(text="one two three four five six", chunk_size=4, delay=0.4))
+    body = orjson.dumps({"model": "big", "max_tokens": 50, "stream": True,
+                         "messages": [{"role": "user", "content": "count"}]})
+    request = (b"POST /v1/messages HTTP/1.1\r\nhost: oas\r\ncontent-type: application/json\r\n"
+               b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    with connections(oas.url, 1, request + b"GET /hea") as (sock,):
+        answer = read_until_closed(sock, within=30)
+    stream, _, after = answer.partition(b"event: message_stop")
+    assert b'"text":"six"' in stream  # the whole stream came
+    assert b"HTTP/1.1 408" in after  # then the half request got its 408

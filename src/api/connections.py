@@ -132,6 +132,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # a pipelined request begun while an answer is still going out: its deadline
+            # counts once that answer is done (a 408 now would cut into it)
+            self._arm(self.limits.header_timeout, self._head_too_slow)
+            return
         if self._request_begun:  # part of a request came: say why it goes unanswered
             self.transport.write(_response(
                 "408 Request Timeout", "timeout_error",
