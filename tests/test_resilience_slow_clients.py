@@ -189,3 +189,25 @@ def test_a_pipelined_half_request_waits_for_the_answer_before_its_deadline(make_
     stream, _, after = answer.partition(b"event: message_stop")
     assert b'"text":"six"' in stream  # the whole stream came
     assert b"HTTP/1.1 408" in after  # then the half request got its 408
+
+
+@pytest.mark.e2e
+def test_oas_serve_outlasts_the_red_teams_slowloris(upstream, tmp_path) -> None:
+    """The attack as it was run: 1,000 silent and 50 half-request-line connections against
+    `oas serve` started with the usual soft limit of 1,024 open files. `/health` answers
+    while they are all open, and the server closes them after the default header timeout."""
+    from tests.support.serve_process import ServeProcess
+
+    serve = ServeProcess(upstream.base_url, tmp_path, open_files=1024)
+    try:
+        with connections(serve.url, 1000) as idle, \
+                connections(serve.url, 50, HALF_REQUEST_LINE) as half:
+            assert httpx.get(f"{serve.url}/health", timeout=10).status_code == 200
+            assert still_open(idle + half) == 1050
+            for sock in idle:  # OAS_HEADER_TIMEOUT, 10 s by default
+                assert read_until_closed(sock, within=60) == b""
+            for sock in half:
+                assert error_of(read_until_closed(sock, within=60)) == (408, "timeout_error")
+        assert httpx.get(f"{serve.url}/health", timeout=10).status_code == 200
+    finally:
+        serve.stop()
