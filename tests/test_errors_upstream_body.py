@@ -124,3 +124,18 @@ def test_a_stream_with_a_finish_reason_but_no_done_is_complete(oas, upstream):
     upstream.queue(Reply(text="all of it", chunk_size=4, no_done=True))
     message = ask(oas, stream=True)
     assert message.content[0].text == "all of it" and message.stop_reason == "end_turn"
+
+
+def test_a_whole_answer_without_a_finish_reason_is_tagged_too(tracked_oas, upstream):
+    completion = {"id": "gen-1", "object": "chat.completion", "model": UPSTREAM_MODEL,
+                  "choices": [{"index": 0, "finish_reason": None,
+                               "message": {"role": "assistant", "content": "whole"}}],
+                  "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    upstream.queue(Reply(raw_body=orjson.dumps(completion)))
+    raw = tracked_oas.client().messages.with_raw_response.create(
+        model="big", max_tokens=20, messages=USER)
+    message = raw.parse()
+    assert message.content[0].text == "whole" and message.stop_reason == "end_turn"
+    run = PrefectReader(tracked_oas.settings.prefect_api_url).flow_run_for_request(
+        raw.headers["request-id"], state="COMPLETED")
+    assert "no-finish-reason" in run["tags"]

@@ -56,6 +56,13 @@ def is_event_stream_line(line: bytes) -> bool:
     return not line or line[:1] == b":" or line.split(b":", 1)[0] in _SSE_FIELDS
 
 
+def note_no_finish_reason(model: str) -> None:
+    """An answer ended without saying why: taken as `end_turn`, logged, its run tagged."""
+    log.warning("the upstream answer has no finish_reason; taken as end_turn",
+                upstream_model=model)
+    annotate(tags=[NO_FINISH_REASON_TAG])
+
+
 def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
     """The start of a body, on one line, to say what came instead."""
     text = " ".join(raw[:200].decode("utf-8", "replace").split())
@@ -143,9 +150,7 @@ class OpenAICompatStream:
         if not done:
             raise malformed(self.model, "a stream that ended with neither a finish_reason "
                             "nor [DONE] (cut short)")
-        log.warning("the upstream stream ended without a finish_reason; taken as end_turn",
-                    upstream_model=self.model)
-        annotate(tags=[NO_FINISH_REASON_TAG])
+        note_no_finish_reason(self.model)
 
     async def aclose(self) -> None:
         self.response.close()
@@ -247,8 +252,11 @@ class OpenAICompatUpstream:
                             f"{_snippet(raw, self.secrets)})") from None
         if not isinstance(completion, dict):
             raise malformed(model, "JSON that is not a chat completion")
-        if completion.get("error") is not None and not completion.get("choices"):
+        choices = completion.get("choices")
+        if completion.get("error") is not None and not choices:
             raise error_in_body(completion["error"], model, self.secrets)
+        if choices and isinstance(choices[0], dict) and not choices[0].get("finish_reason"):
+            note_no_finish_reason(model)
         return completion
 
     async def open_stream(self, body: dict[str, Any]) -> OpenAICompatStream:
