@@ -53,9 +53,16 @@ def _response(status: str, error_type: str, message: str, extra: bytes = b"") ->
             + b"\r\n\r\n" + body)
 
 
+#: refused connections that may wait (a second at most) for their request before closing
+MAX_LINGERING = 128
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request-head deadline, a body deadline and a
     connection cap (see the module docstring)."""
+
+    #: refused connections still open, in this process (open files are counted per process)
+    _lingering = 0
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -76,6 +83,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         if self._refused:
+            GuardedHttpToolsProtocol._lingering -= 1
             return
         super().connection_lost(exc)
 
@@ -88,14 +96,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def _refuse(self, transport: asyncio.Transport) -> None:
-        """529 at once, then close once the client's request is in (at most a second)."""
+        """529 at once, then close once the client's request is in (at most a second; at
+        once when many refused connections are lingering already: they hold files too)."""
         self._refused = True
+        GuardedHttpToolsProtocol._lingering += 1
         self.transport = transport
         message = (f"oas has {self.limits.max_connections} connections open, its limit "
                    "(OAS_MAX_CONNECTIONS); try again shortly")
         transport.write(_response("529 Overloaded", "overloaded_error", message,
                                   b"retry-after: 1\r\n"))
-        self._arm(1.0, transport.close)
+        if GuardedHttpToolsProtocol._lingering > MAX_LINGERING:
+            transport.close()
+        else:
+            self._arm(1.0, transport.close)
 
     # -- deadlines ----------------------------------------------------------------------
 
