@@ -102,7 +102,7 @@ class OasInstance:
         self.settings = settings
         self.runtime = Runtime.create(settings)
         self.runtime.start()
-        self.server = ThreadedServer(create_app(settings, self.runtime)).start()
+        self.server = ThreadedServer(create_app(settings, self.runtime), settings).start()
         self.url = self.server.url
 
     def client(self, **kwargs: object):  # -> anthropic.Anthropic
