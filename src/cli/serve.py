@@ -20,6 +20,7 @@ import structlog
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
 from src.core.settings import Settings, get_settings
+from src.runtime.private_files import secure_data_dir
 
 log = structlog.get_logger("oas.serve")
 
@@ -53,6 +54,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"oas: cannot start: {exc}", file=sys.stderr)
         return 2
     configure_from_settings(settings)
+    secure_data_dir(settings)
     host = args.host or settings.host
     port = args.port or settings.port
     reload = getattr(args, "reload", False)
