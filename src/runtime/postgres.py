@@ -106,9 +106,12 @@ class EmbeddedPostgres:
     def _run(self, *args: str, check: bool = True, stdin: str | None = None,
              with_password: bool = False) -> subprocess.CompletedProcess[str]:
         extra = {"PGPASSWORD": self.password} if with_password else {}
-        return subprocess.run(list(args), check=check, capture_output=True, text=True,
-                              input=stdin, timeout=60, env=child_env(extra, allow_secrets=True),
-                              cwd="/", **self._as_user())  # type: ignore[call-overload]
+        result = subprocess.run(list(args), capture_output=True, text=True, input=stdin,
+                                timeout=60, env=child_env(extra, allow_secrets=True), cwd="/",
+                                **self._as_user())  # type: ignore[call-overload]
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {result.stderr.strip()[-1000:]}")
+        return result
 
     def _user_exists(self) -> bool:
         if self.user is None:
@@ -225,7 +228,7 @@ class EmbeddedPostgres:
             self.process = subprocess.Popen(  # type: ignore[call-overload]
                 [_bin("postgres"), "-D", str(self.pgdata), *options], stdout=log_out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(), cwd="/",
-                start_new_session=True, preexec_fn=die_with_parent(signal.SIGINT),
+                start_new_session=True, preexec_fn=die_with_parent(signal.SIGINT), umask=0o077,
                 **self._as_user())
         self._wait_ready()
         exists = self._run(_bin("psql"), "-h", str(self.socket_dir), "-U", "postgres", "-tAc",

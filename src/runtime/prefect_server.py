@@ -152,6 +152,7 @@ class LocalPrefectServer:
                  "--port", str(self.port), "--log-level", "WARNING"],
                 env=env, stdout=log_fd, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=str(self.root), start_new_session=True, preexec_fn=die_with_parent(),
+                umask=0o077,  # its files (PREFECT_HOME) are as private as ours
             )
         finally:
             os.close(log_fd)
