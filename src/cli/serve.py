@@ -54,7 +54,6 @@ def serve(args: argparse.Namespace) -> int:
         print(f"oas: cannot start: {exc}", file=sys.stderr)
         return 2
     configure_from_settings(settings)
-    secure_data_dir(settings)
     host = args.host or settings.host
     port = args.port or settings.port
     reload = getattr(args, "reload", False)
@@ -65,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
         settings.tracking = False
         os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
+    secure_data_dir(settings)
     local = None
     if settings.tracking and not settings.prefect_api_url:
         # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise the

@@ -92,14 +92,12 @@ def route_prefect_logs() -> None:
 
 
 def _renderers(fmt: str, colors: bool) -> list[Any]:
-    """The renderer and what it needs before it; tracebacks never show local variables."""
-    if fmt == "json":
-        return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
-    try:
-        formatter: Any = structlog.dev.RichTracebackFormatter(show_locals=False)
-    except (AttributeError, ImportError):
-        formatter = structlog.dev.plain_traceback
-    return [structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=formatter)]
+    """The renderer, after tracebacks are made plain text: no local variables (rich's
+    pretty tracebacks show them) and no colour codes that could split a secret in two
+    before `_mask_rendered` looks for it."""
+    renderer = (structlog.processors.JSONRenderer() if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=colors))
+    return [structlog.processors.format_exc_info, renderer]
 
 
 def _file_handler(path: Path, retention_days: int) -> logging.Handler:
