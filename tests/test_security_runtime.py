@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,7 +63,7 @@ class Upstream(ThreadingHTTPServer):
 
 
 class _UpstreamHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         broken = "break" in json.dumps(body["messages"])
         answer = {"id": "c1", "object": "chat.completion", "model": body["model"],

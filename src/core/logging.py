@@ -72,7 +72,7 @@ class _PrivateFileHandler(logging.handlers.TimedRotatingFileHandler):
 
     def _open(self) -> Any:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return open(fd, "a", encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def route_prefect_logs() -> None:

@@ -16,17 +16,27 @@ from collections.abc import Callable
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
-    """A `preexec_fn`: deliver `sig` to the child when its parent dies."""
-    parent = os.getpid()
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not Linux: the pid file takes over instead
+        return None
+
+
+# Looked up here, not between fork and exec, where another thread may hold the loader's lock.
+_prctl = _load_prctl()
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A `preexec_fn`: deliver `sig` to the child when its parent dies (None off Linux)."""
+    if _prctl is None:
+        return None
+    prctl, parent, number = _prctl, os.getpid(), int(sig)
 
     def preexec() -> None:
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
-        except (OSError, AttributeError):  # not Linux: the pid file takes over instead
-            return
+        prctl(PR_SET_PDEATHSIG, number)
         if os.getppid() != parent:  # the parent died before the signal was armed
-            os.kill(os.getpid(), sig)
+            os.kill(os.getpid(), number)
 
     return preexec
 
