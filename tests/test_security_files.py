@@ -3,6 +3,7 @@ starts that are not `oas` get no secret in their environment."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -52,3 +53,24 @@ def test_a_child_environment_holds_no_secret_unless_named_for_it(monkeypatch):
     for secret in ("child-env-test", "client-a", "mcp-token-child-env"):
         assert secret not in values
     assert "OWN_TOKEN" not in child_env({"OWN_TOKEN": "mcp-token-child-env-0000"})
+
+
+def test_flow_run_processes_inherit_the_upstream_key_and_nothing_else_secret(monkeypatch):
+    """Prefect's runner starts each replay as a copy of `oas` with its environment."""
+    from src.runtime.child_env import forget_client_secrets
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-kept-for-replays-0000")
+    monkeypatch.setenv("OAS_API_KEYS", "client-a-000000")
+    monkeypatch.setenv("TRACKER_TOKEN", "mcp-token-forgotten-0000")
+    secrets.remember("mcp-token-forgotten-0000")
+    assert sorted(forget_client_secrets()) == ["OAS_API_KEYS", "TRACKER_TOKEN"]
+    assert os.environ["OPENROUTER_API_KEY"] == "sk-or-v1-kept-for-replays-0000"
+    assert "OAS_API_KEYS" not in os.environ and "TRACKER_TOKEN" not in os.environ
+
+
+def test_named_client_keys_of_the_config_file_are_known_secrets(tmp_path):
+    config = tmp_path / "oas.yaml"
+    config.write_text("clients:\n  alice: {key: alice-key-0123456789, budget_usd: 5}\n"
+                      "  bob:\n    keys: [bob-key-0123456789]\n")
+    found = secrets.client_keys_in_config(config)
+    assert sorted(found) == ["alice-key-0123456789", "bob-key-0123456789"]
