@@ -5,7 +5,8 @@ embedded PostgreSQL, no PREFECT_API_URL, the upstream key and client keys in its
 environment, a managed MCP server with a token of its own. Then, in order: every process
 it started is searched for a secret; the database is asked in without the password;
 the data directory's modes are read; a request that fails inside `oas` is looked for
-in the logs; the Prefect server is killed and must come back with recording; and `oas`
+in the logs; the Prefect server, then PostgreSQL, is killed and must come back with
+recording; and `oas`
 itself is killed with SIGKILL, after which nothing of it may keep running and the next
 start must work.
 """
@@ -296,6 +297,27 @@ def test_the_prefect_server_comes_back_when_it_dies_and_runs_are_recorded_again(
         response.headers["request-id"], timeout=60, state="COMPLETED")
     assert run["state_type"] == "COMPLETED"
     assert "the Prefect server is gone; starting it again" in served.stderr()
+
+
+def test_postgresql_comes_back_when_it_dies_and_runs_are_recorded_again(served):
+    pid_file = served.data_dir / "prefect" / "postgres" / "pgdata" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split("\n", 1)[0])
+    os.kill(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while served.detailed()["prefect"]["local_server"]["database_restarts"] < 1:
+        assert time.monotonic() < deadline, served.stderr()[-3000:]
+        time.sleep(0.5)
+    assert not alive(postmaster)
+    deadline = time.monotonic() + 90
+    while True:  # the Prefect server's pooled connections died with the database
+        response = served.post("recorded after the database came back?")
+        assert response.status_code == 200
+        try:
+            PrefectReader(served.prefect_api).flow_run_for_request(
+                response.headers["request-id"], timeout=15, state="COMPLETED")
+            break
+        except (AssertionError, httpx.HTTPError):
+            assert time.monotonic() < deadline, "no run recorded after PostgreSQL came back"
 
 
 def test_kill_9_of_oas_leaves_nothing_running_and_the_next_start_works(served):

@@ -7,8 +7,8 @@ write contention.
 
 The server gets an environment without any secret of `oas` (`src.runtime.child_env`).
 When it dies, a watcher thread reaps it and starts it again on the same port and
-database, with backoff; the recorder notices by itself that Prefect answers again. It
-ends with `oas` (parent-death signal); a pid file lets the next start stop what an `oas`
+database, with backoff (and PostgreSQL too, should it die alone); the recorder notices by
+itself that Prefect answers again. It ends with `oas` (parent-death signal); a pid file lets the next start stop what an `oas`
 killed with SIGKILL left behind, and say so.
 """
 
@@ -81,6 +81,7 @@ class LocalPrefectServer:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.restarts = 0
+        self.database_restarts = 0
         self.last_exit: int | None = None
         self.state = "stopped"  # running | restarting | stopped
         self._stopping = threading.Event()
@@ -109,7 +110,8 @@ class LocalPrefectServer:
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state, "restarts": self.restarts, "last_exit": self.last_exit,
-                "pid": self.process.pid if self.process is not None else None}
+                "pid": self.process.pid if self.process is not None else None,
+                "database_restarts": self.database_restarts}
 
     def start(self, timeout: float = 90.0) -> str:
         """Start and wait until healthy; returns the API URL."""
@@ -184,8 +186,8 @@ class LocalPrefectServer:
         while not self._stopping.is_set():
             process = self.process
             if process is not None:
-                code = process.wait()  # reaps it: no zombie
-                if self._stopping.is_set():
+                code = self._wait_for_exit(process)
+                if code is None:
                     return
                 self.last_exit = code
                 self._kill_group(process)  # whatever it left in its session
@@ -213,6 +215,27 @@ class LocalPrefectServer:
             self._write_pid_file()
             log.info("Prefect server restarted", dashboard=self.dashboard_url,
                      restarts=self.restarts)
+
+    def _wait_for_exit(self, process: subprocess.Popen[bytes]) -> int | None:
+        """The server's exit code once it exits (reaped: no zombie), None when stopping;
+        meanwhile its database is kept up too."""
+        while not self._stopping.is_set():
+            try:
+                return process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.postgres is not None and not self.postgres.running() \
+                    and not self._stopping.is_set():
+                log.warning("PostgreSQL is gone; starting it again",
+                            database_restarts=self.database_restarts)
+                try:
+                    self.postgres.start()
+                except Exception as exc:  # noqa: BLE001 - tried again in two seconds
+                    log.error("PostgreSQL did not come back", error=str(exc))
+                    continue
+                self.database_restarts += 1
+                self._write_pid_file()
+        return None
 
     def _write_pid_file(self) -> None:
         pids = {"oas": os.getpid(), "oas_command": command_line(os.getpid()),
