@@ -6,9 +6,8 @@ environment, a managed MCP server with a token of its own. Then, in order: every
 it started is searched for a secret; the database is asked in without the password;
 the data directory's modes are read; a request that fails inside `oas` is looked for
 in the logs; the Prefect server, then PostgreSQL, is killed and must come back with
-recording; and `oas`
-itself is killed with SIGKILL, after which nothing of it may keep running and the next
-start must work.
+recording; and `oas` itself is killed with SIGKILL, after which nothing of it may keep
+running and the next start must work.
 """
 
 from __future__ import annotations
