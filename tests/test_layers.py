@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "services": BASE | {"sandbox"},
     "tasks": BASE | {"services", "sandbox", "tracking"},
     "flows": BASE | {"services", "sandbox", "tracking", "tasks"},
-    "coordinators": BASE | {"services", "sandbox", "tracking", "tasks", "flows"},
+    "coordinators": BASE | {"services", "sandbox", "tracking", "tasks", "flows", "local_prefect"},
     "api": BASE | {"coordinators"},
 }
 #: libraries a package must not import: the web side, or Prefect

@@ -20,6 +20,7 @@ import structlog
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
 from src.core.settings import Settings, get_settings
+from src.local_prefect.private_files import secure_data_dir
 
 log = structlog.get_logger("oas.serve")
 
@@ -63,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
         settings.tracking = False
         os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
+    secure_data_dir(settings)
     local = None
     if settings.tracking and not settings.prefect_api_url:
         # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise the

@@ -15,6 +15,7 @@ from src import __version__
 from src.core.metrics import metrics
 from src.sandbox.service import sandbox_status
 from src.coordinators.runtime import Runtime
+from src.local_prefect.prefect_server import local_server_status
 
 
 def _without_credentials(url: str | None) -> str | None:
@@ -65,6 +66,8 @@ async def detailed_health(runtime: Runtime) -> dict[str, Any]:
             "tracking": tracking,
             "api_url": _without_credentials(runtime.recorder.api_url),
             **stats,
+            # the server `oas serve` started and restarts when it dies (None: not ours)
+            "local_server": local_server_status(),
         },
         "model_mapping": model_mapping(runtime),
         "mcp_servers": mcp_server_states(runtime),

@@ -192,7 +192,7 @@ class McpConnection:
 
             errlog: TextIO = stack.enter_context(_stderr_sink(spec.stderr_log))
             params = StdioServerParameters(command=spec.command[0], args=list(spec.command[1:]),
-                                           env=_child_env(spec.env) if spec.env else None,
+                                           env=_child_env(spec.env),
                                            cwd=spec.cwd)
             async with stdio_client(params, errlog=errlog) as (read, write):
                 yield read, write
@@ -275,9 +275,11 @@ class McpConnection:
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    from mcp.client.stdio import get_default_environment
+    """A stdio server's environment: no secret of oas, but what its configuration names
+    for it (its own token, say)."""
+    from src.core.child_env import child_env
 
-    return {**get_default_environment(), **extra}
+    return child_env(extra, allow_secrets=True)
 
 
 @contextlib.contextmanager
@@ -289,8 +291,9 @@ def _stderr_sink(path: Path | None) -> Any:
         with open(os.devnull, "w") as sink:
             yield sink
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as sink:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "a", encoding="utf-8") as sink:
         yield sink
 
 

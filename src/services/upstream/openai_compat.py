@@ -36,13 +36,9 @@ from src.services.upstream.errors import (
     timeout_error,
     upstream_error,
 )
-from src.tracking import annotate
 
 
 log = structlog.get_logger("oas.upstream")
-
-#: the run tag of an answer whose stream ended with `[DONE]` but no `finish_reason`
-NO_FINISH_REASON_TAG = "no-finish-reason"
 
 #: bytes of a wrong body read to say what it was
 _MAX_WRONG_BODY = 65536
@@ -57,10 +53,10 @@ def is_event_stream_line(line: bytes) -> bool:
 
 
 def note_no_finish_reason(model: str) -> None:
-    """An answer ended without saying why: taken as `end_turn`, logged, its run tagged."""
+    """An answer ended without saying why: taken as `end_turn` and logged (the converter
+    tags its run, `src/tasks/conversion/stream.py`)."""
     log.warning("the upstream answer has no finish_reason; taken as end_turn",
                 upstream_model=model)
-    annotate(tags=[NO_FINISH_REASON_TAG])
 
 
 def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
