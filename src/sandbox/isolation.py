@@ -24,7 +24,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.sandbox import seccomp
 from src.sandbox.config import Limits, SandboxConfig, Tier
+from src.sandbox.hidden import SYSTEM_HIDDEN, Cover, cover
 from src.sandbox.launcher import count_processes
 from src.sandbox.paths import PathMap
 from src.sandbox.workspace import Workspace
@@ -32,6 +34,7 @@ from src.sandbox.workspace import Workspace
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 SANDBOX_WORKDIR = "/workspace"
 INNER_ID = 1000
+SHM_BYTES = 64 * 1024 * 1024  # /dev/shm is memory: a small one, outside the memory watch
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -102,8 +105,15 @@ class Isolation:
     def workdir(self, workspace: Workspace) -> str:
         return SANDBOX_WORKDIR
 
-    def spawn(self, workspace: Workspace, argv: list[str]) -> Spawn:
+    def spawn(self, workspace: Workspace, argv: list[str], *,
+              max_file_bytes: int | None = None) -> Spawn:
+        """`max_file_bytes`: RLIMIT_FSIZE for this command (what is left of the quota)."""
         raise NotImplementedError
+
+    def cover(self) -> Cover:
+        """The host paths to hide inside the shown ones, as of now (sockets come and go)."""
+        return cover(_readonly(self.config.readonly_paths),
+                     (*SYSTEM_HIDDEN, *self.config.hidden_paths))
 
     def nproc(self) -> int:
         limit = self.config.limits.max_processes
@@ -134,9 +144,11 @@ class Bubblewrap(Isolation):
         self.bwrap = bwrap
         self.disable_userns = disable_userns
 
-    def spawn(self, workspace: Workspace, argv: list[str]) -> Spawn:
+    def spawn(self, workspace: Workspace, argv: list[str], *,
+              max_file_bytes: int | None = None) -> Spawn:
         env = clean_env(SANDBOX_WORKDIR, "/tmp")
         status_read, status_write = os.pipe()
+        pass_fds = [status_write]
         cmd = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent",
                "--new-session", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
                "--hostname", "sandbox"]
@@ -149,19 +161,33 @@ class Bubblewrap(Isolation):
                 cmd += ["--symlink", os.readlink(path), path]
             else:
                 cmd += ["--ro-bind", path, path]
-        cmd += ["--dev", "/dev", "--proc", "/proc",
+        hide = self.cover()
+        for path in hide.dirs:
+            cmd += ["--size", str(1024 * 1024), "--tmpfs", path]
+        for path in hide.files:
+            cmd += ["--ro-bind", "/dev/null", path]
+        filter_bytes = seccomp.program()
+        if filter_bytes is not None:
+            filter_fd = os.memfd_create("oas-seccomp", 0)
+            os.write(filter_fd, filter_bytes)
+            os.lseek(filter_fd, 0, os.SEEK_SET)
+            pass_fds.append(filter_fd)
+            cmd += ["--seccomp", str(filter_fd)]
+        cmd += ["--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
+                "--proc", "/proc",
                 "--bind", str(workspace.files_dir), SANDBOX_WORKDIR,
                 "--bind", str(workspace.tmp_dir), "/tmp",
                 "--remount-ro", "/", "--chdir", SANDBOX_WORKDIR, "--clearenv"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
-        prologue = _ulimit_prologue(self.config.limits, self.nproc(), started_fd=status_write)
+        prologue = _ulimit_prologue(self.config.limits, self.nproc(), started_fd=status_write,
+                                    file_bytes=max_file_bytes)
         cmd += ["--", "/bin/bash", "-c", prologue, "sandbox", *argv]
         drop = self.config.drops_privileges
-        return Spawn(cmd, {"PATH": PATH}, pass_fds=(status_write,),
+        return Spawn(cmd, {"PATH": PATH}, pass_fds=tuple(pass_fds),
                      user=self.config.sandbox_uid if drop else None,
                      group=self.config.sandbox_uid if drop else None,
-                     status_read=status_read, close_after_start=[status_write],
+                     status_read=status_read, close_after_start=pass_fds,
                      started_marker=True)
 
 
@@ -171,9 +197,12 @@ class _Launched(Isolation):
     mode: str
 
     def _config(self, workspace: Workspace, argv: list[str], env: dict[str, str],
-                 workspace_fd: int, status_fd: int) -> dict[str, object]:
+                 workspace_fd: int, status_fd: int,
+                 max_file_bytes: int | None) -> dict[str, object]:
         limits = self.config.limits
         drop = self.config.drops_privileges
+        filter_bytes = seccomp.program()
+        hide = self.cover() if self.tier == "namespaces" else Cover((), ())
         return {
             "mode": self.mode,
             "argv": argv,
@@ -183,10 +212,14 @@ class _Launched(Isolation):
             "drop_uid": self.config.sandbox_uid if drop else None,
             "drop_gid": self.config.sandbox_uid if drop else None,
             "limits": {"cpu": limits.cpu_seconds, "as": limits.memory_bytes,
-                       "fsize": limits.max_file_bytes, "nofile": limits.max_open_files,
+                       "fsize": max_file_bytes or limits.max_file_bytes,
+                       "nofile": limits.max_open_files,
                        "nproc": limits.max_processes},
             "nproc_relative": not nproc_per_namespace(),
             "readonly": list(_readonly(self.config.readonly_paths)),
+            "hide_dirs": list(hide.dirs),
+            "hide_files": list(hide.files),
+            "seccomp": filter_bytes.hex() if filter_bytes is not None else None,
             "network": self.config.network,
             "workdir": SANDBOX_WORKDIR,
         }
@@ -194,11 +227,12 @@ class _Launched(Isolation):
     def _env(self, workspace: Workspace) -> dict[str, str]:
         return clean_env(SANDBOX_WORKDIR, "/tmp")
 
-    def spawn(self, workspace: Workspace, argv: list[str]) -> Spawn:
+    def spawn(self, workspace: Workspace, argv: list[str], *,
+              max_file_bytes: int | None = None) -> Spawn:
         workspace_fd = os.open(workspace.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         status_read, status_write = os.pipe()
         env = self._env(workspace)
-        config = self._config(workspace, argv, env, workspace_fd, status_write)
+        config = self._config(workspace, argv, env, workspace_fd, status_write, max_file_bytes)
         config_fd = os.memfd_create("oas-sandbox", 0)
         os.write(config_fd, json.dumps(config).encode())
         os.lseek(config_fd, 0, os.SEEK_SET)
@@ -283,7 +317,8 @@ def _readonly(paths: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int) -> str:
+def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int,
+                     file_bytes: int | None = None) -> str:
     """bash, inside bubblewrap's namespaces: say the sandbox is up (on a descriptor closed
     before the command runs), set the limits, run the command."""
     kib = 1024
@@ -293,7 +328,7 @@ def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int) -> str:
         "ulimit -c 0",
         f"ulimit -t {limits.cpu_seconds}",
         f"ulimit -v {limits.memory_bytes // kib}",
-        f"ulimit -f {limits.max_file_bytes // kib}",
+        f"ulimit -f {(file_bytes or limits.max_file_bytes) // kib}",
         f"ulimit -n {limits.max_open_files}",
         f"ulimit -u {nproc}",
         'exec "$@"',

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import threading
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from src.sandbox.files import WorkspaceFiles
 from src.sandbox.isolation import Isolation, candidates, probe
 from src.sandbox.policy import CommandPolicy, parse_policy
 from src.sandbox.runner import CommandResult, run_command
+from src.sandbox.watchdog import DiskWatch
 from src.sandbox.workspace import Workspace, WorkspaceStore, new_id
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ log = structlog.get_logger("oas.sandbox")
 
 #: the largest file the text editor reads whole (to view or edit)
 MAX_EDIT_BYTES = 10 * 1024 * 1024
+USAGE_FRESH = 30.0  # seconds a full measure of all workspaces is trusted
 QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
 
 
@@ -48,6 +51,10 @@ class SandboxService:
         self._skipped: dict[str, str] = {}
         self._probe_lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
+        #: disk use per workspace: measured in full before a command when older than
+        #: USAGE_FRESH seconds, kept current by the watchdogs of running commands
+        self._usage: dict[str, int] = {}
+        self._usage_at = 0.0
 
     # ---------------------------------------------------------------- isolation
 
@@ -122,9 +129,35 @@ class SandboxService:
         except TimeoutError:
             raise Busy from None
         try:
-            return await run_command(isolation, workspace, argv, self.config.limits, stdin=stdin)
+            disk = await asyncio.to_thread(self.disk_watch, workspace)
+            return await run_command(isolation, workspace, argv, self.config.limits,
+                                     stdin=stdin, disk=disk)
         finally:
             self._slots.release()
+
+    def disk_watch(self, workspace: Workspace) -> DiskWatch:
+        """The workspace's quota and the total cap, as they stand before a command."""
+        now = time.monotonic()
+        if now - self._usage_at > USAGE_FRESH:
+            self._usage = {w: self.store.usage_bytes(self.store.at(w))
+                           for w in self.store.ids()}
+            self._usage_at = now
+
+        def usage() -> int:
+            used = self.store.usage_bytes(workspace)
+            self._usage[workspace.id] = used
+            return used
+
+        def total(used: int) -> int:
+            return sum(list(self._usage.values())) - self._usage.get(workspace.id, 0) + used
+
+        start = usage()
+        return DiskWatch(usage, self.config.workspace_bytes, total, self.config.total_disk_bytes,
+                         start_usage=start, start_total=total(start))
+
+    def total_usage(self) -> int:
+        """Disk use of all workspaces, as last measured."""
+        return sum(list(self._usage.values()))
 
     def over_quota(self, workspace: Workspace, adding: int = 0) -> bool:
         return self.store.usage_bytes(workspace) + adding > self.config.workspace_bytes
