@@ -122,18 +122,45 @@ class Isolation:
         return limit
 
     def describe(self) -> dict[str, object]:
-        """What this tier confines, for /health/detailed and the docs."""
+        """What this tier confines, for the start's log line, /health/detailed, `oas doctor`
+        and docs/14 (whose table tests/test_sandbox_attacks.py measures)."""
         confined = self.tier != "rlimits"
+        network = self.config.network
+        filtered = seccomp.program() is not None
         return {
             "tier": self.tier,
             "filesystem": "workspace, /tmp and read-only system paths only" if confined
             else "not confined: commands see every file the sandbox uid can read",
-            "network": ("allowed" if self.config.network else "none (own network namespace)")
+            "network": ("allowed: the host's network, loopback ports (oas, Prefect) included"
+                        if network else "none (own network namespace)")
             if confined else "not confined (no namespace available)",
+            "sockets": ("host unix sockets hidden (data dir, /tmp, /run covered; sockets in "
+                        "shown paths masked)" + ("; abstract ones reachable (network on)"
+                                                 if network else ""))
+            if confined else "not confined: any unix socket the sandbox uid may open",
             "processes": "own pid namespace" if confined
             else "shares the host's; background processes may outlive a command",
+            "disk_quota": "held during a command: watchdog every 0.1 s, each file limited to "
+                          "what is left" + ("; fallocate refused" if filtered else ""),
+            "memory_total": "held: a watchdog ends the command when its processes together "
+                            "pass the limit" + ("" if confined else
+                                                " (a process that leaves the tree escapes it)"),
+            "pids": f"RLIMIT_NPROC {self.config.limits.max_processes}"
+                    + (" per namespace" if confined and nproc_per_namespace()
+                       else " counted over the uid"),
+            "nested_user_namespaces": "refused (seccomp)" if filtered else "allowed",
+            "mountinfo": "shows the workspace's host path" if confined else "the host's",
             "runs_as_uid": self.config.run_uid,
         }
+
+    def unprotected(self) -> list[str]:
+        """What this tier does not protect, said at start when it is the one in force."""
+        if self.tier != "rlimits":
+            return ["loopback ports of the host (network is on)"] if self.config.network else []
+        return ["files: every file the sandbox uid can read (the data dir when oas does not "
+                "run as root)", "unix sockets of the host (PostgreSQL, Docker, ...)",
+                "network: loopback ports (oas, Prefect) and the internet",
+                "processes: other processes of the sandbox uid"]
 
 
 class Bubblewrap(Isolation):

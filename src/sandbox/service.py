@@ -33,7 +33,10 @@ log = structlog.get_logger("oas.sandbox")
 #: the largest file the text editor reads whole (to view or edit)
 MAX_EDIT_BYTES = 10 * 1024 * 1024
 USAGE_FRESH = 30.0  # seconds a full measure of all workspaces is trusted
-QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
+QUEUE_SECONDS = 30.0
+RLIMITS_NOT_CHOSEN = ("works here, but confines no file, unix socket or port of this host; "
+                      "set OAS_CODE_EXECUTION_ISOLATION=rlimits to accept that, or install "
+                      "bubblewrap or allow unprivileged user namespaces")  # how long a command waits for a free slot before too_many_requests
 
 
 class Busy(Exception):
@@ -84,9 +87,14 @@ class SandboxService:
                 error = probe(tier, workspace)
             finally:
                 shutil.rmtree(workspace.path, ignore_errors=True)
+            if error is None and tier.tier == "rlimits" and self.config.isolation == "auto":
+                self._skipped["rlimits"] = RLIMITS_NOT_CHOSEN
+                break
             if error is None:
-                log_fn = log.warning if tier.tier == "rlimits" else log.info
+                unprotected = tier.unprotected()
+                log_fn = log.warning if unprotected else log.info
                 log_fn("code execution isolation", tier=tier.tier, skipped=self._skipped or None,
+                       does_not_protect=unprotected or None,
                        **{k: v for k, v in tier.describe().items() if k != "tier"})
                 return tier
             self._skipped.setdefault(tier.tier, error)
@@ -130,8 +138,11 @@ class SandboxService:
             raise Busy from None
         try:
             disk = await asyncio.to_thread(self.disk_watch, workspace)
-            return await run_command(isolation, workspace, argv, self.config.limits,
-                                     stdin=stdin, disk=disk)
+            try:
+                return await run_command(isolation, workspace, argv, self.config.limits,
+                                         stdin=stdin, disk=disk)
+            finally:  # what it left behind counts in the total of the next command
+                await asyncio.to_thread(disk.usage)
         finally:
             self._slots.release()
 
@@ -173,6 +184,7 @@ class SandboxService:
             "isolation": isolation.describe() if isolation else None,
             "requested": self.config.isolation,
             "skipped": dict(self._skipped),
+            "does_not_protect": isolation.unprotected() if isolation else None,
             "limits": {
                 "timeout_seconds": limits.timeout,
                 "max_output_bytes": limits.max_output_bytes,
@@ -180,12 +192,14 @@ class SandboxService:
                 "max_processes": limits.max_processes,
                 "max_file_bytes": limits.max_file_bytes,
                 "workspace_bytes": self.config.workspace_bytes,
+                "total_disk_bytes": self.config.total_disk_bytes,
                 "max_concurrent": self.config.max_concurrent,
             },
             "network": self.config.network,
             "policy": {"allow": list(self.policy.allow), "deny": list(self.policy.deny)},
             "workspaces": {"dir": str(self.config.workspace_dir), "count": self.store.count(),
-                           "ttl_seconds": self.config.ttl},
+                           "ttl_seconds": self.config.ttl,
+                           "disk_bytes_measured": self.total_usage()},
         }
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 INTERVAL = 0.1
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
-#: a command that starts over a disk limit (to clean up) may still write this much
+#: past a disk limit (or past the use a command started with, when that was over it: to
+#: clean up) a command may still write this much: directories and metadata take blocks too
 DISK_SLACK = MB
 
 
@@ -78,11 +79,11 @@ class DiskWatch:
 
     def over(self) -> str | None:
         used = self.usage()
-        if used > self.quota and used > self.start_usage + DISK_SLACK:
+        if used > max(self.quota, self.start_usage) + DISK_SLACK:
             return (f"the command was stopped: the workspace went past its "
                     f"{self.quota // MB} MB quota ({used // MB} MB); delete files to make room")
         total = self.total(used)
-        if total > self.total_quota and total > self.start_total + DISK_SLACK:
+        if total > max(self.total_quota, self.start_total) + DISK_SLACK:
             return (f"the command was stopped: the workspaces on this server together went "
                     f"past their {self.total_quota // MB} MB limit")
         return None
