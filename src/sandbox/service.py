@@ -80,7 +80,8 @@ class SandboxService:
         wanted = TIERS if self.config.isolation == "auto" else (self.config.isolation,)
         for name in wanted:  # a stronger tier the host lacks is said, not silently passed
             if name not in {t.tier for t in tiers}:
-                self._skipped[name] = "not installed on this host"
+                self._skipped[name] = "not installed on this host" + (
+                    " (apt-get install bubblewrap)" if name == "bubblewrap" else "")
         for tier in tiers:
             workspace = self._probe_workspace()
             try:
