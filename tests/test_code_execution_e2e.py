@@ -3,10 +3,14 @@ file, runs it and edits it in one workspace, then a second request continues in 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+
+from src.sandbox.hidden import host_sockets
 
 from tests.support.code_execution import workspace_root
 from tests.support.upstream import Reply, ToolCall
@@ -97,3 +101,34 @@ def test_code_execution_is_off_unless_configured(oas, upstream):
     assert message.content[0].text == "I cannot run code here."
     offered = [t["function"]["name"] for t in upstream.requests[-1].get("tools", [])]
     assert "bash_code_execution" not in offered
+
+
+def test_a_models_bash_reaches_no_socket_or_port_of_oas(make_oas, upstream, root, tmp_path,
+                                                        prefect_api):
+    """The red team's finding 1: a model's bash call connected to the embedded PostgreSQL's
+    unix socket and to the Prefect API. Against a real Prefect with its embedded PostgreSQL."""
+    postgres = [p for p in host_sockets() if "/.s.PGSQL." in p]
+    assert postgres, "the test Prefect's PostgreSQL listens on a unix socket"
+    prefect_port = urlsplit(prefect_api).port
+    # from the host, both answer
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(postgres[0])
+    socket.create_connection(("127.0.0.1", prefect_port), 3).close()
+
+    oas = make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
+                   code_execution_timeout=15.0, tracking=True, prefect_api_url=prefect_api)
+    connect_pg = ("python3 -c \"import socket, sys; s = socket.socket(socket.AF_UNIX); "
+                  f"s.connect(sys.argv[1]); print('connected')\" {postgres[0]}")
+    upstream.queue(
+        Reply(tool_calls=[_bash(connect_pg)]),
+        Reply(tool_calls=[_bash(f"echo GET > /dev/tcp/127.0.0.1/{prefect_port} && echo "
+                                "connected")]),
+        Reply(tool_calls=[_bash(f"ls -A {Path(postgres[0]).parent} {oas.settings.data_dir}")]),
+        Reply(text="Nothing there."),
+    )
+    message = _ask(oas.client(), False, messages=[{"role": "user", "content": "look around"}])
+    runs = [b.content for b in message.content if b.type == "bash_code_execution_tool_result"]
+    assert len(runs) == 3
+    for run in runs:
+        assert run.return_code != 0 and "connected" not in run.stdout, run
+    assert ".s.PGSQL" not in runs[2].stdout
