@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from src.sandbox.hidden import host_sockets
-
 from tests.support.code_execution import workspace_root
 from tests.support.upstream import Reply, ToolCall
 

@@ -157,8 +157,8 @@ class Isolation:
         """What this tier does not protect, said at start when it is the one in force."""
         if self.tier != "rlimits":
             return ["loopback ports of the host (network is on)"] if self.config.network else []
-        return ["files: every file the sandbox uid can read (the data dir when oas does not "
-                "run as root)", "unix sockets of the host (PostgreSQL, Docker, ...)",
+        return [("files: every file the sandbox uid can read (the data dir when oas does not "
+                 "run as root)"), "unix sockets of the host (PostgreSQL, Docker, ...)",
                 "network: loopback ports (oas, Prefect) and the internet",
                 "processes: other processes of the sandbox uid"]
 
