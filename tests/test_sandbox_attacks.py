@@ -266,3 +266,18 @@ def test_auto_does_not_settle_for_rlimits(root: Path, monkeypatch: pytest.Monkey
     status = explicit.status()
     assert status["available"] is True and status["isolation"]["tier"] == "rlimits"
     assert any("socket" in item for item in status["does_not_protect"])
+
+
+async def test_memory_files_count_toward_the_memory_limit(root: Path, tier: str) -> None:
+    """`memfd_create` memory is mapped by nobody, so no resident count shows it (each memory
+    file is held to RLIMIT_FSIZE like any file; ten of them are not)."""
+    model = Model.start(settings_for(root, tier, code_execution_memory_mb=256))
+    outcome = await model.call("bash_code_execution", {"command": (
+        "python3 -c 'import os, time\n"
+        "fds = [os.memfd_create(\"x\") for _ in range(10)]\n"
+        "for fd in fds:\n"
+        "    for _ in range(60): os.write(fd, b\"a\" * (1 << 20))\n"
+        "print(\"wrote\"); time.sleep(10)'; echo finished")})
+    block = result(outcome.blocks[0])
+    assert "finished" not in block["stdout"] and "256 MB of memory" in block["stderr"]
+    await model.close()

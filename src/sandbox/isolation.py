@@ -160,7 +160,8 @@ class Isolation:
         return [("files: every file the sandbox uid can read (the data dir when oas does not "
                  "run as root)"), "unix sockets of the host (PostgreSQL, Docker, ...)",
                 "network: loopback ports (oas, Prefect) and the internet",
-                "processes: other processes of the sandbox uid"]
+                "processes: other processes of the sandbox uid",
+                "disk and memory outside the workspace: the host's /tmp, /var/tmp, /dev/shm"]
 
 
 class Bubblewrap(Isolation):

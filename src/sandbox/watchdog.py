@@ -54,8 +54,11 @@ def process_tree(root: int) -> list[int]:
 
 
 def anonymous_bytes(pids: list[int]) -> int:
-    """Resident memory of these processes that is their own (resident minus shared pages)."""
+    """Resident memory of these processes that is their own (resident minus shared pages),
+    and what their memory files hold (`memfd_create`: memory that no process maps, so no
+    resident count shows it)."""
     total = 0
+    memfds: set[tuple[int, int]] = set()
     for pid in pids:
         try:
             with open(f"/proc/{pid}/statm", "rb") as source:
@@ -63,6 +66,27 @@ def anonymous_bytes(pids: list[int]) -> int:
         except OSError:
             continue
         total += max(0, int(fields[1]) - int(fields[2])) * PAGE
+        total += _memfd_bytes(pid, memfds)
+    return total
+
+
+def _memfd_bytes(pid: int, seen: set[tuple[int, int]]) -> int:
+    """Blocks of the memory files `pid` holds open that no earlier process counted."""
+    total = 0
+    try:
+        with os.scandir(f"/proc/{pid}/fd") as entries:
+            for entry in entries:
+                try:
+                    if not os.readlink(entry.path).startswith("/memfd:"):
+                        continue
+                    st = os.stat(entry.path)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    except OSError:
+        pass
     return total
 
 
