@@ -281,3 +281,14 @@ async def test_memory_files_count_toward_the_memory_limit(root: Path, tier: str)
     block = result(outcome.blocks[0])
     assert "finished" not in block["stdout"] and "256 MB of memory" in block["stderr"]
     await model.close()
+
+
+async def test_shared_memory_is_small(root: Path, tier: str) -> None:
+    """/dev/shm is memory no process's resident count shows: its own, small one."""
+    if tier == "rlimits":
+        pytest.skip("the rlimits tier uses the host's /dev/shm (documented)")
+    model = Model.start(settings_for(root, tier))
+    block = result(await model.bash("head -c 200000000 /dev/zero > /dev/shm/fill; "
+                                    "du -sm /dev/shm | cut -f1"))
+    assert "No space left" in block["stderr"] and int(block["stdout"]) <= 64
+    await model.close()

@@ -16,6 +16,7 @@ is in force only if that works on this host, with this workspace directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -171,6 +172,11 @@ class Bubblewrap(Isolation):
         super().__init__(config)
         self.bwrap = bwrap
         self.disable_userns = disable_userns
+        self.sized = _bwrap_has(bwrap, "--size")
+
+    def _size(self, size: int) -> list[str]:
+        """`--size` for the next tmpfs (bubblewrap 0.7 and later; older ones size nothing)."""
+        return ["--size", str(size)] if self.sized else []
 
     def spawn(self, workspace: Workspace, argv: list[str], *,
               max_file_bytes: int | None = None) -> Spawn:
@@ -191,7 +197,7 @@ class Bubblewrap(Isolation):
                 cmd += ["--ro-bind", path, path]
         hide = self.cover()
         for path in hide.dirs:
-            cmd += ["--size", str(1024 * 1024), "--tmpfs", path]
+            cmd += [*self._size(1024 * 1024), "--tmpfs", path]
         for path in hide.files:
             cmd += ["--ro-bind", "/dev/null", path]
         filter_bytes = seccomp.program()
@@ -201,7 +207,7 @@ class Bubblewrap(Isolation):
             os.lseek(filter_fd, 0, os.SEEK_SET)
             pass_fds.append(filter_fd)
             cmd += ["--seccomp", str(filter_fd)]
-        cmd += ["--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
+        cmd += ["--dev", "/dev", *self._size(SHM_BYTES), "--tmpfs", "/dev/shm",
                 "--proc", "/proc",
                 "--bind", str(workspace.files_dir), SANDBOX_WORKDIR,
                 "--bind", str(workspace.tmp_dir), "/tmp",
@@ -332,6 +338,16 @@ def probe(isolation: Isolation, workspace: Workspace) -> str | None:
     if proc.returncode != 0 or proc.stdout != b"ok\n":
         return f"exit {proc.returncode}: {stderr.strip()[:300]}"
     return None
+
+
+@functools.cache
+def _bwrap_has(bwrap: str, option: str) -> bool:
+    try:
+        usage = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10,
+                               check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return option in usage
 
 
 def _readonly(paths: tuple[str, ...] | list[str]) -> list[str]:
