@@ -212,6 +212,10 @@ async def test_the_total_over_all_workspaces_holds(root: Path, tier: str) -> Non
     assert "finished" not in block["stdout"] and "40 MB limit" in block["stderr"]
     used = _used_mb(result(await second.bash("du -sm .")))
     assert used <= 30  # two writers: one interval of their writing past the total
+    # the text editor is held to the total too (the first workspace has room of its own)
+    refused = await first.edit(command="create", path="more.txt", file_text="x" * 2_000_000)
+    assert refused["content"]["error_code"] == "invalid_tool_input"
+    assert "40 MB limit" in refused["content"]["error_message"]
     service = service_for(SandboxConfig.from_settings(settings))
     assert 40 * MB < service.total_usage() <= 55 * MB
     await first.close()

@@ -32,11 +32,11 @@ log = structlog.get_logger("oas.sandbox")
 
 #: the largest file the text editor reads whole (to view or edit)
 MAX_EDIT_BYTES = 10 * 1024 * 1024
+QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
 USAGE_FRESH = 30.0  # seconds a full measure of all workspaces is trusted
-QUEUE_SECONDS = 30.0
 RLIMITS_NOT_CHOSEN = ("works here, but confines no file, unix socket or port of this host; "
                       "set OAS_CODE_EXECUTION_ISOLATION=rlimits to accept that, or install "
-                      "bubblewrap or allow unprivileged user namespaces")  # how long a command waits for a free slot before too_many_requests
+                      "bubblewrap or allow unprivileged user namespaces")
 
 
 class Busy(Exception):
@@ -171,8 +171,19 @@ class SandboxService:
         """Disk use of all workspaces, as last measured."""
         return sum(list(self._usage.values()))
 
-    def over_quota(self, workspace: Workspace, adding: int = 0) -> bool:
-        return self.store.usage_bytes(workspace) + adding > self.config.workspace_bytes
+    def quota_problem(self, workspace: Workspace, adding: int = 0) -> str | None:
+        """Why `adding` more bytes would not fit (the workspace's quota, the total), or None."""
+        used = self.store.usage_bytes(workspace)
+        self._usage[workspace.id] = used
+        mb = 1024 * 1024
+        if used + adding > self.config.workspace_bytes:
+            return (f"the workspace is over its {self.config.workspace_bytes // mb} MB quota: "
+                    "delete files before writing more")
+        if self.total_usage() + adding > self.config.total_disk_bytes:
+            return (f"the workspaces on this server together are at their "
+                    f"{self.config.total_disk_bytes // mb} MB limit: delete files before "
+                    "writing more")
+        return None
 
     # ---------------------------------------------------------------- report
 
