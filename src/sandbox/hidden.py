@@ -52,22 +52,34 @@ def host_sockets() -> list[str]:
     return paths
 
 
+def _places(path: str, shown: list[str]) -> list[str]:
+    """Where the host's real path `path` appears in the sandbox: under each shown path
+    (itself not a symlink: those are shown as links) whose real path holds it."""
+    places = []
+    for place in shown:
+        if os.path.islink(place):
+            continue
+        real = os.path.realpath(place)
+        if _inside(path, real) and path != real:
+            places.append(place + path[len(real):])
+    return places
+
+
 def cover(shown: Iterable[str], hidden: Iterable[str],
           sockets: Iterable[str] | None = None) -> Cover:
-    """What to mount over, given the host paths shown and the ones that must be hidden."""
+    """What to mount over, as paths in the sandbox, given the host paths shown and the ones
+    that must be hidden. Host paths are taken as real paths, and mapped through the shown
+    paths' real paths: a mount on a path through a symlink would land where it points."""
     shown = [os.path.normpath(p) for p in shown]
     dirs: list[str] = []
-    # real paths only: a mount on a path through a symlink would land where it points
     for path in sorted({os.path.realpath(p) for p in hidden}):
-        if any(_inside(path, d) for d in dirs):
-            continue
-        if any(_inside(path, s) and path != s for s in shown) and os.path.isdir(path):
-            dirs.append(path)
+        if os.path.isdir(path):
+            dirs.extend(_places(path, shown))
+    dirs = [d for d in sorted(set(dirs)) if not any(_inside(d, o) and d != o for o in dirs)]
     files: list[str] = []
     for path in sorted({os.path.realpath(p)
                         for p in (host_sockets() if sockets is None else sockets)}):
-        if any(_inside(path, d) for d in dirs) or not any(_inside(path, s) for s in shown):
-            continue
         if os.path.exists(path):
-            files.append(path)
-    return Cover(tuple(dirs), tuple(files))
+            files.extend(f for f in _places(path, shown)
+                         if not any(_inside(f, d) for d in dirs))
+    return Cover(tuple(dirs), tuple(sorted(set(files))))
