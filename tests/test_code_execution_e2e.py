@@ -131,3 +131,31 @@ def test_a_models_bash_reaches_no_socket_or_port_of_oas(make_oas, upstream, root
     for run in runs:
         assert run.return_code != 0 and "connected" not in run.stdout, run
     assert ".s.PGSQL" not in runs[2].stdout
+
+
+def test_a_models_bash_cannot_fill_the_disk_or_the_memory(make_oas, upstream, root, tmp_path):
+    """The red team's findings 3 and 4, through `oas`: 14 x 99 MB of `fallocate` in one
+    call, and four processes that together take more than the memory limit."""
+    oas = make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
+                   code_execution_timeout=20.0, code_execution_workspace_mb=20,
+                   code_execution_memory_mb=256)
+    upstream.queue(
+        Reply(tool_calls=[_bash("for i in $(seq 14); do fallocate -l 99M f$i; done; "
+                                "du -sm . | cut -f1")]),
+        Reply(tool_calls=[_bash("for i in 1 2 3 4; do head -c 19000000 /dev/zero > w$i & "
+                                "done; wait; sleep 5; echo finished")]),
+        Reply(tool_calls=[_bash("rm -f w*; for i in 1 2 3 4; do python3 -c 'import time; "
+                                "x = b\"a\" * (120 << 20); time.sleep(10)' & done; wait; "
+                                "echo finished")]),
+        Reply(text="The sandbox stopped me."),
+    )
+    message = _ask(oas.client(), False, messages=[{"role": "user", "content": "fill it"}])
+    runs = [b.content for b in message.content if b.type == "bash_code_execution_tool_result"]
+    fallocated, written, allocated = runs
+    assert int(fallocated.stdout) <= 2 and "not supported" in fallocated.stderr
+    assert "finished" not in written.stdout and "20 MB quota" in written.stderr
+    assert "finished" not in allocated.stdout and "256 MB of memory" in allocated.stderr
+    assert allocated.return_code == 137
+    # the model read why
+    fed_back = [m for m in upstream.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "256 MB of memory" in str(fed_back[-1]["content"])
