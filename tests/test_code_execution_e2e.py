@@ -40,6 +40,15 @@ def _bash(command: str) -> ToolCall:
     return ToolCall("bash_code_execution", {"command": command})
 
 
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def _ask(client, stream: bool, **kwargs):
     params = dict(model="claude-sonnet-4-5", max_tokens=500, betas=BETAS, tools=[TOOL], **kwargs)
     if not stream:
@@ -106,12 +115,10 @@ def test_a_models_bash_reaches_no_socket_or_port_of_oas(make_oas, upstream, root
                                                         prefect_api):
     """The red team's finding 1: a model's bash call connected to the embedded PostgreSQL's
     unix socket and to the Prefect API. Against a real Prefect with its embedded PostgreSQL."""
-    postgres = [p for p in host_sockets() if "/.s.PGSQL." in p]
-    assert postgres, "the test Prefect's PostgreSQL listens on a unix socket"
     prefect_port = urlsplit(prefect_api).port
-    # from the host, both answer
-    with socket.socket(socket.AF_UNIX) as client:
-        client.connect(postgres[0])
+    # from the host, both answer (the test Prefect's PostgreSQL, and any other on this host)
+    postgres = [p for p in host_sockets() if "/.s.PGSQL." in p and _answers(p)]
+    assert postgres, "the test Prefect's PostgreSQL listens on a unix socket"
     socket.create_connection(("127.0.0.1", prefect_port), 3).close()
 
     oas = make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
