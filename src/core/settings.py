@@ -240,6 +240,10 @@ class Settings(BaseSettings):
     code_execution_workspace_mb: int = Field(
         1024, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_WORKSPACE_MB")
     )
+    code_execution_total_disk_mb: int = Field(
+        10240, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TOTAL_DISK_MB"),
+        description="disk all workspaces together may use; checked before and during commands",
+    )
     code_execution_ttl: float = Field(
         3600.0, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TTL"),
         description="seconds a workspace lives after its last use",
