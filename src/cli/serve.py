@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from src.cli.pidfile import remove_pid, write_pid
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
 from src.core.settings import Settings, get_settings
@@ -85,6 +86,7 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # `finally` below still stops the Prefect server and database started here.
     signal.signal(signal.SIGTERM, _exit_quietly)
+    pid_file = None if reload else write_pid(settings.data_dir, port)  # for `oas config reload`
     try:
         import uvicorn
 
@@ -111,6 +113,8 @@ def serve(args: argparse.Namespace) -> int:
         else:
             uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
     finally:
+        if pid_file is not None:
+            remove_pid(pid_file)
         if local is not None:
             log.info("stopping the local Prefect server")
             local.stop()

@@ -20,6 +20,7 @@ from src.flows.messages import messages_flow
 from src.coordinators.runs import end_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
 from src.tasks.server_tools.managed_mcp import opt_in_from_header
+from src.spend.budget import check_budget
 from src.tasks.conversion.sse import sse_error
 from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
 
@@ -44,9 +45,10 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     run = new_run("messages", body, ctx)
     log_payload(log, "request body", body)
     runtime.recorder.begin(run)
-    flow_events = messages_flow.fn(body, runtime.services)
+    flow_events = messages_flow.fn(body, runtime.services, ctx.client)
     events = run.iterate(flow_events)
     try:
+        await _check_budget(runtime, ctx)
         first = await anext(events)
         mark_first_byte(run)
     except AnthropicError as exc:
@@ -75,6 +77,13 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         return json_response(first, headers=headers)
 
     return sse_response(_stream(runtime, run, first, events, flow_events), headers=headers)
+
+
+async def _check_budget(runtime: Runtime, ctx: RequestContext) -> None:
+    """A named client past its monthly budget gets 402 before anything is sent upstream."""
+    client = runtime.settings.config.client_table.by_name.get(ctx.client) if ctx.client else None
+    if client is not None and client.budget_usd is not None and runtime.spend is not None:
+        await check_budget(runtime.spend, client)
 
 
 def _model_header(model: str | None) -> dict[str, str] | None:

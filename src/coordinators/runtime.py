@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from src.coordinators.models import ModelCatalog
+from src.core.config_file import ConfigError
 from src.core.services import Services
+from src.spend.ledger import open_ledger
+from src.spend.service import SpendService
 from src.sandbox.service import sandbox_status
 from src.core.settings import Settings
 from src.coordinators.deployments import DeploymentServer
@@ -36,6 +39,7 @@ class Runtime:
     mcp: ManagedMcpServers | None = None
     catalog: ModelCatalog = field(init=False)
     tokenizers: threading.Thread | None = None  # the warm-up of the token counter
+    spend: SpendService | None = None
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(self.settings)
@@ -48,12 +52,28 @@ class Runtime:
                             grace=settings.tracking_grace,
                             concurrency=settings.tracking_writers)
         mcp = ManagedMcpServers.from_settings(settings)  # a broken mcp_servers section stops here
+        spend = SpendService(open_ledger(settings.ledger_url, settings.data_dir))
         return cls(settings, Services.create(settings), recorder, payloads,
-                   mcp=mcp if mcp else None)
+                   mcp=mcp if mcp else None, spend=spend)
+
+    def reload_config(self) -> bool:
+        """Apply a changed OAS_CONFIG file (SIGHUP, `oas config reload`): routes, models
+        and clients change for the next request; requests under way keep their route. A
+        file that does not validate is refused and the old rules stay."""
+        try:
+            config = self.settings.reload_config()
+        except ConfigError as exc:
+            log.error("config reload refused; the previous configuration stays", problem=str(exc))
+            return False
+        log.info("config reloaded", file=str(self.settings.config_file), routes=len(config.routes),
+                 models=len(config.models), clients=len(config.clients))
+        return True
 
     def start(self) -> None:
         """Start background work (called inside the running event loop, at app start-up)."""
         self.recorder.start()
+        if self.spend is not None:
+            self.spend.start()
         # the first token count must not wait for LiteLLM's import (once per process:
         # `oas serve` starts this earlier still, beside the Prefect server)
         self.tokenizers = warm_up_in_background(self.settings.big_model,
@@ -77,5 +97,7 @@ class Runtime:
         if self.deployments is not None:
             self.deployments.stop()
         self.recorder.stop()
+        if self.spend is not None:
+            self.spend.stop()
         await self.catalog.aclose()
         await self.services.aclose()
