@@ -35,6 +35,8 @@ class Decision:
 def _words(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list) and len(value) == 1:
+        return str(value[0])
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
     return str(value)
