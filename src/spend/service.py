@@ -25,7 +25,7 @@ from src.spend.pricing import price_from_table
 log = structlog.get_logger("oas.spend")
 
 ANONYMOUS = "anonymous"
-FLUSH_EVERY = 0.1  # seconds between batches
+FLUSH_EVERY = 1.0  # seconds between checks when nothing wakes the writer
 
 
 def month_of(at: float) -> str:
@@ -43,6 +43,7 @@ class SpendService:
         self.pending: defaultdict[tuple[str, str], float] = defaultdict(float)
         self.lock = threading.Lock()
         self.stopping = False
+        self.wake: asyncio.Event | None = None
         self.failures = 0
 
     def start(self) -> SpendService:
@@ -54,8 +55,15 @@ class SpendService:
         self.loop.run_until_complete(self._writer())
 
     async def _writer(self) -> None:
+        self.wake = wake = asyncio.Event()
         while True:
-            await asyncio.sleep(FLUSH_EVERY)
+            # Written as soon as a row arrives (replicas see it within milliseconds);
+            # rows that arrive meanwhile go in the next batch.
+            try:
+                await asyncio.wait_for(wake.wait(), FLUSH_EVERY)
+            except TimeoutError:
+                pass
+            wake.clear()
             await self._flush()
             if self.stopping:
                 await self.ledger.aclose()
@@ -110,6 +118,14 @@ class SpendService:
                 self.pending[(entry.client, entry.month)] += float(cost)
         if cost is not None:
             metrics.record_spend(entry.client, model, float(cost))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.wake is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self.wake.set)
+            except RuntimeError:  # the loop just stopped
+                pass
 
     async def month_spent(self, client: str) -> float:
         """This client's spend this calendar month (UTC), across every process."""
@@ -127,6 +143,7 @@ class SpendService:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping = True
+        self._wake()
         if self.thread.is_alive():
             self.thread.join(timeout)
 
