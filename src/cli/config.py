@@ -38,11 +38,11 @@ def derived(settings: Settings) -> dict[str, str]:
 
 
 def config(args: argparse.Namespace) -> int:
-    settings = get_settings()
     if getattr(args, "action", "show") == "reload":
         from src.cli.config_reload import reload_config
 
-        return reload_config(settings)
+        return reload_config()
+    settings = get_settings()
     origin = sources(settings)
     rows = [(info.env, display_value(getattr(settings, info.field)), origin[info.field])
             for info in setting_infos(type(settings))]

@@ -11,19 +11,20 @@ import signal
 import sys
 
 from src.cli.pidfile import running_servers
-from src.core.config_file import ConfigError, load_config_file
-from src.core.settings import Settings
+from src.core.config_file import ConfigError
+from src.core.settings import get_settings
 
 
-def reload_config(settings: Settings) -> int:
-    if settings.config_file is None:
-        print("oas: OAS_CONFIG is not set: there is no file to reload", file=sys.stderr)
-        return 2
+def reload_config() -> int:
     try:
-        config = load_config_file(settings.config_file)
+        settings = get_settings()  # reads (and so checks) the file
     except ConfigError as exc:
         print(f"oas: not reloaded: {exc}", file=sys.stderr)
         return 1
+    if settings.config_file is None:
+        print("oas: OAS_CONFIG is not set: there is no file to reload", file=sys.stderr)
+        return 2
+    config = settings.config
     servers = list(running_servers(settings.data_dir))
     if not servers:
         print(f"oas: no running `oas serve` found under {settings.data_dir / 'run'}",
