@@ -81,12 +81,18 @@ def choose_route(body: dict[str, Any], settings: Settings, client: str | None = 
     rule = decision.rule
     if rule is None:
         return map_model(name, settings)
-    route = replace(_primary(rule.model, settings), client_model=name, rule=rule.name,
-                    matched=decision.matched, provider_prefs=rule.provider)
+    built = table.built.get((rule.name, name))
+    if built is not None:
+        return built
+    target = _primary(rule.model, settings)
     if rule.fallbacks is not None:
-        return replace(route, fallbacks=tuple(m for m in dict.fromkeys(rule.fallbacks)
-                                              if m != route.upstream_model))
-    return _with_fallbacks(route, settings)
+        fallbacks = rule.fallbacks
+    else:
+        fallbacks = settings.fallbacks_for(target.alias, target.upstream_model, name)
+    return table.remember((rule.name, name), Route(
+        name, target.upstream_model, target.alias,
+        tuple(m for m in dict.fromkeys(fallbacks) if m != target.upstream_model),
+        rule.name, decision.matched, rule.provider))
 
 
 async def route_request(body: dict[str, Any], settings: Settings,

@@ -11,31 +11,39 @@ from typing import Any
 _UNSET: Any = object()
 
 
-def _blocks(messages: Any) -> Any:
-    """Every content block of the conversation, tool results' inner blocks included."""
-    if not isinstance(messages, list):
-        return
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, list):
-            continue
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            yield block
-            inner = block.get("content")
-            if block.get("type") == "tool_result" and isinstance(inner, list):
-                yield from (b for b in inner if isinstance(b, dict))
+def block_kinds(messages: Any) -> frozenset[str]:
+    """The `type` of every content block of the conversation, tool results' inner blocks
+    included. One comprehension per level: Claude Code sends hundreds of blocks a turn,
+    and this runs on every request a rule about images or documents sees."""
+    if type(messages) is not list:
+        return frozenset()
+    contents = [c for m in messages if type(m) is dict and type(c := m.get("content")) is list]
+    kinds = {b.get("type") for c in contents for b in c if type(b) is dict}
+    if "tool_result" in kinds and not {"image", "document"} <= kinds:
+        kinds.update(x.get("type") for c in contents for b in c
+                     if type(b) is dict and type(inner := b.get("content")) is list
+                     for x in inner if type(x) is dict)
+    return frozenset(k for k in kinds if isinstance(k, str))
 
 
 class RequestFeatures:
     """The facts about one request that routes' conditions test."""
 
-    __slots__ = ("body", "client", "input_tokens", "_kinds", "_tools", "_web_search")
+    __slots__ = ("body", "model", "stream", "thinking", "client", "input_tokens", "_kinds",
+                 "_tools", "_web_search")
 
     def __init__(self, body: dict[str, Any], client: str | None = None,
                  input_tokens: int | None = None) -> None:
         self.body = body
+        model = body.get("model")
+        #: the model name the client asked for
+        self.model: str = model if isinstance(model, str) else ""
+        #: the request streams
+        self.stream: bool = body.get("stream") is True
+        thinking = body.get("thinking")
+        #: the request asks for extended thinking
+        self.thinking: bool = isinstance(thinking, dict) and thinking.get("type") in (
+            "enabled", "adaptive")
         self.client = client
         #: counted only when a rule needs it (see `NeedsTokens`)
         self.input_tokens = input_tokens
@@ -43,23 +51,9 @@ class RequestFeatures:
         self._tools: Any = _UNSET
         self._web_search: Any = _UNSET
 
-    @property
-    def model(self) -> str:
-        model = self.body.get("model")
-        return model if isinstance(model, str) else ""
-
-    @property
-    def stream(self) -> bool:
-        return self.body.get("stream") is True
-
-    @property
-    def thinking(self) -> bool:
-        thinking = self.body.get("thinking")
-        return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
-
     def _block_kinds(self) -> frozenset[str]:
         if self._kinds is _UNSET:
-            self._kinds = frozenset(str(b.get("type")) for b in _blocks(self.body.get("messages")))
+            self._kinds = block_kinds(self.body.get("messages"))
         return self._kinds
 
     @property

@@ -1,10 +1,10 @@
 """The `routes` section compiled into checks, and the choice of the first rule that holds.
 
-Choosing costs a few attribute reads per rule: conditions are closures made once per
-config, globs are compiled regexes, and request facts are computed only when a rule asks
-(`RequestFeatures`). The token count is the one costly fact: when the first rule whose
-other conditions hold needs it, `choose` raises `NeedsTokens` and the caller counts
-(off the event loop) and chooses again.
+Choosing costs a few attribute reads per rule: the rules are compiled once per config
+into one function (a chain of `if`s), globs into regexes, and request facts are computed
+only when a rule asks (`RequestFeatures`). The token count is the one costly fact: when
+the first rule whose other conditions hold needs it, `choose` raises `NeedsTokens` and the
+caller counts (off the event loop) and chooses again.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from typing import Any
 from src.core.config_file import ConfigFile
 from src.core.routes_config import RouteRule
 from src.tasks.routes.features import RequestFeatures
-
-Check = Callable[[RequestFeatures], bool]
-
 
 class NeedsTokens(Exception):
     """A rule needs the request's input tokens to decide: count them, then choose again."""
@@ -42,47 +39,57 @@ def _words(value: Any) -> str:
     return str(value)
 
 
-def _flag(name: str, wanted: bool) -> Check:
-    getter = getattr(RequestFeatures, name).fget
-    return lambda f: getter(f) is wanted
-
-
-def _tools(value: bool | str | list[str]) -> Check:
-    if value is True:
-        return lambda f: bool(f.tool_names)
-    if value is False:
-        return lambda f: not f.tool_names
-    names = frozenset([value] if isinstance(value, str) else value)
-    return lambda f: not names.isdisjoint(f.tool_names)
-
-
-def _tokens_over(limit: int) -> Check:
-    def check(f: RequestFeatures) -> bool:
-        if f.input_tokens is None:
-            raise NeedsTokens
-        return f.input_tokens > limit
-    return check
-
-
-def _checks(rule: RouteRule) -> tuple[Check, ...]:
-    """One check per condition, cheapest first; the token count always last."""
+def _conditions(index: int, rule: RouteRule, env: dict[str, Any]) -> list[str]:
+    """Rule `index`'s conditions as Python expressions over `f` (a `RequestFeatures`),
+    cheapest first, the token count last. Values are bound in `env`, never written into
+    the source, so nothing from the config file is ever code."""
     when = rule.when
-    checks: list[Check] = []
+    out: list[str] = []
     if rule.model_matchers:
-        matchers = rule.model_matchers
-        checks.append(lambda f: any(m(f.model) for m in matchers))
+        names = []
+        for j, match in enumerate(rule.model_matchers):
+            env[f"glob_{index}_{j}"] = match
+            names.append(f"glob_{index}_{j}(f.model) is not None")
+        out.append("(" + " or ".join(names) + ")")
     if when.client is not None:
-        clients = frozenset([when.client] if isinstance(when.client, str) else when.client)
-        checks.append(lambda f: f.client in clients)
+        env[f"clients_{index}"] = frozenset([when.client] if isinstance(when.client, str)
+                                            else when.client)
+        out.append(f"f.client in clients_{index}")
     for name in ("stream", "thinking", "web_search", "images", "documents"):
         wanted = getattr(when, name)
         if wanted is not None:
-            checks.append(_flag(name, wanted))
-    if when.tools is not None:
-        checks.append(_tools(when.tools))
+            out.append(f"f.{name} is {bool(wanted)!r}")
+    if when.tools is True:
+        out.append("bool(f.tool_names)")
+    elif when.tools is False:
+        out.append("not f.tool_names")
+    elif when.tools is not None:
+        env[f"tools_{index}"] = frozenset([when.tools] if isinstance(when.tools, str)
+                                          else when.tools)
+        out.append(f"not tools_{index}.isdisjoint(f.tool_names)")
     if when.input_tokens_over is not None:
-        checks.append(_tokens_over(when.input_tokens_over))
-    return tuple(checks)
+        env[f"limit_{index}"] = int(when.input_tokens_over)
+        out.append(f"tokens_over(f, limit_{index})")
+    return out
+
+
+def _tokens_over(f: RequestFeatures, limit: int) -> bool:
+    if f.input_tokens is None:
+        raise NeedsTokens
+    return f.input_tokens > limit
+
+
+def _compile(rules: list[RouteRule]) -> Callable[[RequestFeatures], int]:
+    """One function that tries every rule in order and returns the first index that holds
+    (-1: none): a chain of `if`s costs far less than a call per condition."""
+    env: dict[str, Any] = {"tokens_over": _tokens_over}
+    lines = ["def choose(f):"]
+    for index, rule in enumerate(rules):
+        lines.append(f"    if {' and '.join(_conditions(index, rule, env)) or 'True'}:")
+        lines.append(f"        return {index}")
+    lines.append("    return -1")
+    exec("\n".join(lines), env)  # noqa: S102 - source built above from fixed fragments only
+    return env["choose"]
 
 
 def _describe(rule: RouteRule) -> str:
@@ -93,10 +100,14 @@ def _describe(rule: RouteRule) -> str:
 class RouteTable:
     """The rules of one config, compiled; `choose` is what runs per request."""
 
-    __slots__ = ("rules", "needs_tokens")
+    __slots__ = ("rules", "needs_tokens", "_choose", "built")
 
     def __init__(self, rules: list[RouteRule]) -> None:
-        self.rules = tuple((rule, _checks(rule), _describe(rule)) for rule in rules)
+        self.rules = tuple((rule, _describe(rule)) for rule in rules)
+        self._choose = _compile(rules)
+        #: what the caller built from a decision, by (rule name, requested model): the
+        #: same rule and name always give the same route under one config
+        self.built: dict[tuple[str, str], Any] = {}
         #: whether any rule looks at the token count at all
         self.needs_tokens = any(r.when.input_tokens_over is not None for r in rules)
 
@@ -105,13 +116,18 @@ class RouteTable:
 
     def choose(self, features: RequestFeatures) -> Decision:
         """The first rule whose every condition holds (raises `NeedsTokens`, see above)."""
-        for rule, checks, described in self.rules:
-            for check in checks:
-                if not check(features):
-                    break
-            else:
-                return Decision(rule, described)
-        return Decision(None, "")
+        index = self._choose(features)
+        if index < 0:
+            return Decision(None, "")
+        rule, described = self.rules[index]
+        return Decision(rule, described)
+
+    def remember(self, key: tuple[str, str], value: Any) -> Any:
+        """Keep `value` under `key` (bounded: requested names come from clients)."""
+        if len(self.built) >= 4096:
+            self.built.clear()
+        self.built[key] = value
+        return value
 
 
 _cached: tuple[ConfigFile, RouteTable] | None = None
