@@ -82,6 +82,14 @@ CASES = {
     "images": (dict(model="claude-sonnet-4-5", messages=_user(
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
         {"type": "text", "text": "what is this?"})), "openai/gpt-4o", "route:images"),
+    "an image a tool returned": (dict(model="claude-sonnet-4-5", tools=[TOOL], messages=[
+        {"role": "user", "content": "look at shot.png"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
+                                           "input": {"command": "cat shot.png"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": PNG}}]}]}]),
+        "openai/gpt-4o", "route:images"),
     "documents": (dict(model="claude-opus-4-1", messages=_user(
         {"type": "document", "source": {"type": "text", "media_type": "text/plain",
                                         "data": "a short note"}},

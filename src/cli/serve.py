@@ -40,7 +40,7 @@ def is_loopback(host: str) -> bool:
 
 def exposure_warning(host: str, settings: Settings) -> str | None:
     """The warning to shout when others can reach this server without a client key."""
-    if is_loopback(host) or settings.api_keys:
+    if is_loopback(host) or settings.api_keys or settings.config.clients:
         return None
     return (f"LISTENING ON {host} WITHOUT OAS_API_KEYS: anyone who can reach this port can "
             "use it and spend your upstream credits. Set OAS_API_KEYS, or bind to 127.0.0.1.")
