@@ -8,6 +8,7 @@ that several `oas` processes share, in `/metrics` and in `oas usage`.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import UTC, datetime
 
@@ -47,9 +48,11 @@ def _sdk(instance, key, **kwargs):
     return anthropic.Anthropic(base_url=instance.url, api_key=key, max_retries=0, **kwargs)
 
 
-def _ask(instance, key, model="claude-sonnet-4-5"):
+def _ask(instance, key, model="claude-sonnet-4-5", session=None):
+    headers = {"x-claude-code-session-id": session} if session else {}
     return _sdk(instance, key).messages.create(
-        model=model, max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+        model=model, max_tokens=50, messages=[{"role": "user", "content": "hi"}],
+        extra_headers=headers)
 
 
 def _costing(cost: float) -> Reply:
@@ -79,9 +82,9 @@ def test_spend_per_client_and_model_in_metrics_and_oas_usage(make_oas, upstream,
                                                               monkeypatch, capsys):
     instance = make_oas(config_file=_config(tmp_path, budget=100))
     upstream.queue(_costing(0.25), _costing(0.5), _costing(0.125))
-    _ask(instance, ALICE)
-    _ask(instance, ALICE, model="openai/gpt-4o")
-    _ask(instance, BOB)
+    _ask(instance, ALICE, session="s-alice")
+    _ask(instance, ALICE, model="openai/gpt-4o", session="s-alice")
+    _ask(instance, BOB, session="s-bob")
     metrics = httpx.get(f"{instance.url}/metrics", headers={"x-api-key": BOB}).text
     assert 'oas_spend_usd_total{client="alice",model="anthropic/claude-sonnet-4"} 0.25' in metrics
     assert 'oas_spend_usd_total{client="alice",model="openai/gpt-4o"} 0.5' in metrics
@@ -102,6 +105,11 @@ def test_spend_per_client_and_model_in_metrics_and_oas_usage(make_oas, upstream,
     assert ["alice", today, "openai/gpt-4o", "1", "10", "5", "0.5000"] in lines
     assert ["bob", today, "anthropic/claude-sonnet-4", "1", "10", "5", "0.1250"] in lines
     assert "total alice: $0.7500" in out
+    # ...and per Claude Code session.
+    assert oas_main(["usage", "--sessions", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {(r["client"], r["model"], r["requests"], r["cost"]) for r in rows} == {
+        ("alice", "s-alice", 2, 0.75), ("bob", "s-bob", 1, 0.125)}
 
 
 def test_without_a_reported_cost_the_price_table_is_used(make_oas, upstream, tmp_path):

@@ -72,39 +72,39 @@ def _user(*content):
 
 
 CASES = {
-    "default": (dict(model="claude-sonnet-4-5"), "anthropic/claude-sonnet-4", "route:default"),
-    "models table": (dict(model="claude-haiku-4-5"), "google/gemini-2.5-flash", "route:models"),
-    "model glob": (dict(model="claude-sonnet-4-5", stream=True), "anthropic/claude-sonnet-4.5",
+    "default": ({"model": "claude-sonnet-4-5"}, "anthropic/claude-sonnet-4", "route:default"),
+    "models table": ({"model": "claude-haiku-4-5"}, "google/gemini-2.5-flash", "route:models"),
+    "model glob": ({"model": "claude-sonnet-4-5", "stream": True}, "anthropic/claude-sonnet-4.5",
                    "route:streaming-sonnet"),
-    "thinking": (dict(model="claude-sonnet-4-5", max_tokens=4000,
-                      thinking={"type": "enabled", "budget_tokens": 2000}),
+    "thinking": ({"model": "claude-sonnet-4-5", "max_tokens": 4000,
+                      "thinking": {"type": "enabled", "budget_tokens": 2000}},
                  "deepseek/deepseek-r1", "route:thinking"),
-    "images": (dict(model="claude-sonnet-4-5", messages=_user(
+    "images": ({"model": "claude-sonnet-4-5", "messages": _user(
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-        {"type": "text", "text": "what is this?"})), "openai/gpt-4o", "route:images"),
-    "an image a tool returned": (dict(model="claude-sonnet-4-5", tools=[TOOL], messages=[
+        {"type": "text", "text": "what is this?"})}, "openai/gpt-4o", "route:images"),
+    "an image a tool returned": ({"model": "claude-sonnet-4-5", "tools": [TOOL], "messages": [
         {"role": "user", "content": "look at shot.png"},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
                                            "input": {"command": "cat shot.png"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                         "data": PNG}}]}]}]),
+                                         "data": PNG}}]}]}]},
         "openai/gpt-4o", "route:images"),
-    "documents": (dict(model="claude-opus-4-1", messages=_user(
+    "documents": ({"model": "claude-opus-4-1", "messages": _user(
         {"type": "document", "source": {"type": "text", "media_type": "text/plain",
                                         "data": "a short note"}},
-        {"type": "text", "text": "summarize"})), "google/gemini-2.5-pro", "route:documents"),
-    "web search": (dict(model="claude-sonnet-4-5", tools=[
-        {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}]),
+        {"type": "text", "text": "summarize"})}, "google/gemini-2.5-pro", "route:documents"),
+    "web search": ({"model": "claude-sonnet-4-5", "tools": [
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}]},
         "perplexity/sonar", "route:web"),
-    "a tool by name": (dict(model="claude-sonnet-4-5", tools=[OTHER_TOOL, TOOL]),
+    "a tool by name": ({"model": "claude-sonnet-4-5", "tools": [OTHER_TOOL, TOOL]},
                        "qwen/qwen3-coder", "route:bash-tools"),
-    "any tool": (dict(model="claude-sonnet-4-5", tools=[OTHER_TOOL]), "openai/gpt-4.1",
+    "any tool": ({"model": "claude-sonnet-4-5", "tools": [OTHER_TOOL]}, "openai/gpt-4.1",
                  "route:any-tools"),
-    "stream but not sonnet": (dict(model="claude-opus-4-1", stream=True), "openai/gpt-5.1",
+    "stream but not sonnet": ({"model": "claude-opus-4-1", "stream": True}, "openai/gpt-5.1",
                               "route:models"),
-    "input tokens over": (dict(model="claude-sonnet-4-5",
-                               messages=_user({"type": "text", "text": "lorem ipsum " * 2000})),
+    "input tokens over": ({"model": "claude-sonnet-4-5",
+                               "messages": _user({"type": "text", "text": "lorem ipsum " * 2000})},
                           "google/gemini-2.5-pro-long", "route:long"),
 }
 
@@ -163,8 +163,8 @@ def test_tokens_are_counted_only_when_a_rule_needs_them(routed, upstream):
             {"type": "text", "text": "lorem ipsum " * 2000}))
     assert tokens.cache.hits + tokens.cache.misses == before
     # A plain request reaches the `long` rule: it is counted, as count_tokens counts it.
-    body = dict(model="claude-sonnet-4-5", max_tokens=50, messages=_user(
-        {"type": "text", "text": "lorem ipsum " * 200}))
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": _user(
+        {"type": "text", "text": "lorem ipsum " * 200})}
     routed.client().messages.create(**body)
     assert tokens.cache.hits + tokens.cache.misses > before
     counted = routed.client().messages.count_tokens(model=body["model"],

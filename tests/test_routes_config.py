@@ -16,19 +16,19 @@ models:
   "claude-haiku-*": google/gemini-2.5-flash
 routes:
   - name: thinking
-    when: {thinking: true, model: "claude-*"}
+    when: {{thinking: true, model: "claude-*"}}
     model: deepseek/deepseek-r1
     fallbacks: openai/o3
   - name: long
-    when: {input_tokens_over: 100}
+    when: {{input_tokens_over: 100}}
     model: google/gemini-2.5-pro
   - name: ci
-    when: {client: [ci, nightly]}
+    when: {{client: [ci, nightly]}}
     model: small
 clients:
-  - {name: ci, key: ci-key-123456, budget_usd: 2.5}
-  - {name: nightly, key_sha256: %s}
-""" % hashlib.sha256(b"nightly-key").hexdigest()
+  - {{name: ci, key: ci-key-123456, budget_usd: 2.5}}
+  - {{name: nightly, key_sha256: {}}}
+""".format(hashlib.sha256(b"nightly-key").hexdigest())
 
 
 def _load(tmp_path, text):

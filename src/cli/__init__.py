@@ -151,10 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="What requests cost, from the spend ledger (OAS_LEDGER_URL, default "
         "SQLite under OAS_DATA_DIR),\nper named client, day (UTC) and upstream model. "
         "Default: this calendar month.",
-        epilog="examples:\n  oas usage\n  oas usage --days 7 --client alice\n  oas usage --json",
+        epilog="examples:\n  oas usage\n  oas usage --days 7 --client alice\n"
+        "  oas usage --sessions          # per Claude Code session\n  oas usage --json",
     )
     usage.add_argument("--days", type=int, help="the last N days instead of this month")
     usage.add_argument("--client", help="only this client")
+    usage.add_argument("--sessions", action="store_true",
+                       help="per Claude Code session instead of per day and model")
     usage.add_argument("--json", action="store_true", help="machine-readable output")
 
     from src.cli.mcp import add_parser as add_mcp_parser

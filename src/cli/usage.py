@@ -1,4 +1,5 @@
-"""`oas usage`: spend per client, day and model, from the ledger the servers write."""
+"""`oas usage`: spend per client, day and model (or per Claude Code session), from the
+ledger the servers write."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from src.core.settings import get_settings
 from src.spend.ledger import UsageRow, open_ledger
 
 
-async def _rows(url: str | None, data_dir, since: str, client: str | None) -> list[UsageRow]:
+async def _rows(url: str | None, data_dir: Path, since: str, client: str | None,
+                by_session: bool) -> list[UsageRow]:
     ledger = open_ledger(url, data_dir)
     try:
-        return await ledger.usage(since, client)
+        return await ledger.usage(since, client, by_session)
     finally:
         await ledger.aclose()
 
@@ -26,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     since = ((now - timedelta(days=args.days - 1)).strftime("%Y-%m-%d") if args.days
              else now.strftime("%Y-%m-01"))
-    rows = asyncio.run(_rows(settings.ledger_url, settings.data_dir, since, args.client))
+    by_session = getattr(args, "sessions", False)
+    rows = asyncio.run(_rows(settings.ledger_url, settings.data_dir, since, args.client,
+                             by_session))
     if args.json:
         json.dump({"since": since, "rows": [asdict(r) for r in rows]}, sys.stdout, indent=2)
         print()
@@ -34,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no spend recorded since {since}")
         return 0
-    header = ("client", "day", "model", "requests", "input", "output", "cost USD")
-    table = [(r.client, r.day, r.model, str(r.requests), str(r.input_tokens),
+    header = ("client", "first day" if by_session else "day",
+              "session" if by_session else "model", "requests", "input", "output", "cost USD")
+    table = [(r.client, r.day, r.model or "-", str(r.requests), str(r.input_tokens),
               str(r.output_tokens), f"{r.cost:.4f}") for r in rows]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
     print(f"spend since {since} (UTC)\n")

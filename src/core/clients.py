@@ -92,7 +92,7 @@ def unique_clients(entries: list[ClientEntry]) -> list[ClientEntry]:
 class ClientTable:
     """Client names by key digest, for the HTTP layer; empty when no clients are configured."""
 
-    __slots__ = ("clients", "by_name")
+    __slots__ = ("by_name", "clients")
 
     def __init__(self, entries: list[ClientEntry]) -> None:
         self.clients = tuple(Client(e.name, e.digest(), e.budget_usd) for e in entries)

@@ -56,6 +56,8 @@ class SpendEntry:
 
 @dataclass(frozen=True, slots=True)
 class UsageRow:
+    """Spend of a client on a day with a model (or, by session: `model` is the session)."""
+
     client: str
     day: str
     model: str
@@ -70,13 +72,18 @@ class Ledger(Protocol):
 
     async def add(self, entries: list[SpendEntry]) -> None: ...
     async def month_total(self, client: str, month: str) -> float: ...
-    async def usage(self, since_day: str, client: str | None = None) -> list[UsageRow]: ...
+    async def usage(self, since_day: str, client: str | None = None,
+                    by_session: bool = False) -> list[UsageRow]: ...
     async def aclose(self) -> None: ...
 
 
 _USAGE = ("SELECT client, day, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
           "SUM(cost) FROM oas_spend WHERE day >= {0}{1} GROUP BY client, day, model "
           "ORDER BY client, day, model")
+# The same table by Claude Code session: `day` is the session's first day, `model` its models.
+_SESSIONS = ("SELECT client, MIN(day), session, COUNT(*), SUM(input_tokens), "
+             "SUM(output_tokens), SUM(cost) FROM oas_spend WHERE day >= {0}{1} "
+             "GROUP BY client, session ORDER BY client, MIN(day), session")
 
 
 class SqliteLedger:
@@ -108,8 +115,10 @@ class SqliteLedger:
                               "WHERE client = ? AND month = ?", (client, month)).fetchone()
         return float(row[0])
 
-    async def usage(self, since_day: str, client: str | None = None) -> list[UsageRow]:
-        query = _USAGE.format("?", " AND client = ?" if client else "")
+    async def usage(self, since_day: str, client: str | None = None,
+                    by_session: bool = False) -> list[UsageRow]:
+        query = (_SESSIONS if by_session else _USAGE).format("?", " AND client = ?" if client
+                                                             else "")
         args = (since_day, client) if client else (since_day,)
         return [UsageRow(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6]))
                 for r in self.db.execute(query, args).fetchall()]
@@ -153,9 +162,11 @@ class PostgresLedger:
                                         "WHERE client = $1 AND month = $2", client, month)
         return float(value)
 
-    async def usage(self, since_day: str, client: str | None = None) -> list[UsageRow]:
+    async def usage(self, since_day: str, client: str | None = None,
+                    by_session: bool = False) -> list[UsageRow]:
         pool = await self._pool()
-        query = _USAGE.format("$1", " AND client = $2" if client else "")
+        query = (_SESSIONS if by_session else _USAGE).format("$1", " AND client = $2" if client
+                                                             else "")
         args = (since_day, client) if client else (since_day,)
         async with pool.acquire() as conn:
             rows = await conn.fetch(query, *args)

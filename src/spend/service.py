@@ -134,8 +134,9 @@ class SpendService:
         with self.lock:
             return stored + self.pending.get((client, month), 0.0)
 
-    async def usage(self, since_day: str, client: str | None = None) -> list[UsageRow]:
-        return await self._call(self.ledger.usage(since_day, client))
+    async def usage(self, since_day: str, client: str | None = None,
+                    by_session: bool = False) -> list[UsageRow]:
+        return await self._call(self.ledger.usage(since_day, client, by_session))
 
     async def _call(self, coro: Any) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)

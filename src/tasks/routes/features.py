@@ -29,8 +29,17 @@ def block_kinds(messages: Any) -> frozenset[str]:
 class RequestFeatures:
     """The facts about one request that routes' conditions test."""
 
-    __slots__ = ("body", "model", "stream", "thinking", "client", "input_tokens", "_kinds",
-                 "_tools", "_web_search")
+    __slots__ = (
+        "_kinds",
+        "_tools",
+        "_web_search",
+        "body",
+        "client",
+        "input_tokens",
+        "model",
+        "stream",
+        "thinking",
+    )
 
     def __init__(self, body: dict[str, Any], client: str | None = None,
                  input_tokens: int | None = None) -> None:

@@ -17,6 +17,7 @@ from src.core.config_file import ConfigFile
 from src.core.routes_config import RouteRule
 from src.tasks.routes.features import RequestFeatures
 
+
 class NeedsTokens(Exception):
     """A rule needs the request's input tokens to decide: count them, then choose again."""
 
@@ -100,7 +101,7 @@ def _describe(rule: RouteRule) -> str:
 class RouteTable:
     """The rules of one config, compiled; `choose` is what runs per request."""
 
-    __slots__ = ("rules", "needs_tokens", "_choose", "built")
+    __slots__ = ("_choose", "built", "needs_tokens", "rules")
 
     def __init__(self, rules: list[RouteRule]) -> None:
         self.rules = tuple((rule, _describe(rule)) for rule in rules)
