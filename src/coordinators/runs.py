@@ -86,8 +86,10 @@ def record_spend(runtime: Runtime, run: Run) -> None:
     if run.flow_name != "messages" or runtime.spend is None or not isinstance(usage, dict):
         return
     cost = run.summary.get("cost")
+    client = run.summary.get("client")
+    named = runtime.settings.config.client_table.by_name.get(client) if client else None
     runtime.spend.record(
-        client=run.summary.get("client"), model=str(run.summary.get("upstream_model") or
+        client=client, urgent=named is not None and named.budget_usd is not None, model=str(run.summary.get("upstream_model") or
                                                      run.parameters.get("model")),
         session=run.parameters.get("session_id"), request_id=run.parameters["request_id"],
         cost=float(cost) if isinstance(cost, (int, float)) else None,

@@ -57,8 +57,8 @@ class SpendService:
     async def _writer(self) -> None:
         self.wake = wake = asyncio.Event()
         while True:
-            # Written as soon as a row arrives (replicas see it within milliseconds);
-            # rows that arrive meanwhile go in the next batch.
+            # Every second, or at once for a row that counts against a budget (replicas
+            # see it within milliseconds); rows that arrive meanwhile go in the next batch.
             try:
                 await asyncio.wait_for(wake.wait(), FLUSH_EVERY)
             except TimeoutError:
@@ -105,8 +105,11 @@ class SpendService:
     # ---- called from the request path ------------------------------------------------
 
     def record(self, *, client: str | None, model: str, session: str | None, request_id: str,
-               cost: float | None, input_tokens: int, output_tokens: int) -> None:
-        """Queue one request's spend (`cost` None: priced from LiteLLM's table later)."""
+               cost: float | None, input_tokens: int, output_tokens: int,
+               urgent: bool = False) -> None:
+        """Queue one request's spend (`cost` None: priced from LiteLLM's table later).
+        `urgent` (a client with a budget): written at once, so that other replicas see it
+        within milliseconds; otherwise with the next batch, within a second."""
         now = time.time()
         entry = SpendEntry(now, datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d"),
                            month_of(now), client or ANONYMOUS, model, session or "",
@@ -118,7 +121,8 @@ class SpendService:
                 self.pending[(entry.client, entry.month)] += float(cost)
         if cost is not None:
             metrics.record_spend(entry.client, model, float(cost))
-        self._wake()
+        if urgent:
+            self._wake()
 
     def _wake(self) -> None:
         if self.wake is not None and not self.loop.is_closed():

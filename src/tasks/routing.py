@@ -53,7 +53,11 @@ class Route:
     @property
     def explanation(self) -> str:
         """`thinking (thinking: true)`: the rule and why, for the run's summary."""
-        return f"{self.rule} ({self.matched})" if self.matched else self.rule
+        matched = self.matched
+        if not matched and self.rule == "default":
+            matched = (f"{self.client_model.strip()} -> {self.alias}" if self.alias
+                       else "passed through")
+        return f"{self.rule} ({matched})" if matched else self.rule
 
 
 def map_model(name: str, settings: Settings) -> Route:
@@ -65,7 +69,7 @@ def map_model(name: str, settings: Settings) -> Route:
         route = replace(_primary(target, settings), client_model=name, rule="models",
                         matched=f"model: {glob}")
     else:
-        route = replace(_primary(name, settings), matched=_default_reason(name, settings))
+        route = _primary(name, settings)
     return _with_fallbacks(route, settings)
 
 
@@ -112,13 +116,6 @@ def _with_fallbacks(route: Route, settings: Settings) -> Route:
     fallbacks = settings.fallbacks_for(route.alias, route.upstream_model, route.client_model)
     fallbacks = tuple(dict.fromkeys(m for m in fallbacks if m != route.upstream_model))
     return replace(route, fallbacks=fallbacks) if fallbacks else route
-
-
-def _default_reason(name: str, settings: Settings) -> str:
-    route = _primary(name, settings)
-    if route.alias:
-        return f"{name.strip()} -> {route.alias}"
-    return "passed through"
 
 
 def _primary(name: str, settings: Settings) -> Route:
