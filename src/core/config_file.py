@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from src.core.clients import ClientEntry, ClientTable, client_key_values, unique_clients
-from src.core.routes_config import ModelTable, RouteRule, check_models_table
+from src.core.routes_config import ModelTable, RouteRule, check_models_table, unique_route_names
 
 
 class ConfigError(Exception):
@@ -87,12 +87,7 @@ class ConfigFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> ConfigFile:
-        names: dict[str, int] = {}
-        for index, route in enumerate(self.routes):
-            if route.name in names:
-                raise ValueError(f"routes.{index}.name: {route.name!r} is also routes."
-                                 f"{names[route.name]}")
-            names[route.name] = index
+        unique_route_names(self.routes)
         unique_clients(self.clients)
         return self
 

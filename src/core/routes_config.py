@@ -145,10 +145,12 @@ class ModelTable:
 
 
 def unique_route_names(routes: list[RouteRule]) -> list[RouteRule]:
-    seen: set[str] = set()
+    """Refuse two routes with one name: the `route:` tag would not say which matched."""
+    seen: dict[str, int] = {}
     for index, route in enumerate(routes):
         if route.name in seen:
-            raise ValueError(f"routes.{index}.name: {route.name!r} is used twice")
-        seen.add(route.name)
+            raise ValueError(f"routes.{index}.name: {route.name!r} is also routes."
+                             f"{seen[route.name]}")
+        seen[route.name] = index
     return routes
 
