@@ -38,6 +38,7 @@ def parse(argv: list[str] | None = None) -> tuple[Config, Path]:
 
 def run(suite: Suite) -> None:
     quick = suite.config.quick
+    suite.routing()
     suite.floor()
     upstream = suite.upstream.base_url  # type: ignore[union-attr]
 

@@ -141,6 +141,14 @@ class Suite:
                                                 concurrency))
                 self._keep(f"direct/{shape}/c{concurrency}", samples, wall)
 
+    def routing(self) -> None:
+        """CPU per route choice (bench/routing.py): a function call, no server needed."""
+        from bench.routing import route_choice
+
+        self.results["routing"] = figure = route_choice()
+        print(f"  route choice, {figure['rules']} rules: {figure['us_per_choice']} us CPU "
+              f"(conversation scan for images/documents: {figure['scan_us']} us)", flush=True)
+
     def _concurrent_count(self, concurrency: int) -> int:
         return concurrency * (2 if self.config.quick else 4)
 

@@ -20,7 +20,7 @@ from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.request import to_openai
 from src.tasks.conversion.stream import StreamConverter
-from src.tasks.routing import resolve_model
+from src.tasks.routing import map_model
 from src.tasks.server_tools import web_search
 from src.tasks.server_tools.web_search import WebSearchStream
 
@@ -60,7 +60,7 @@ def claude_code_request(**changes: Any) -> MessagesRequest:
 
 
 def upstream_body(request: MessagesRequest, settings: Settings) -> dict[str, Any]:
-    body = to_openai(request, resolve_model(request.model, settings))
+    body = to_openai(request, map_model(request.model, settings))
     web_search.apply_web_search(body, request, settings)
     return body
 

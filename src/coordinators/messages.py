@@ -18,6 +18,7 @@ from src.flows.messages import messages_flow
 from src.coordinators.runs import end_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
 from src.tasks.server_tools.managed_mcp import opt_in_from_header
+from src.services.spend.budget import check_budget
 from src.tasks.conversion.sse import sse_error
 from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
 
@@ -42,9 +43,10 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     run = new_run("messages", body, ctx)
     log_payload(log, "request body", body)
     runtime.recorder.begin(run)
-    flow_events = messages_flow.fn(body, runtime.services)
+    flow_events = messages_flow.fn(body, runtime.services, ctx.client)
     events = run.iterate(flow_events)
     try:
+        await _check_budget(runtime, ctx)
         first = await anext(events)
         mark_first_byte(run)
     except AnthropicError as exc:
@@ -73,6 +75,14 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         return JsonReply(first, upstream_model)
 
     return StreamReply(_stream(runtime, run, first, events, flow_events), upstream_model)
+
+
+async def _check_budget(runtime: Runtime, ctx: RequestContext) -> None:
+    """A named client past its monthly budget gets 402 before anything is sent upstream."""
+    client = runtime.settings.config.client_table.by_name.get(ctx.client) if ctx.client else None
+    spend = runtime.services.spend
+    if client is not None and client.budget_usd is not None and spend is not None:
+        await check_budget(spend, client)
 
 
 async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes],

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     payload_retention_days: float = Field(30.0, validation_alias=_env("OAS_PAYLOAD_RETENTION_DAYS"))
 
     config_file: Path | None = Field(None, validation_alias=_env("OAS_CONFIG"))
+    ledger_url: str | None = Field(
+        None, validation_alias=_env("OAS_LEDGER_URL"),
+        description="where spend per client is kept, shared by replicas: sqlite:///PATH or "
+        "postgresql://USER:PASS@HOST/DB (default: SQLite at DATA_DIR/spend.sqlite3)",
+    )
 
     env: Literal["development", "production"] = Field(
         "development", validation_alias=_env("OAS_ENV"),
@@ -280,6 +285,14 @@ class Settings(BaseSettings):
     def config(self) -> ConfigFile:
         """What the OAS_CONFIG file says (empty when there is none)."""
         return self._config
+
+    def reload_config(self) -> ConfigFile:
+        """Read the OAS_CONFIG file again; the new sections replace the old in one
+        assignment, so a request sees either the old file or the new one, never a mix.
+        A file that does not validate raises `ConfigError` and changes nothing."""
+        config = load_config_file(self.config_file)
+        self._config = config
+        return config
 
     def fallbacks_for(self, *names: str | None) -> tuple[str, ...]:
         """Fallback models for the first of `names` (alias, upstream id, client name) that

@@ -43,12 +43,13 @@ T = TypeVar("T")
 
 
 @flow(name="messages", persist_result=False, validate_parameters=False, log_prints=False)
-async def messages_flow(request: dict[str, Any], services: Services) -> AsyncIterator[Any]:
+async def messages_flow(request: dict[str, Any], services: Services,
+                        client: str | None = None) -> AsyncIterator[Any]:
     """validate -> resolve model -> plan server tools -> convert request -> call upstream
     (each attempt, until one model answers) -> convert -> [run server tools, call again]
-    -> usage."""
+    -> usage. `client` is the named client that sent it (routes may ask)."""
     valid = validate_request(request)
-    route = resolve_model(valid.model, services.settings)
+    route = await resolve_model(request, services.settings, client)
     annotate(tags=[f"upstream:{route.upstream_model}"], upstream_model=route.upstream_model,
              provider=route.provider or services.upstream.name)
     toolbox = plan_server_tools(valid, services.settings)

@@ -28,6 +28,8 @@ def render_summary(run: Run) -> str:
         ("client model", run.parameters.get("model")),
         ("upstream model", s.get("upstream_model")),
         ("provider", s.get("provider")),
+        ("route", s.get("route")),
+        ("client", s.get("client")),
         ("stream", run.parameters.get("stream")),
         ("state", run.state),
         ("stop reason", s.get("stop_reason")),
