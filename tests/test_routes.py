@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from src.tasks import tokens
+from src.services import tokenizer
 from tests.support.runs import EndedRuns
 from tests.support.upstream import Reply
 
@@ -155,18 +155,18 @@ def test_a_route_falls_back_to_its_own_fallbacks(routed, upstream):
 
 
 def test_tokens_are_counted_only_when_a_rule_needs_them(routed, upstream):
-    before = tokens.cache.hits + tokens.cache.misses
+    before = tokenizer.cache.hits + tokenizer.cache.misses
     # An image request is decided by the `images` rule, before the `long` rule's count.
     routed.client().messages.create(
         model="claude-sonnet-4-5", max_tokens=50, messages=_user(
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
             {"type": "text", "text": "lorem ipsum " * 2000}))
-    assert tokens.cache.hits + tokens.cache.misses == before
+    assert tokenizer.cache.hits + tokenizer.cache.misses == before
     # A plain request reaches the `long` rule: it is counted, as count_tokens counts it.
     body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": _user(
         {"type": "text", "text": "lorem ipsum " * 200})}
     routed.client().messages.create(**body)
-    assert tokens.cache.hits + tokens.cache.misses > before
+    assert tokenizer.cache.hits + tokenizer.cache.misses > before
     counted = routed.client().messages.count_tokens(model=body["model"],
                                                     messages=body["messages"]).input_tokens
     assert counted <= 3000 and upstream.requests[-1]["model"] == "anthropic/claude-sonnet-4"
