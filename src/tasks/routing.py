@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+import structlog
+
 from src.core.settings import Settings
 from src.tracking import step
 
 _CLAUDE = re.compile(r"claude", re.IGNORECASE)
+
+log = structlog.get_logger("oas.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +72,9 @@ def _primary(name: str, settings: Settings) -> Route:
 @step("resolve-model")
 def resolve_model(name: str, settings: Settings) -> Route:
     """Task: the route for this request's model."""
-    return map_model(name, settings)
+    route = map_model(name, settings)
+    # DEBUG: not for the terminal at INFO, but always in the run's Logs tab
+    log.debug("model chosen", client_model=route.client_model,
+              upstream_model=route.upstream_model, alias=route.alias,
+              fallbacks=list(route.fallbacks) or None)
+    return route

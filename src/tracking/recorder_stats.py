@@ -20,6 +20,10 @@ class RecorderStats:
     api_calls: int = 0
     api_errors: int = 0
     api_retries: int = 0
+    api_bytes: int = 0  # request bodies sent to the Prefect API
+    events: int = 0  # task-run events sent
+    log_lines: int = 0  # run log lines sent
+    session_writes: int = 0  # versions of session artifacts written
     payload_bytes: int = 0
     payload_new_bytes: int = 0
     prefect_up: bool = True
@@ -43,6 +47,10 @@ class RecorderStats:
             "api_calls": self.api_calls,
             "api_errors": self.api_errors,
             "api_retries": self.api_retries,
+            "api_bytes": self.api_bytes,
+            "events": self.events,
+            "log_lines": self.log_lines,
+            "session_writes": self.session_writes,
             "payload_bytes": self.payload_bytes,
             "payload_new_bytes": self.payload_new_bytes,
             "prefect_up": self.prefect_up,
