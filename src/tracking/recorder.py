@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from src.tracking.batches import Batch
 from src.tracking.events import STATE_NAMES, task_run_events
 from src.tracking.logs import install as install_log_capture
 from src.tracking.logs import log_records
@@ -155,10 +156,9 @@ class Recorder:
         # what the creating call already wrote: (tags, whether the final state was included)
         self._written: dict[uuid.UUID, tuple[list[str], bool]] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._events: list[dict[str, Any]] = []
-        self._logs: list[dict[str, Any]] = []
+        self._events = Batch("/events", "task run events", self.stats.count_events)
+        self._logs = Batch("/logs/", "log lines", self.stats.count_log_lines)
         self._sessions = Sessions()
-        self._sessions_writing = False
         # when Prefect answered the create of a run made Running: its final state is not
         # sent before that plus the run's duration (see `_finish`)
         self._running_acked: dict[uuid.UUID, float] = {}
@@ -166,8 +166,8 @@ class Recorder:
         self._ended: dict[uuid.UUID, asyncio.Event] = {}
         self._api = (
             PrefectApi(self.api_url, timeout=self.timeout, concurrency=self.concurrency,
-                       on_down=self._mark_down, on_call=self._count_call,
-                       on_retry=self._count_retry)
+                       on_down=self._mark_down, on_call=self.stats.count_call,
+                       on_retry=self.stats.count_retry)
             if self.api_url
             else None
         )
@@ -189,7 +189,7 @@ class Recorder:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if not self._inflight and self._sessions.dirty and self.stats.prefect_up:
-                self._write_sessions()
+                self._spawn(self._sessions.flush(self._call, self.stats))
             if not (self._inflight or self._events or self._logs):
                 return
             if (self._events or self._logs) and not self._inflight:
@@ -225,15 +225,6 @@ class Recorder:
         assert self._api is not None
         return await self._api.call(method, url, json)
 
-    def _count_call(self, failed: bool, sent_bytes: int = 0) -> None:
-        self.stats.api_calls += 1
-        self.stats.api_bytes += sent_bytes
-        if failed:
-            self.stats.api_errors += 1
-
-    def _count_retry(self) -> None:
-        self.stats.api_retries += 1
-
     def _mark_down(self, exc: BaseException) -> None:
         if self.stats.prefect_up:
             self.stats.prefect_up = False
@@ -260,18 +251,9 @@ class Recorder:
         return self._flow_ids[flow_name]
 
     def _store_payload(self, run: Run) -> None:
-        if self.payloads is None or run.payload is None:
-            return
-        request_id = str(run.parameters.get("request_id") or run.id)
-        try:
-            stored = self.payloads.save(request_id, run.payload, run.summary.get("context"))
-        except OSError as exc:
-            log.warning("could not store request payload", error=str(exc))
-            return
-        run.summary["payload_bytes"] = stored.total_bytes
-        run.summary["payload_new_bytes"] = stored.new_bytes
-        self.stats.payload_bytes += stored.total_bytes
-        self.stats.payload_new_bytes += stored.new_bytes
+        if self.payloads is not None and (stored := self.payloads.save_run(run)) is not None:
+            self.stats.payload_bytes += stored.total_bytes
+            self.stats.payload_new_bytes += stored.new_bytes
 
     def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None) -> dict[str, Any]:
         return {
@@ -302,7 +284,7 @@ class Recorder:
             lag = time.time() - (run.ended or run.started)
             if final and backlog and lag > self.grace:
                 # Late: write the whole run in one call and say so.
-                self._note_lag(lag)
+                self.stats.note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
                 body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
             elif final and self.grace > 0:  # ended within the grace period: one call
@@ -333,11 +315,6 @@ class Recorder:
         finally:
             with self._pending_lock:
                 self.stats.pending -= 1
-
-    def _note_lag(self, lag: float) -> None:
-        self.stats.late += 1
-        self.stats.max_lag_seconds = max(self.stats.max_lag_seconds, lag)
-        self.stats.recent_lags.append(lag)
 
     async def _end(self, run: Run) -> None:
         created = self._created.pop(run.id, None)
@@ -410,45 +387,16 @@ class Recorder:
 
     async def _send_batches(self) -> None:
         """Task-run events and log lines of every run that ended since the last batch."""
-        await asyncio.gather(self._send("/events", "_events", "task run events"),
-                             self._send("/logs/", "_logs", "log lines"))
-
-    async def _send(self, url: str, attribute: str, what: str) -> None:
-        pending: list[dict[str, Any]] = getattr(self, attribute)
-        batch = pending[:2000]
-        setattr(self, attribute, pending[2000:])
-        if not batch or self._api is None:
-            return
-        try:
-            await self._call("POST", url, json=batch)
-            if attribute == "_events":
-                self.stats.events += len(batch)
-            else:
-                self.stats.log_lines += len(batch)
-        except Exception as exc:  # noqa: BLE001
-            if not isinstance(exc, PrefectDown):
-                log.warning(f"could not send {what}", error=str(exc), count=len(batch))
+        if self._api is not None:
+            await asyncio.gather(self._events.send(self._call),
+                                 self._logs.send(self._call))
 
     async def _session_pump(self) -> None:
+        """Each session's keyed artifact, rewritten at most every `session_every` seconds."""
         while True:
             await asyncio.sleep(self.session_every)
-            if self._sessions.dirty and self.stats.prefect_up:
-                self._write_sessions()
-
-    def _write_sessions(self) -> None:
-        """Rewrite the keyed artifact of each session that had requests end (one at a time)."""
-        if self._sessions_writing or self._api is None:
-            return
-        self._sessions_writing = True
-
-        async def write() -> None:
-            try:
-                self.stats.session_writes += await self._sessions.flush(
-                    lambda method, url, body: self._call(method, url, json=body))
-            finally:
-                self._sessions_writing = False
-
-        self._spawn(write())
+            if self._sessions.dirty and self.stats.prefect_up and not self._sessions.writing:
+                self._spawn(self._sessions.flush(self._call, self.stats))
 
 
 def _join(first: str | None, second: str) -> str:

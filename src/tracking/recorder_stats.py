@@ -34,6 +34,27 @@ class RecorderStats:
     # seconds from a run's end to its last write done, for the last 1,000 runs
     record_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
+    def count_call(self, failed: bool, sent_bytes: int = 0) -> None:
+        self.api_calls += 1
+        self.api_bytes += sent_bytes
+        if failed:
+            self.api_errors += 1
+
+    def count_retry(self) -> None:
+        self.api_retries += 1
+
+    def count_events(self, n: int) -> None:
+        self.events += n
+
+    def count_log_lines(self, n: int) -> None:
+        self.log_lines += n
+
+    def note_lag(self, lag: float) -> None:
+        """A run recorded late, `lag` seconds after it ended."""
+        self.late += 1
+        self.max_lag_seconds = max(self.max_lag_seconds, lag)
+        self.recent_lags.append(lag)
+
     def _lag(self, q: float) -> float:
         lags = sorted(self.record_lags)
         return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else 0.0

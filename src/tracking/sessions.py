@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 import structlog
 
-from src.tracking.prefect_api import ApiResponse
+from src.tracking.prefect_api import ApiResponse, PrefectDown
+from src.tracking.recorder_stats import RecorderStats
 from src.tracking.run import FAILED, Run
 
 log = structlog.get_logger("oas.recorder")
@@ -140,6 +141,7 @@ class Sessions:
         self.totals: dict[str, SessionTotals] = {}
         self.loaded: set[str] = set()  # sessions whose earlier totals were read from Prefect
         self.dirty: set[str] = set()
+        self.writing = False  # one flush at a time: each reads, then writes, a session
         self.max_sessions = max_sessions
 
     def add(self, run: Run) -> None:
@@ -159,19 +161,25 @@ class Sessions:
             del self.totals[oldest]
             self.loaded.discard(oldest)
 
-    async def flush(self, call: Call) -> int:
-        """Write every session that changed since the last flush; returns how many."""
-        written = 0
-        for session in list(self.dirty):
-            self.dirty.discard(session)
-            try:
-                await self._write(call, session)
-                written += 1
-            except Exception as exc:  # noqa: BLE001 - the next request of it writes again
-                self.dirty.add(session)
-                log.warning("could not write session artifact", session=session, error=str(exc))
-                break
-        return written
+    async def flush(self, call: Call, stats: RecorderStats) -> None:
+        """Write every session that changed since the last flush (counted in `stats`)."""
+        if self.writing:
+            return
+        self.writing = True
+        try:
+            for session in list(self.dirty):
+                self.dirty.discard(session)
+                try:
+                    await self._write(call, session)
+                    stats.session_writes += 1
+                except Exception as exc:  # noqa: BLE001 - written again at the next flush
+                    self.dirty.add(session)
+                    if not isinstance(exc, PrefectDown):
+                        log.warning("could not write a session's artifact", session=session,
+                                    error=str(exc))
+                    break
+        finally:
+            self.writing = False
 
     async def _write(self, call: Call, session: str) -> None:
         key = artifact_key(session)

@@ -102,7 +102,6 @@ class Attempts:
         while True:
             model = self.models[index]
             number = len(self.tried) + 1
-            log.debug("calling upstream", model=model, attempt=number)
             try:
                 result = await call(model)
             except AnthropicError as exc:
@@ -125,6 +124,8 @@ class Attempts:
                     await self.sleep(delay)
                 continue
             self.tried.append(Attempt(model, "ok"))
+            if number > 1:  # a first attempt that answers is the quiet, common case
+                log.info("upstream answered", model=model, attempt=number)
             self.answered_by = model
             return result
 
