@@ -138,6 +138,8 @@ class PrefectApi:
 
     async def _request(self, method: str, url: str, json: Any = None,
                        timeout: float | None = None) -> ApiResponse:
+        if callable(json):  # a body made when it is sent: with what is known by then
+            json = json()
         data = orjson.dumps(json) if json is not None else None
         self.sent_bytes += len(data) if data else 0
         options = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
@@ -162,7 +164,8 @@ class PrefectApi:
 
     async def call(self, method: str, url: str, json: Any = None) -> ApiResponse:
         """One write, retried while Prefect is busy; raises PrefectDown when it gives up,
-        PrefectRefused when Prefect says the write is wrong."""
+        PrefectRefused when Prefect says the write is wrong. `json` may be a function that
+        makes the body, called each time the write goes out."""
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             response: ApiResponse | None = None

@@ -292,14 +292,19 @@ class Recorder:
             else:  # Running now, finished by `_finish`: Prefect shows the real duration
                 final = False
                 body = self._flow_run_body(run, flow_id, "RUNNING", None)
+
+            def with_tags_now() -> dict[str, Any]:  # tags added meanwhile: a PATCH less
+                body["tags"] = list(run.tags)
+                return body
+
             try:
                 try:
-                    response = await self._call("POST", "/flow_runs/", json=body)
+                    response = await self._call("POST", "/flow_runs/", json=with_tags_now)
                 except PrefectRefused:
                     # The flow may be gone (a reset database): look it up again, once.
                     self._flow_ids.pop(run.flow_name, None)
                     body["flow_id"] = await self._flow_id(run.flow_name)
-                    response = await self._call("POST", "/flow_runs/", json=body)
+                    response = await self._call("POST", "/flow_runs/", json=with_tags_now)
                 if not final:
                     self._running_acked[run.id] = time.time()
             finally:
@@ -356,12 +361,9 @@ class Recorder:
                       running_acked: float | None) -> None:
         """Tags (if the flow added some), then the final state of a run created Running.
 
-        Prefect stamps each state with its own clock as the call arrives (a client cannot
-        give a state's time, nor set a run's start, end or run time), and its duration is
-        the time between the Running and the final state. So the final state is not sent
-        before Prefect answered the create plus the run's real duration: a short run shows
-        its duration, longer by at most the create's round trip, never shorter.
-        """
+        Prefect stamps states with its own clock (a client cannot give their times, nor a
+        run's start, end or run time) and counts Running to final as the duration: so the
+        final state waits until Prefect's answer to the create plus the real duration."""
         if running_acked is not None:
             wait = running_acked + run.duration - time.time()
             if wait > 0:
