@@ -27,6 +27,10 @@ log = structlog.get_logger("oas.messages")
 
 
 def _fail(run: Run, error: AnthropicError) -> None:
+    with run.current():  # the run's Logs tab ends with what the client got
+        (log.warning if error.status >= 500 else log.info)(
+            "request failed", error_type=error.error_type, status=error.status,
+            error=error.message)
     run.add_tags(f"error:{error.error_type}")
     run.finish(FAILED, f"{error.error_type}: {error.message}")
     metrics.record_error(run.summary.get("upstream_model") or run.parameters["model"])
