@@ -26,6 +26,10 @@ log = structlog.get_logger("oas.messages")
 
 
 def _fail(run: Run, error: AnthropicError) -> None:
+    with run.current():  # the run's Logs tab ends with what the client got
+        (log.warning if error.status >= 500 else log.info)(
+            "request failed", error_type=error.error_type, status=error.status,
+            error=error.message)
     run.add_tags(f"error:{error.error_type}")
     run.finish(FAILED, f"{error.error_type}: {error.message}")
     metrics.record_error(run.summary.get("upstream_model") or run.parameters["model"])
@@ -41,8 +45,9 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     """Answer one Messages request; the client's bytes never wait on Prefect."""
     opt_in_from_header(body, ctx.mcp_opt_in)  # kept with the stored request, for replays
     run = new_run("messages", body, ctx)
-    log_payload(log, "request body", body)
     runtime.recorder.begin(run)
+    with run.current():
+        log_payload(log, "request body", body)
     flow_events = messages_flow.fn(body, runtime.services, ctx.client)
     events = run.iterate(flow_events)
     try:
@@ -58,7 +63,8 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         end_run(runtime, run)
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
-        log.exception("request failed", request_id=ctx.request_id)
+        with run.current():
+            log.exception("request failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         _fail(run, error)
         end_run(runtime, run)
@@ -70,8 +76,9 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
             pass
         _finish_summary(run)
         run.finish(COMPLETED)
+        with run.current():
+            log_payload(log, "response body", first)
         end_run(runtime, run)
-        log_payload(log, "response body", first)
         return JsonReply(first, upstream_model)
 
     return StreamReply(_stream(runtime, run, first, events, flow_events), upstream_model)
@@ -102,7 +109,8 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
         run.finish(CANCELLED, "client disconnected")
         raise
     except Exception as exc:  # noqa: BLE001
-        log.exception("stream failed", request_id=run.parameters["request_id"])
+        with run.current():
+            log.exception("stream failed", request_id=run.parameters["request_id"])
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         yield sse_error(error.error_type, error.message)
         _fail(run, error)

@@ -80,10 +80,11 @@ class Settings(BaseSettings):
     )
     prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
     tracking_grace: float = Field(
-        1.0, ge=0, validation_alias=_env("OAS_TRACKING_GRACE"),
-        description="a request that ends within this many seconds becomes its flow run in "
-        "one write, already finished (Prefect then shows no flow-run duration: the artifact "
-        "and the task runs have it); 0: every run is created Running first",
+        0.0, ge=0, validation_alias=_env("OAS_TRACKING_GRACE"),
+        description="0: every run is created Running as its request starts, so Prefect "
+        "shows its real start time and duration; above 0, a request that ends within this "
+        "many seconds becomes its flow run in one write less, already finished, with no "
+        "start time or duration in Prefect (the artifact and the task runs have them)",
     )
     tracking_writers: int = Field(
         4, ge=1, validation_alias=_env("OAS_TRACKING_WRITERS"),

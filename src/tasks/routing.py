@@ -13,11 +13,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+import structlog
+
 from src.core.settings import Settings
 from src.tasks.routes import NeedsTokens, RequestFeatures, route_table
 from src.tracking import annotate, step
 
 _CLAUDE = re.compile(r"claude", re.IGNORECASE)
+
+log = structlog.get_logger("oas.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,4 +150,8 @@ async def resolve_model(body: dict[str, Any], settings: Settings,
     says which conditions matched."""
     route = await route_request(body, settings, client)
     annotate(tags=[f"route:{route.rule}"], route=route.explanation)
+    # DEBUG: not for the terminal at INFO, but always in the run's Logs tab
+    log.debug("model chosen", client_model=route.client_model,
+              upstream_model=route.upstream_model, alias=route.alias, rule=route.rule,
+              fallbacks=list(route.fallbacks) or None)
     return route
