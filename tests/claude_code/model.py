@@ -45,6 +45,7 @@ class ToolOutcome:
     name: str
     arguments: dict[str, Any]
     result: str | None  # None: no tool message answered this call
+    call_id: str = ""
 
     @property
     def failed(self) -> bool:
@@ -153,7 +154,7 @@ class ScriptedModel:
             except orjson.JSONDecodeError:
                 arguments = {"unparsed": function.get("arguments")}
             outcomes.append(ToolOutcome(function.get("name", ""), arguments,
-                                        results.get(call.get("id"))))
+                                        results.get(call.get("id")), call.get("id") or ""))
         return outcomes
 
 
