@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from src.tasks.request_kind import request_kind
 from tests.claude_code import expect
 from tests.claude_code.session import run_scenario
 from tests.claude_code.side_tools import side_tools
@@ -103,6 +104,17 @@ def test_subagent_web_search_and_web_fetch_through_oas(
     # The sub-agent's requests reached the upstream on the model Claude Code named for it.
     assert seen.subagent and {b["model"] for b in seen.subagent} == {SUBAGENT_MODEL}
     assert seen.web_search and seen.web_fetch
+    # The page summary: 1.0 and 2.0 ask for haiku (oas answers with OAS_SMALL_MODEL); 2.1
+    # asks for the session's own model (OAS_BIG_MODEL here).
+    fetch_asked = {e.json()["model"] for e in session.exchanges if e.path == "/v1/messages"
+                   and request_kind(e.json()) == "web-fetch"}
+    settings = tracked_front.runtime.settings
+    if claude_code.major_minor < (2, 1):
+        assert fetch_asked and all("haiku" in m for m in fetch_asked), fetch_asked
+        assert {b["model"] for b in seen.web_fetch} == {settings.small_model}
+    else:
+        assert fetch_asked == {session.transcript.init["model"]}, fetch_asked
+        assert {b["model"] for b in seen.web_fetch} == {settings.big_model}
 
     reader = PrefectReader(prefect_api)
     session_id = session.transcript.session_id

@@ -34,7 +34,7 @@ NOT_TESTABLE = {
 }
 
 # How a result shows in the docs table.
-LABELS = {"pass": "✅", "denied": "✅ denied"}
+LABELS = {"pass": "✅", "denied": "✅ denied (asks the user; `-p` refuses)"}
 
 DEFERRED_HEADER = "The following deferred tools are now available via ToolSearch"
 
@@ -100,6 +100,11 @@ def markdown(matrix: dict[str, dict[str, str]]) -> str:
         cells = []
         for version in versions:
             status = matrix[version].get(tool)
-            cells.append("-" if status is None else LABELS.get(status, status))
+            if status is None:
+                cells.append("-")
+            elif status.startswith("answered:"):  # ran; its answer is an error, and says why
+                cells.append("✅ " + status)
+            else:
+                cells.append(LABELS.get(status, status))
         lines.append(f"| {tool} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
