@@ -68,6 +68,8 @@ def main() -> int:
         front.stop()
         asyncio.run(runtime.aclose())
         upstream.stop()
+    if latest in PINNED:
+        print(f"\n{latest} is pinned already: the differences below are against the older ones")
     for version in PINNED:
         if version == latest:
             continue
