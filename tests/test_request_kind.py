@@ -10,7 +10,8 @@ import pytest
 
 from src.tasks.request_kind import KINDS, request_kind
 
-MAIN_SYSTEM = [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+MAIN_SYSTEM = [{"type": "text",
+                "text": "You are Claude Code, Anthropic's official CLI for Claude."},
                {"type": "text", "text": "You are an interactive CLI tool that helps users."}]
 TOOLS = [{"name": "Bash", "input_schema": {"type": "object"}},
          {"name": "Write", "input_schema": {"type": "object"}}]
@@ -44,7 +45,7 @@ CASES = {
                                                               "Anthropic's official CLI"}]),
     "subagent": body([user("Find where the config is read")],
                      [{"type": "text", "text": "You are an agent for Claude Code, Anthropic's "
-                                               "official CLI for Claude. Given the user's message"}],
+                                               "official CLI for Claude. Given the user's"}],
                      tools=TOOLS),
     "topic": body([user("now let's write docs")], "Analyze if this message indicates a new "
                   "conversation topic. If it does, extract a 2-3 word title"),

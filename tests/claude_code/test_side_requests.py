@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.claude_code]
 
 def test_compact_is_a_summary_request_answered_through_oas(
         run_session, claude_code, recorded_oas, workspace):
-    session = run_session(scenarios.write_and_run)
+    session = run_session(scenarios.greeting)
     expect.clean_session(session)
     home, work = workspace
     recorded_oas.app.clear()
@@ -28,7 +28,7 @@ def test_compact_is_a_summary_request_answered_through_oas(
     kinds = [request_kind(b) for b in bodies]
     assert "summary" in kinds, (kinds, context)
     summaries = [b for b in bodies if request_kind(b) == "summary"]
-    # The summary request carries the conversation it summarises: the script's greeting.
+    # The summary request carries the conversation it summarises: the session's answer.
     assert "Hello from oas" in str(summaries[0]["messages"])
     kinds_seen = [k for k, _ in session.scenario.model.auxiliary]
     assert "summary" in kinds_seen

@@ -88,7 +88,8 @@ def test_subagent_web_search_and_web_fetch_through_oas(
     def factory(path):
         scenario, held["seen"] = side_tools(
             path, task_tool=task_tool, deferred=claude_code.major_minor >= (2, 1),
-            page_url=f"https://127.0.0.1:{website.port}/article", page_word="Running every request as a flow")
+            page_url=f"https://127.0.0.1:{website.port}/article",
+            page_word="Running every request as a flow")
         return scenario
 
     session = run_scenario(factory, claude_code=claude_code, front=tracked_front,

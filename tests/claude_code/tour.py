@@ -40,6 +40,7 @@ class Probe:
     status: str = "pass"  # what the matrix shows: "pass", "denied", or what the answer was
     error: bool = False  # the result is an error (Claude Code refused: the expected outcome)
     capture: str | None = None  # state key set from the regex's first group
+    follow: str | None = None  # text the next request must carry (a skill's or command's body)
 
 
 @dataclass
@@ -88,8 +89,11 @@ def tour(work: Path, plan: list[list[Probe]], *, git: bool = False) -> tuple[Sce
             pattern = _fill(probe.expect, {k: re.escape(v) for k, v in state.items()})
             match = re.search(pattern, found.result)
             failed_as_expected = found.failed == probe.error
-            if turn.require(bool(match) and failed_as_expected,
-                            f"{probe.tool}: {found.result[:400]!r} !~ {pattern!r}"):
+            followed = probe.follow is None or _fill(probe.follow, state) in json.dumps(
+                turn.body.get("messages"))
+            if turn.require(bool(match) and failed_as_expected and followed,
+                            f"{probe.tool}: {found.result[:400]!r} !~ {pattern!r} "
+                            f"(or the next request lacks {probe.follow!r})"):
                 outcome.results[probe.tool] = probe.status
                 if probe.capture and match:
                     state[probe.capture] = match.group(1)
@@ -139,18 +143,19 @@ NB_EDIT = Probe("NotebookEdit", {"notebook_path": f"{W}/n.ipynb", "cell_id": "ce
                                  "new_source": "x = 'nb-{tok}'", "edit_mode": "replace"},
                 r"Updated cell cell-ab12")
 RUN = Probe("Bash", {"command": f"python3 {W}/a.py && python3 {W}/b.py",
-                     "description": "Run both scripts"}, r"edited {tok}\s+b-{tok}")
-SKILL = Probe("Skill", {"skill": "hello"}, r"Launching skill: hello")
+                     "description": "Run both scripts"}, r"edited {tok}\s+multi-{tok}-2")
+SKILL = Probe("Skill", {"skill": "hello"}, r"Launching skill: hello", follow="skill-{tok}")
 
 PLAN_1_0 = [
     [WRITE, TODO, BG],
-    [GLOB, GREP, Probe("Read", READ.args, READ.expect), READ_NB,
+    [GLOB, GREP, READ, READ_NB,
      Probe("BashOutput", {"bash_id": "{bg}"}, r"bg-{tok}")],
     [EDIT, Probe("MultiEdit", {"file_path": f"{W}/b.py", "edits": [
         {"old_string": "'b-", "new_string": "'multi-"},
         {"old_string": "{tok}'", "new_string": "{tok}-2'"}]}, r"Applied 2 edits"),
      Probe("KillShell", {"shell_id": "{bg}"}, r"[Ss]uccessfully killed shell: {bg}"), NB_EDIT],
-    [Probe("Bash", RUN.args, r"edited {tok}\s+multi-{tok}-2"), Probe("SlashCommand", {"command": "/greet"}, r"greet"),
+    [RUN, Probe("SlashCommand", {"command": "/greet"}, r"Launching slash command: /greet",
+           follow="greet-{tok}"),
      Probe("ExitPlanMode", {"plan": "1. Tour the tools"}, r"approved your plan")],
 ]
 

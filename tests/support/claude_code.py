@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 # Pinned releases: the last 1.0.x, the last 2.0.x, and the newest 2.1.x on npm that passes
-# (checked with `make claude-code-latest`). Bump deliberately; each bump is a new capture of what the CLI sends.
+# (checked with `make claude-code-latest`). Bump deliberately; each bump is a new capture of
+# what the CLI sends.
 PINNED = ("1.0.128", "2.0.77", "2.1.332")
 # `OAS_CLAUDE_CODE_VERSIONS=2.1.400` (comma-separated) runs the suite against other releases
 # (`make claude-code-latest` sets it to the newest on npm).
