@@ -14,6 +14,7 @@ import structlog
 
 from src.core.context import RequestContext, session_from_metadata
 from src.core.metrics import metrics
+from src.tasks.request_kind import request_kind
 from src.tracking.run import FAILED, Run
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ def new_run(flow_name: str, body: Any, ctx: RequestContext, *, mode: str | None 
     if ctx.client:
         run.add_tags(f"client:{ctx.client}")
         run.summary["client"] = ctx.client
+    if mode is None:  # a Messages request: a session's main turn or a side request
+        run.add_tags(f"kind:{request_kind(body)}")
     run.payload = body if isinstance(body, dict) else None
     run.summary["context"] = ctx.as_payload_context()
     return run

@@ -264,6 +264,7 @@ def add_server_tool_usage(usage: dict[str, Any], web_search_requests: int) -> di
     """Anthropic usage with `server_tool_use.web_search_requests` set (other counts kept)."""
     server = dict(usage.get("server_tool_use") or {})
     server["web_search_requests"] = web_search_requests
+    server.setdefault("web_fetch_requests", 0)  # both counts are required in Anthropic's type
     return {**usage, "server_tool_use": server}
 
 
