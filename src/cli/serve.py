@@ -19,6 +19,7 @@ import structlog
 
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
+from src.core.prefect_env import use_prefect_api
 from src.core.settings import Settings, get_settings
 
 log = structlog.get_logger("oas.serve")
@@ -63,58 +64,66 @@ def serve(args: argparse.Namespace) -> int:
         settings.tracking = False
         os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
+    # Ctrl-C and SIGTERM end in the `finally` below, quietly: uvicorn finishes the open
+    # requests, then re-raises the signal it caught, which lands here as SystemExit(0).
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.signal(signal.SIGINT, _exit_quietly)
     local = None
     if settings.tracking and not settings.prefect_api_url:
-        # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise the
-        # runtime starts it once the app is imported: beside the imports it would only
-        # slow them down (and the server's readiness) for nothing.
-        from src.tasks.tokens import warm_up_in_background
-
-        warm_up_in_background(settings.big_model, settings.small_model)
         from src.runtime.prefect_server import LocalPrefectServer
 
         local = LocalPrefectServer(settings.data_dir, settings.prefect_port, settings.prefect_db)
-        try:
-            settings.prefect_api_url = local.start()
-        except RuntimeError as exc:
-            log.error("could not start the local Prefect server", error=str(exc))
-            return 1
-        # Prefect's client reads this when it is first imported, below.
-        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
-
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-    # `finally` below still stops the Prefect server and database started here.
-    signal.signal(signal.SIGTERM, _exit_quietly)
+        settings.prefect_api_url = local.api_url
+    if settings.tracking and settings.prefect_api_url:
+        # Before anything imports Prefect (the token counter's warm-up below does): Prefect
+        # reads its settings once, and without this would start a throwaway server.
+        use_prefect_api(settings.prefect_api_url)
     try:
-        import uvicorn
+        if local is not None:
+            # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise
+            # the runtime starts it once the app is imported: beside the imports it would
+            # only slow them down (and the server's readiness) for nothing.
+            from src.tasks.tokens import warm_up_in_background
 
-        from src.api.app import create_app
-
-        configure_from_settings(settings, prefect=True)  # again, after Prefect's import
-        if warning := exposure_warning(host, settings):
-            log.warning(warning, host=host)
-            print(f"\n!!! {warning}\n", file=sys.stderr, flush=True)
-        print(f"oas listening on http://{host}:{port}", flush=True)
-        if settings.tracking and settings.prefect_api_url:
-            dashboard = settings.prefect_api_url.removesuffix("/api")
-            print(f"Prefect dashboard: {dashboard}", flush=True)
-        else:
-            print("Prefect tracking: off", flush=True)
-        options = dict(host=host, port=port, log_config=None, access_log=False,
-                       timeout_graceful_shutdown=settings.shutdown_timeout, loop="uvloop",
-                       http="httptools")
-        if reload:
-            # The worker process imports the app afresh on every change; the Prefect server
-            # and database started above stay up, so a reload takes a second, not twenty.
-            uvicorn.run("src.cli.serve:reload_app", factory=True, reload=True,
-                        reload_dirs=[str(Path(__file__).resolve().parents[1])], **options)
-        else:
-            uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+            warm_up_in_background(settings.big_model, settings.small_model)
+            try:
+                local.start()
+            except RuntimeError as exc:
+                log.error("could not start the local Prefect server", error=str(exc))
+                return 1
+        _run_http(settings, host, port, reload)
     finally:
         if local is not None:
             log.info("stopping the local Prefect server")
             local.stop()
     return 0
+
+
+def _run_http(settings: Settings, host: str, port: int, reload: bool) -> None:
+    import uvicorn
+
+    from src.api.app import create_app
+
+    configure_from_settings(settings, prefect=True)  # after Prefect's environment is final
+    if warning := exposure_warning(host, settings):
+        log.warning(warning, host=host)
+        print(f"\n!!! {warning}\n", file=sys.stderr, flush=True)
+    print(f"oas listening on http://{host}:{port}", flush=True)
+    if settings.tracking and settings.prefect_api_url:
+        dashboard = settings.prefect_api_url.removesuffix("/api")
+        print(f"Prefect dashboard: {dashboard}", flush=True)
+    else:
+        print("Prefect tracking: off", flush=True)
+    options = dict(host=host, port=port, log_config=None, access_log=False,
+                   timeout_graceful_shutdown=settings.shutdown_timeout, loop="uvloop",
+                   http="httptools")
+    if reload:
+        # The worker process imports the app afresh on every change; the Prefect server
+        # and database started above stay up, so a reload takes a second, not twenty.
+        uvicorn.run("src.cli.serve:reload_app", factory=True, reload=True,
+                    reload_dirs=[str(Path(__file__).resolve().parents[1])], **options)
+    else:
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
 
 
 def reload_app() -> object:

@@ -16,6 +16,7 @@ from src.coordinators.deployments import DeploymentServer
 from src.tasks.server_tools.managed_mcp import ManagedMcpServers
 from src.tasks.server_tools.managed_mcp import install as install_managed_mcp
 from src.tracking.artifact import render_summary
+from src.tracking.deployment_ids import DeploymentIds
 from src.tasks.tokens import warm_up_in_background
 from src.tracking.payloads import PayloadStore
 from src.tracking.recorder import Recorder
@@ -44,9 +45,10 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         payloads = PayloadStore(settings.payload_store_dir)
         api_url = settings.prefect_api_url if settings.tracking else None
+        served = DeploymentIds() if api_url and settings.serve_deployments else None
         recorder = Recorder(api_url, payloads, render_artifact=render_summary,
                             grace=settings.tracking_grace,
-                            concurrency=settings.tracking_writers)
+                            concurrency=settings.tracking_writers, deployments=served)
         mcp = ManagedMcpServers.from_settings(settings)  # a broken mcp_servers section stops here
         return cls(settings, Services.create(settings), recorder, payloads,
                    mcp=mcp if mcp else None)
@@ -66,8 +68,9 @@ class Runtime:
             # Probing which sandbox works takes tens of ms: not on the first request's path.
             threading.Thread(target=sandbox_status, args=(self.settings,), daemon=True,
                              name="oas-sandbox-probe").start()
-        if self.recorder.api_url and self.settings.serve_deployments:
-            self.deployments = DeploymentServer()
+        if self.recorder.api_url and self.recorder.deployments is not None:
+            # recorded runs wait (in the recorder) for these ids: they get the Retry button
+            self.deployments = DeploymentServer(self.recorder.api_url, self.recorder.deployments)
             self.deployments.start()
 
     async def aclose(self) -> None:

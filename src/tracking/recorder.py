@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.events import STATE_NAMES, task_run_events
 from src.tracking.payloads import PayloadStore
 from src.tracking.prefect_api import ApiResponse, PrefectApi, PrefectDown, PrefectRefused
@@ -47,6 +48,7 @@ class Recorder:
         late_after: int = 64,
         grace: float = 1.0,
         render_artifact: Callable[[Run], str] | None = None,
+        deployments: DeploymentIds | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/") if api_url else None
         self.payloads = payloads
@@ -59,6 +61,8 @@ class Recorder:
         # short answers) end that fast, and Prefect's write capacity is the ceiling.
         self.grace = grace
         self.render_artifact = render_artifact
+        # runs of a served deployment's flow are created in it: Retry on the dashboard
+        self.deployments = deployments
         self.stats = RecorderStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -251,9 +255,11 @@ class Recorder:
         self.stats.payload_bytes += stored.total_bytes
         self.stats.payload_new_bytes += stored.new_bytes
 
-    def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None) -> dict[str, Any]:
+    def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None,
+                       deployment_id: str | None = None) -> dict[str, Any]:
         return {
             "flow_id": flow_id,
+            "deployment_id": deployment_id,
             "name": run.name,
             "parameters": run.parameters,
             "tags": list(run.tags),
@@ -276,17 +282,20 @@ class Recorder:
                     pass
             backlog = len(self._inflight) > self.late_after
             flow_id = await self._flow_id(run.flow_name)
+            deployment_id = (await self.deployments.lookup(run.flow_name)
+                             if self.deployments is not None else None)
             final = run.ended is not None
             lag = time.time() - (run.ended or run.started)
             if final and backlog and lag > self.grace:
                 # Late: write the whole run in one call and say so.
                 self._note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
-                body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
+                body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note),
+                                           deployment_id)
             elif final:  # ended within the grace period: one call, the whole run
-                body = self._flow_run_body(run, flow_id, run.state, run.message)
+                body = self._flow_run_body(run, flow_id, run.state, run.message, deployment_id)
             else:
-                body = self._flow_run_body(run, flow_id, "RUNNING", None)
+                body = self._flow_run_body(run, flow_id, "RUNNING", None, deployment_id)
             try:
                 response = await self._call("POST", "/flow_runs/", json=body)
             except PrefectRefused:

@@ -89,13 +89,15 @@ def step(name: str, **options: Any) -> Callable[[Callable[P, R]], Step[P, R]]:
     """Declare a task with a name a dashboard reader understands.
 
     No input hashing (requests are large) and no result persistence: a step's value
-    lives for one request.
+    lives for one request. Under Prefect's engine its task runs are named `name` too,
+    without the random suffix Prefect adds by default.
     """
 
     def wrap(fn: Callable[P, R]) -> Step[P, R]:
         return Step(
             fn=fn,
             name=name,
+            task_run_name=name,
             cache_policy=NO_CACHE,
             persist_result=False,
             **options,
