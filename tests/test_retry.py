@@ -15,9 +15,12 @@ from tests.support.upstream import Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# What the dashboard's Retry button sends (prefect/server/ui: `retryFlowRun`).
+# What the dashboard's Retry sends: the default UI (prefect/server/ui-v2, "Retry" in the
+# run's menu, then in its dialog) forces the state; the classic UI (ui, `retryFlowRun`)
+# lets Prefect's orchestration rules decide, and they reschedule only runs of a deployment.
 UI_RETRY = {"state": {"type": "SCHEDULED", "name": "AwaitingRetry",
-                      "message": "Retry from the UI"}, "force": False}
+                      "message": "Retry from the UI"}, "force": True}
+CLASSIC_UI_RETRY = {**UI_RETRY, "force": False}
 
 
 @pytest.fixture
@@ -89,7 +92,8 @@ def test_retry_of_a_run_whose_payload_is_gone_fails_saying_so(serving_oas, upstr
     serving_oas.runtime.recorder.flush()
     (serving_oas.settings.payload_store_dir / "requests" / f"{request_id}.json").unlink()
 
-    answer = reader.http.post(f"/flow_runs/{failed['id']}/set_state", json=UI_RETRY).json()
+    answer = reader.http.post(f"/flow_runs/{failed['id']}/set_state",
+                              json=CLASSIC_UI_RETRY).json()
     assert answer["status"] == "ACCEPT", answer
     done = _wait_for_state(reader, failed["id"], {"FAILED", "COMPLETED", "CRASHED"})
     assert done["state_type"] == "FAILED"

@@ -49,6 +49,7 @@ class DeploymentServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: Any = None
+        self._stopping = False
         self.ready = threading.Event()
 
     @property
@@ -90,17 +91,21 @@ class DeploymentServer:
                 entrypoint_type=EntrypointType.MODULE_PATH)
             ids[flow.name] = str(await runner.aadd_deployment(deployment))
         self.ids.register(ids)
+        if self._stopping:  # the server stopped while the deployments were registered
+            return
         log.info("serving deployments", deployments=["messages/messages", "replay/replay"])
         self.ready.set()
         await runner.start()
 
     def stop(self) -> None:
-        if self._loop is None or self._runner is None or self._loop.is_closed():
-            return
-        runner = self._runner
-        try:
-            asyncio.run_coroutine_threadsafe(runner.astop(), self._loop).result(10)
-        except Exception:  # noqa: BLE001
-            pass
+        """Stop the runner (a flow run it runs is left to its own process)."""
+        self._stopping = True
+        self.ids.unavailable()  # the recorder's last runs must not wait for ids any more
+        loop, runner = self._loop, self._runner
+        if loop is not None and runner is not None and not loop.is_closed():
+            try:
+                asyncio.run_coroutine_threadsafe(runner.astop(), loop).result(10)
+            except Exception:  # noqa: BLE001 - shutdown goes on
+                pass
         if self._thread is not None:
             self._thread.join(10)
