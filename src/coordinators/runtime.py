@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -78,7 +79,9 @@ class Runtime:
             install_managed_mcp(None)
             await self.mcp.aclose()
         if self.deployments is not None:
-            self.deployments.stop()
+            # in a thread: the requests cancelled at shutdown finish on this loop meanwhile,
+            # and hand their runs to the recorder before it stops
+            await asyncio.to_thread(self.deployments.stop)
         self.recorder.stop()
         await self.catalog.aclose()
         await self.services.aclose()
