@@ -31,7 +31,8 @@ NAME_PREFIX = "replay · "
 
 
 @flow(name="replay", persist_result=False, log_prints=False, validate_parameters=True)
-async def replay_flow(flow_run_id: str, model: str | None = None, echo: bool = False) -> dict[str, Any]:
+async def replay_flow(flow_run_id: str, model: str | None = None,
+                      echo: bool = False) -> dict[str, Any]:
     """Replay the request of flow run `flow_run_id` (optionally on another `model`).
 
     Returns a short result; raises (so the run fails) if the replay fails again.
