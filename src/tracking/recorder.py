@@ -299,9 +299,11 @@ class Recorder:
             try:
                 response = await self._call("POST", "/flow_runs/", json=body)
             except PrefectRefused:
-                # The flow may be gone (a reset database): look it up again, once.
+                # The flow may be gone (a reset database): look it up again, once; so may
+                # the deployment, which only its server registers again: record without.
                 self._flow_ids.pop(run.flow_name, None)
                 body["flow_id"] = await self._flow_id(run.flow_name)
+                body["deployment_id"] = None
                 response = await self._call("POST", "/flow_runs/", json=body)
             self._written[run.id] = (list(body["tags"]), final)
             created.set_result(response.json()["id"])
