@@ -86,8 +86,9 @@ def test_oas_serve_uses_its_own_prefect_for_everything(upstream, session_dir):
     home, data = tmp_path / "home", tmp_path / "data"
     home.mkdir()
     port, prefect_port = _free_port(), _free_port()
-    # a user's environment: no Prefect settings at all (the test session sets some)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    # a user's environment: no Prefect settings at all (the test session sets some), and
+    # no OAS_ ones other tests left behind (`serve --no-prefect` sets OAS_TRACKING=false)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OAS_"))}
     env.update(HOME=str(home), OAS_DATA_DIR=str(data), OAS_PORT=str(port),
                OAS_PREFECT_PORT=str(prefect_port), OPENROUTER_BASE_URL=upstream.base_url,
                OPENROUTER_API_KEY=UPSTREAM_KEY, OAS_RETRIES="0")
