@@ -49,17 +49,18 @@ async def watch(target: Target, body: bytes, first_marker: bytes) -> StreamView:
     started = time.perf_counter()
     tail = b""
     connector = aiohttp.TCPConnector(force_close=True)
+    timeout = aiohttp.ClientTimeout(total=60)
     try:
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                         timeout=aiohttp.ClientTimeout(total=60)) as client:
-            async with client.post(target.url, data=body, headers=target.headers) as response:
-                async for data in response.content.iter_any():
-                    now = time.time()
-                    if not view.first_delta and first_marker in (tail[-64:] + data):
-                        view.first_delta = time.perf_counter() - started
-                    view.holds.extend(now - int(m) / 1e6 for m in _STAMP.findall(data))
-                    tail = (tail + data)[-256:]
-                status = response.status
+        async with (aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                          timeout=timeout) as client,
+                    client.post(target.url, data=body, headers=target.headers) as response):
+            async for data in response.content.iter_any():
+                now = time.time()
+                if not view.first_delta and first_marker in (tail[-64:] + data):
+                    view.first_delta = time.perf_counter() - started
+                view.holds.extend(now - int(m) / 1e6 for m in _STAMP.findall(data))
+                tail = (tail + data)[-256:]
+            status = response.status
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         view.error = f"{type(exc).__name__}: {exc}"
         return view

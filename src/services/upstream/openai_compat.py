@@ -38,7 +38,6 @@ from src.services.upstream.errors import (
     upstream_error,
 )
 
-
 log = structlog.get_logger("oas.upstream")
 
 #: bytes of a wrong body read to say what it was
