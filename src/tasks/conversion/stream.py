@@ -415,28 +415,29 @@ async def convert_stream(
 
 @step("stream-response")
 async def stream_response(
-    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter
+    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter, lead: bytes = b""
 ) -> AsyncIterator[bytes]:
     """Task: one upstream answer converted as it streams, first chunk to last (a whole
     request has one, or one per model call when oas runs server tools).
 
     The chunks of one network read (`chunk_batches`) become one bytes object, so they
     pass the layers above and reach the socket in one write; a chunk alone is never held
-    back for another. An error ends the stream with `event: error` after what came
-    before it (and is raised again, marked as sent).
+    back for another. `lead` (the answer's `message_start`) goes out with the first
+    read's events: the primed first chunks are in hand, so it waits for nothing. An error
+    ends the stream with `event: error` after what came before it (and is raised again,
+    marked as sent).
     """
     feed = converter.feed
-    parts: list[bytes] = []
+    parts: list[bytes] = [lead] if lead else []
     try:
         async for batch in chunk_batches(chunks):
-            if len(batch) == 1:
-                out = feed(batch[0])
-            else:
-                for chunk in batch:
-                    parts.append(feed(chunk))
-                out, parts = b"".join(parts), []
+            for chunk in batch:
+                parts.append(feed(chunk))
+            out, parts = b"".join(parts), []
             if out:
                 yield out
+        if parts:  # no chunk at all: the lead alone
+            yield b"".join(parts)
     except AnthropicError as exc:
         converter.outcome.error = exc
         yield b"".join(parts) + sse_error(exc.error_type, exc.message)
