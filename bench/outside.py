@@ -76,9 +76,10 @@ def _ms(values: list[float], *ps: int) -> dict[str, float]:
 
 
 async def compare(direct: Target, oas: Target, chunks: int, delay_ms: int, count: int,
-                  cpu: Any = None) -> dict[str, Any]:
+                  cpu: Any = None, settle: Any = None) -> dict[str, Any]:
     """`count` streams each way, interleaved; percentiles in ms, and, with `cpu` (a
-    function giving `oas`'s CPU seconds so far), its CPU per streamed chunk."""
+    function giving `oas`'s CPU seconds so far), its CPU per streamed chunk, all-in: with
+    `settle` (waits until tracking has written every run), the recorder's work too."""
     model = f"bench/c{chunks}d{delay_ms}s"
     anthropic = encode(small_request(model, True))
     openai = encode(openai_request(small_request(model, True)))
@@ -86,12 +87,15 @@ async def compare(direct: Target, oas: Target, chunks: int, delay_ms: int, count
         await watch(direct, openai, _FIRST_DELTA["direct"])
         await watch(oas, anthropic, _FIRST_DELTA["oas"])
     views: dict[str, list[StreamView]] = {"direct": [], "oas": []}
-    oas_cpu = 0.0
+    # over the whole run, not around each oas request: the recorder's writes land later,
+    # often during a direct request, and they are part of what a stream costs
+    before = cpu() if cpu else 0.0
     for _ in range(count):
         views["direct"].append(await watch(direct, openai, _FIRST_DELTA["direct"]))
-        before = cpu() if cpu else 0.0
         views["oas"].append(await watch(oas, anthropic, _FIRST_DELTA["oas"]))
-        oas_cpu += (cpu() - before) if cpu else 0.0
+    if cpu and settle is not None:
+        await asyncio.to_thread(settle)
+    oas_cpu = (cpu() - before) if cpu else 0.0
     out: dict[str, Any] = {"chunks": chunks, "delay_ms": delay_ms, "n": count}
     for name, seen in views.items():
         good = [v for v in seen if v.ok]
@@ -135,7 +139,7 @@ def main() -> None:
         try:
             result = asyncio.run(compare(Target.upstream(upstream.base_url),
                                          Target.oas(oas.base_url), args.chunks,
-                                         args.delay_ms, args.n, oas.cpu))
+                                         args.delay_ms, args.n, oas.cpu, oas.drain))
         finally:
             oas.stop()
     finally:

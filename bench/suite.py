@@ -272,7 +272,7 @@ class Suite:
         for label, delay_ms in (("b2b", 0), ("paced", 1)):
             key = f"{name}/{label}"
             result = run(outside.compare(direct, Target.oas(oas.base_url), 100, delay_ms,
-                                         count, oas.cpu))
+                                         count, oas.cpu, oas.drain))
             self.results["outside"][key] = result
             outside.show(f"outside {key}", result)
             for side in ("direct", "oas"):  # failed streams count as the phases' do
