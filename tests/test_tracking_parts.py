@@ -13,9 +13,10 @@ from src.tracking.run import FAILED, MAX_INFO_LINES, MAX_LOG_LINES, Run
 from src.tracking.sessions import SessionTotals, Sessions, artifact_key
 
 
-def _run(**summary: object) -> Run:
+def _run(upstream_model: str | None = None, **summary: object) -> Run:
     run = Run("messages", "big · sync · abc", {"request_id": "req_abc", "model": "big",
                                                "session_id": "s1"})
+    run.upstream_model = upstream_model
     run.summary.update(summary)
     return run
 

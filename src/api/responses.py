@@ -11,7 +11,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from src.coordinators.replies import ErrorReply, JsonReply, Reply, StreamReply
+from src.coordinators.replies import JsonReply, Reply, StreamReply
 from src.core.errors import AnthropicError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

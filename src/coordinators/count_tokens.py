@@ -26,7 +26,7 @@ async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) 
     try:
         result = await count_tokens_flow.fn(body, runtime.services)
     except AnthropicError as exc:
-        fail_run(run, exc.error_type, exc.message)
+        fail_run(run, exc)
         return ErrorReply(exc, ctx.request_id)
     except asyncio.CancelledError:
         run.finish(CANCELLED, "client went away")
@@ -34,7 +34,7 @@ async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) 
     except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
         log.exception("count failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
-        fail_run(run, error.error_type, error.message)
+        fail_run(run, error)
         return ErrorReply(error, ctx.request_id)
     else:
         mark_first_byte(run)

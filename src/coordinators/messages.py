@@ -13,32 +13,20 @@ from src.coordinators.replies import ErrorReply, JsonReply, Reply, StreamReply
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
 from src.core.logging import log_payload
-from src.core.metrics import metrics
 from src.flows.messages import messages_flow
-from src.coordinators.runs import end_run, mark_first_byte, new_run
+from src.coordinators.runs import end_run, fail_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
 from src.tasks.server_tools.managed_mcp import opt_in_from_header
 from src.services.spend.budget import check_budget
 from src.tasks.conversion.sse import sse_error
-from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
+from src.tracking.run import CANCELLED, COMPLETED, Run
 
 log = structlog.get_logger("oas.messages")
 
 
-def _fail(run: Run, error: AnthropicError) -> None:
-    with run.current():  # the run's Logs tab ends with what the client got
-        (log.warning if error.status >= 500 else log.info)(
-            "request failed", error_type=error.error_type, status=error.status,
-            error=error.message)
-    run.add_tags(f"error:{error.error_type}")
-    run.finish(FAILED, f"{error.error_type}: {error.message}")
-    metrics.record_error(run.summary.get("upstream_model") or run.parameters["model"])
-
-
 def _finish_summary(run: Run) -> None:
-    first = run.summary.pop("first_token_at", None)
-    if first is not None:
-        run.summary["ttft_ms"] = (first - run.started) * 1000
+    if run.first_token_at is not None:
+        run.summary["ttft_ms"] = (run.first_token_at - run.started) * 1000
 
 
 async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> Reply:
@@ -55,7 +43,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         first = await anext(events)
         mark_first_byte(run)
     except AnthropicError as exc:
-        _fail(run, exc)
+        fail_run(run, exc)
         end_run(runtime, run)
         return ErrorReply(exc, ctx.request_id, exc.upstream_model)
     except asyncio.CancelledError:
@@ -66,11 +54,11 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         with run.current():
             log.exception("request failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
-        _fail(run, error)
+        fail_run(run, error)
         end_run(runtime, run)
         return ErrorReply(error, ctx.request_id)
 
-    upstream_model = run.summary.get("upstream_model")
+    upstream_model = run.upstream_model
     if isinstance(first, dict):
         async for _ in events:  # let the flow finish its bookkeeping
             pass
@@ -104,7 +92,7 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
         if not exc.sent_to_client:
             yield sse_error(exc.error_type, exc.message)
         _finish_summary(run)
-        _fail(run, exc)
+        fail_run(run, exc)
     except (asyncio.CancelledError, GeneratorExit):
         run.finish(CANCELLED, "client disconnected")
         raise
@@ -113,7 +101,7 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
             log.exception("stream failed", request_id=run.parameters["request_id"])
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         yield sse_error(error.error_type, error.message)
-        _fail(run, error)
+        fail_run(run, error)
     finally:
         if run.ended is None:
             run.finish(CANCELLED, "stream closed early")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from src.core.context import RequestContext, session_from_metadata
+from src.core.errors import AnthropicError
 from src.core.metrics import metrics
 from src.tasks.request_kind import request_kind
 from src.tracking.run import FAILED, Run
@@ -64,10 +65,16 @@ def mark_first_byte(run: Run) -> None:
     run.summary.setdefault("ttfb_ms", (time.time() - run.started) * 1000)
 
 
-def fail_run(run: Run, error_type: str, message: str) -> None:
-    """End a run as failed, tagged with the Anthropic error type the client saw."""
-    run.add_tags(f"error:{error_type}")
-    run.finish(FAILED, f"{error_type}: {message}")
+def fail_run(run: Run, error: AnthropicError) -> None:
+    """End a run as failed with the Anthropic error the client got: the closing line of its
+    Logs tab, an `error:<type>` tag, and one error in the model's counters."""
+    with run.current():
+        (log.warning if error.status >= 500 else log.info)(
+            "request failed", error_type=error.error_type, status=error.status,
+            error=error.message)
+    run.add_tags(f"error:{error.error_type}")
+    run.finish(FAILED, f"{error.error_type}: {error.message}")
+    metrics.record_error(run.upstream_model or run.parameters.get("model") or "-")
 
 
 def end_run(runtime: Runtime, run: Run) -> None:
@@ -92,7 +99,7 @@ def record_spend(runtime: Runtime, run: Run) -> None:
     client = run.summary.get("client")
     named = runtime.settings.config.client_table.by_name.get(client) if client else None
     runtime.services.spend.record(
-        client=client, urgent=named is not None and named.budget_usd is not None, model=str(run.summary.get("upstream_model") or
+        client=client, urgent=named is not None and named.budget_usd is not None, model=str(run.upstream_model or
                                                      run.parameters.get("model")),
         session=run.parameters.get("session_id"), request_id=run.parameters["request_id"],
         cost=float(cost) if isinstance(cost, (int, float)) else None,

@@ -115,9 +115,8 @@ async def run_stored(request: dict[str, Any], outcome: Outcome, *, echo: bool = 
     finally:
         current_run.reset(token)
         await services.aclose()
-    first = outcome.run.summary.pop("first_token_at", None)
-    if first is not None:
-        outcome.run.summary["ttft_ms"] = (first - started) * 1000
+    if outcome.run.first_token_at is not None:
+        outcome.run.summary["ttft_ms"] = (outcome.run.first_token_at - started) * 1000
     if outcome.error is not None:
         outcome.run.add_tags(f"error:{outcome.error.error_type}")
     outcome.run.finish("FAILED" if outcome.error else "COMPLETED",
@@ -135,7 +134,7 @@ def _log_outcome(outcome: Outcome) -> None:
         return
     usage = (outcome.message or {}).get("usage") or summary.get("usage") or {}
     logger.info("answered by %s: %s input / %s output tokens, stop reason %s",
-                summary.get("upstream_model") or "-", usage.get("input_tokens", "-"),
+                outcome.run.upstream_model or "-", usage.get("input_tokens", "-"),
                 usage.get("output_tokens", "-"),
                 (outcome.message or {}).get("stop_reason") or summary.get("stop_reason") or "-")
 
@@ -167,5 +166,4 @@ async def retag(flow_run_id: str, keep: list[str], add: list[str], name: str | N
 
 async def attach_summary(outcome: Outcome, description: str) -> None:
     """The summary table of this run, as the recorder attaches to recorded runs."""
-    outcome.run.summary.setdefault("upstream_model", None)
     await acreate_markdown_artifact(render_summary(outcome.run), description=description)

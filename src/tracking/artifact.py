@@ -33,7 +33,7 @@ def render_summary(run: Run) -> str:
     rows: list[tuple[str, Any]] = [
         ("request id", run.parameters.get("request_id")),
         ("client model", run.parameters.get("model")),
-        ("upstream model", s.get("upstream_model")),
+        ("upstream model", run.upstream_model),
         ("provider", s.get("provider")),
         ("route", s.get("route")),
         ("client", s.get("client")),

@@ -62,6 +62,10 @@ class Run:
     message: str | None = None
     tasks: list[TaskRecord] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: what the flow tells the coordinator: the model that answered (a fallback may) ...
+    upstream_model: str | None = None
+    #: ... and when the first token was ready (time.time())
+    first_token_at: float | None = None
     payload: dict[str, Any] | None = None
     #: False when only tags and summary are collected (inside a real Prefect flow run)
     record_tasks: bool = True
@@ -140,14 +144,20 @@ class Run:
             yield item
 
 
-def annotate(*, tags: tuple[str, ...] | list[str] = (), **summary: Any) -> None:
+def annotate(*, tags: tuple[str, ...] | list[str] = (), upstream_model: str | None = None,
+             first_token_at: float | None = None, **summary: Any) -> None:
     """Add tags and summary fields to the run this code is part of, if any.
 
-    Flows call this to tell the dashboard what they learnt (upstream model, usage); it is
-    a no-op outside a recorded run, so flows stay runnable anywhere.
+    Flows call this to tell the dashboard what they learnt (usage, attempts) and the
+    coordinator what it needs (`upstream_model`, `first_token_at`: typed fields of the run);
+    it is a no-op outside a recorded run, so flows stay runnable anywhere.
     """
     run = current_run.get()
     if run is None:
         return
     run.add_tags(*tags)
+    if upstream_model is not None:
+        run.upstream_model = upstream_model
+    if first_token_at is not None:
+        run.first_token_at = first_token_at
     run.summary.update(summary)

@@ -61,7 +61,7 @@ class SessionTotals:
         self.cache_write_tokens += _int(usage.get("cache_creation_input_tokens"))
         cost = run.summary.get("cost")
         self.cost += cost if isinstance(cost, (int, float)) else 0.0
-        model = str(run.summary.get("upstream_model") or run.parameters.get("model") or "?")
+        model = str(run.upstream_model or run.parameters.get("model") or "?")
         self.models[model] = self.models.get(model, 0) + 1
         self.first = min(self.first or run.started, run.started)
         self.last = max(self.last or run.started, run.started)

@@ -60,8 +60,8 @@ def test_side_calls_and_main_turns_take_their_routes(claude_code, routed_oas, up
     side = [r for r in runs if "haiku" in r.parameters["model"]]
     main = [r for r in runs if r not in side and r.payload and any(
         t.get("name") == "Bash" for t in r.payload.get("tools") or [])]
-    assert all("route:side-calls" in r.tags and r.summary["upstream_model"] == SIDE for r in side)
-    assert main and all("route:coding" in r.tags and r.summary["upstream_model"] == MAIN
+    assert all("route:side-calls" in r.tags and r.upstream_model == SIDE for r in side)
+    assert main and all("route:coding" in r.tags and r.upstream_model == MAIN
                         for r in main)
     if claude_code.major_minor < (2, 1):  # 2.1 sends no Haiku side calls when headless
         assert side, [r.parameters["model"] for r in runs]
