@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from src.core.errors import AnthropicError
-from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.stream import StreamConverter, upstream_stream_error
 from src.tracking import step
 
@@ -47,15 +46,6 @@ def as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
         "usage": completion.get("usage"),
         "provider": completion.get("provider"),
     }
-
-
-def to_anthropic(completion: dict[str, Any], client_model: str,
-                 request: MessagesRequest | None = None) -> dict[str, Any]:
-    """The Anthropic message for a non-stream completion."""
-    converter = StreamConverter(client_model, request=request, keep_content=True)
-    converter.feed(as_chunk(completion))
-    converter.finish()
-    return converter.message()
 
 
 @step("convert-response")

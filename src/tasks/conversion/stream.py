@@ -401,18 +401,6 @@ def upstream_stream_error(error: Any) -> AnthropicError:
     return AnthropicError(kind, message)
 
 
-async def convert_stream(
-    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
-    request: MessagesRequest | None = None,
-) -> AsyncIterator[bytes]:
-    """A whole stream: `message_start`, every chunk's events, then the message's end."""
-    converter = StreamConverter(client_model, outcome, request)
-    yield converter.start()
-    async for out in stream_response.fn(chunks, converter):
-        yield out
-    yield converter.finish()
-
-
 @step("stream-response")
 async def stream_response(
     chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter, lead: bytes = b""
