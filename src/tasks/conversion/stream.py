@@ -20,19 +20,19 @@ from typing import Any
 import orjson
 
 from src.core.errors import AnthropicError, error_type_for_status
-from src.core.ids import message_id, server_tool_use_id
-from src.core.metrics import metrics
+from src.core.ids import message_id
 from src.schemas.anthropic import MessagesRequest
 from src.services.upstream.base import chunk_batches
 from src.tasks.conversion.finish import add_usage, anthropic_usage, stop_details
 from src.tasks.conversion.segments import Segments
+from src.tasks.conversion.tool_blocks import ToolBlocks
 from src.tasks.conversion.sse import BLOCK_STOP, sse, sse_error
 from src.tasks.conversion.thinking import (
     redacted_data_for,
     signature_for,
     thinking_hidden,
 )
-from src.tasks.conversion.tool_calls import ToolCall, ToolCalls
+from src.tasks.conversion.tool_calls import ToolCalls
 from src.tasks.conversion.tools import tool_schemas
 from src.tasks.server_tools import web_search
 from src.tasks.server_tools.base import ServerToolLookup
@@ -63,7 +63,7 @@ class StreamOutcome:
     error: AnthropicError | None = None
 
 
-class StreamConverter(Segments):
+class StreamConverter(Segments, ToolBlocks):
     """Turns one upstream stream into Anthropic events, block by block.
 
     `keep_content=True` also assembles the content blocks (for a non-stream answer).
@@ -266,71 +266,6 @@ class StreamConverter(Segments):
             if self._keeping:
                 self._pieces.append(text)
             out += self._delta({"type": "thinking_delta", "thinking": text})
-        return out
-
-    # -- tool calls ---------------------------------------------------------------------
-
-    def _tool_call(self, fragment: dict[str, Any]) -> bytes:
-        call, arguments = self.tools.route(fragment)
-        if call.block is None:
-            if not self.tools.may_open(call, self.open_kind == "tool_use"):
-                call.pending.append(arguments)
-                return b""
-            out = self._open_tool(call)
-            return out + self._arguments(call, arguments) + self._open_waiting()
-        if call is self.tools.current and self.open_kind == "tool_use":
-            return self._arguments(call, arguments) + self._open_waiting()
-        self.tools.lost(call, arguments)
-        return b""
-
-    def _open_tool(self, call: ToolCall) -> bytes:
-        out = self._close()  # the open block first: it may be the previous call's
-        self.tools.begin(call)
-        server = self.server_tools.find(call.name) if self.server_tools is not None else None
-        if server is not None:
-            call.server = server
-            call.tool_use_id = server_tool_use_id(server.use_id_prefix)
-            block = server.use_block(ServerToolCall(call.tool_use_id, call.name, {}))
-        else:
-            block = {"type": "tool_use", "id": call.tool_use_id, "name": call.name, "input": {}}
-        out += self._open("tool_use", block)
-        call.block = self.index
-        self.outcome.tool_calls.append(call.name)
-        pending, call.pending = call.pending, []
-        for arguments in pending:
-            out += self._arguments(call, arguments)
-        return out
-
-    def _arguments(self, call: ToolCall, arguments: str) -> bytes:
-        text = call.arguments.feed(arguments) if arguments else ""
-        if not text:
-            return b""
-        return (self._delta_prefix + b'{"type":"input_json_delta","partial_json":'
-                + orjson.dumps(text) + b"}}\n\n")
-
-    def _open_waiting(self) -> bytes:
-        """Calls that arrived while another was still open, once that one is settled."""
-        out = b""
-        while (call := self.tools.next_waiting()) is not None:
-            out += self._open_tool(call)
-        return out
-
-    def _close_tool(self, call: ToolCall | None) -> bytes:
-        if call is None:
-            return b""
-        rest = call.arguments.finish()
-        out = self._delta({"type": "input_json_delta", "partial_json": rest}) if rest else b""
-        if call.server is not None:
-            used = ServerToolCall(call.tool_use_id, call.name, call.arguments.value)
-            self.server_calls.append((call.server, used))
-            self._keep(call.server.use_block(used))
-        else:
-            self._keep({"type": "tool_use", "id": call.tool_use_id, "name": call.name,
-                        "input": call.arguments.value})
-        if call.arguments.repaired or call.arguments.invalid:
-            metrics.record_tool_arguments(call.name, repaired=call.arguments.repaired,
-                                          invalid=call.arguments.invalid)
-            self.outcome.tool_problems[call.name] = call.arguments.problems
         return out
 
     # -- the end ------------------------------------------------------------------------
