@@ -27,6 +27,7 @@ import structlog
 from src.tracking.batches import Batch
 from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.events import STATE_NAMES, task_run_events
+from src.tracking.flow_runs import flow_run_create, join_messages
 from src.tracking.logs import install as install_log_capture
 from src.tracking.logs import log_records
 from src.tracking.payloads import PayloadStore
@@ -259,19 +260,6 @@ class Recorder:
             self.stats.payload_bytes += stored.total_bytes
             self.stats.payload_new_bytes += stored.new_bytes
 
-    def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None,
-                       deployment_id: str | None = None) -> dict[str, Any]:
-        return {
-            "flow_id": flow_id,
-            "deployment_id": deployment_id,
-            "name": run.name,
-            "parameters": run.parameters,
-            "tags": list(run.tags),
-            "state": {"type": state, "name": STATE_NAMES[state], "message": message},
-            # a create retried after a dropped connection must not make a second run
-            "idempotency_key": str(run.id),
-        }
-
     async def _begin(self, run: Run, created: asyncio.Future[str | None]) -> None:
         try:
             if not self.api_url or not self.stats.prefect_up:
@@ -294,13 +282,13 @@ class Recorder:
                 # Late: write the whole run in one call and say so.
                 self.stats.note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
-                body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note),
+                body = flow_run_create(run, flow_id, run.state, join_messages(run.message, note),
                                            deployment_id)
             elif final and self.grace > 0:  # ended within the grace period: one call
-                body = self._flow_run_body(run, flow_id, run.state, run.message, deployment_id)
+                body = flow_run_create(run, flow_id, run.state, run.message, deployment_id)
             else:  # Running now, finished by `_finish`: Prefect shows the real duration
                 final = False
-                body = self._flow_run_body(run, flow_id, "RUNNING", None, deployment_id)
+                body = flow_run_create(run, flow_id, "RUNNING", None, deployment_id)
 
             def with_tags_now() -> dict[str, Any]:  # tags added meanwhile: a PATCH less
                 body["tags"] = list(run.tags)
@@ -411,7 +399,3 @@ class Recorder:
             await asyncio.sleep(self.session_every)
             if self._sessions.dirty and self.stats.prefect_up and not self._sessions.writing:
                 self._spawn(self._sessions.flush(self._call, self.stats))
-
-
-def _join(first: str | None, second: str) -> str:
-    return f"{first} ({second})" if first else second
