@@ -85,12 +85,24 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     dash.open()
     dash.runs()
     dash.filter_by_tag(f"session:{session}")
-    failed = dash.wait_for_runs(1, state="Failed")
+    dash.wait_for_runs(1, state="Failed")
     dash.wait_for_runs(2)  # the turn that wrote the note, at least, went well
     dash.shot("dashboard-runs.png")
+    session_runs = page.url
 
-    # 2. The failed run: its error, as the client got it, is the run's state message.
-    run_id = dash.open_run(failed.first)
+    # 2. A turn that went well (the stream whose answer was the Write call): its steps, and
+    #    its summary artifact.
+    dash.open_run(dash.run_cards("Completed").filter(has_text="· stream ·").first)
+    expect(page.get_by_text("stream-response").first).to_be_visible()
+    dash.shot("dashboard-flow-run.png")
+    dash.tab("Artifacts").get_by_text("Request summary").first.click()
+    expect(page.get_by_text("tool calls").first).to_be_visible()
+    expect(page.get_by_text("Write").first).to_be_visible()
+    dash.shot("dashboard-artifact.png")
+    page.goto(session_runs)
+
+    # 3. The failed run: its error, as the client got it, is the run's state message.
+    run_id = dash.open_run(dash.wait_for_runs(1, state="Failed").first)
     message = dash.state_message()
     assert message.startswith("billing_error: Insufficient credits"), message
     details = dash.tab("Details")
@@ -98,12 +110,12 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     expect(details).to_contain_text("error:billing_error")
     dash.shot("dashboard-failed-run.png", focus=details.get_by_text("State Message"))
 
-    # 3. Its Logs tab has the upstream's own words.
+    # 4. Its Logs tab has the upstream's own words.
     logs = dash.wait_for_text("Logs", "Insufficient credits")
     expect(logs).not_to_contain_text(UPSTREAM_KEY)
     dash.shot("dashboard-logs.png")
 
-    # 4. Credits topped up, one click on Retry: the same run runs again and completes.
+    # 5. Credits topped up, one click on Retry: the same run runs again and completes.
     asked = len(upstream.requests)
     topped_up.set()
     dash.retry()
@@ -113,10 +125,15 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     dash.tab("Task Runs")
     dash.shot("dashboard-retry-completed.png")
 
-    # 5. The session on the Artifacts page, with its running totals.
+    # 6. The deployment that made the Retry possible, served by `oas serve` itself.
+    dash.nav("Deployments")
+    page.get_by_role("link", name="replay", exact=True).first.click()
+    expect(page.get_by_text("replay", exact=True).first).to_be_visible()
+    dash.shot("dashboard-replay-deployment.png")
+
+    # 7. The session on the Artifacts page, with its running totals.
     dash.artifacts()
-    entry = page.get_by_role("link", name=f"session-{session}")
-    expect(entry).to_be_visible(timeout=120_000)
+    entry = dash.wait_until(lambda: page.get_by_role("link", name=f"session-{session}"))
     dash.shot("dashboard-artifacts.png")
     entry.click()
     expect(page.get_by_text(f"session-{session}").first).to_be_visible()

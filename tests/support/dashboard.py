@@ -97,7 +97,7 @@ class Dashboard:
                       timeout: float = 120.0) -> Locator:
         """Reload until at least `expected` runs (of `state`) are listed: runs are written to
         Prefect a moment after their request ends."""
-        self._until(lambda: self.run_cards(state).nth(expected - 1), None, timeout)
+        self.wait_until(lambda: self.run_cards(state).nth(expected - 1), None, timeout)
         return self.run_cards(state)
 
     def open_run(self, card: Locator) -> str:
@@ -135,13 +135,14 @@ class Dashboard:
 
     def wait_for_state(self, state: str, timeout: float = 240.0) -> None:
         """Reload the run page until it shows `state` (a person presses F5 now and then)."""
-        self._until(lambda: self.page.get_by_text(state, exact=True).first, None, timeout)
+        self.wait_until(lambda: self.page.get_by_text(state, exact=True).first, None, timeout)
 
     def wait_for_text(self, tab: str, text: str, timeout: float = 120.0) -> Locator:
         """Reload the run page until its `tab` shows `text`; returns the tab's panel."""
-        return self._until(lambda: self.tab(tab), text, timeout)
+        return self.wait_until(lambda: self.tab(tab), text, timeout)
 
-    def _until(self, find: Callable[[], Locator], text: str | None, timeout: float) -> Locator:
+    def wait_until(self, find: Callable[[], Locator], text: str | None = None,
+                   timeout: float = 120.0) -> Locator:
         """`find()` visible (and containing `text`), reloading every 10 s until `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
