@@ -47,17 +47,21 @@ class Dashboard:
         self.ui = self.url
         page.set_default_timeout(TIMEOUT_MS)
         page.set_default_navigation_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)
 
-    def shot(self, name: str, *, focus: Locator | None = None) -> None:
-        """Save the viewport as `name`, scrolled to `focus` if given (only with OAS_SCREENSHOTS)."""
+    def shot(self, name: str, *, height: int | None = None) -> None:
+        """Save the window as `name` (taller if `height`), only with OAS_SCREENSHOTS."""
         folder = screenshots_dir()
         if folder is None:
             return
         folder.mkdir(parents=True, exist_ok=True)
         self.page.wait_for_load_state("networkidle")
-        if focus is not None:
-            focus.scroll_into_view_if_needed()
+        if height is not None:
+            self.page.set_viewport_size({**VIEWPORT, "height": height})
+        self.page.evaluate("window.scrollTo(0, 0)")
+        self.page.wait_for_timeout(1000)  # let the run graph finish drawing
         self.page.screenshot(path=str(folder / name))
+        self.page.set_viewport_size(VIEWPORT)
 
     def nav(self, name: str) -> None:
         """Click an entry of the side menu (Runs, Flows, Deployments, ...)."""
@@ -104,6 +108,8 @@ class Dashboard:
         """Click a run's name in its card; returns its flow run id."""
         card.locator("a[href*='/runs/flow-run/']").first.click()
         expect(self.page).to_have_url(RUN_ID)
+        expect(self.page.get_by_role("tab", name="Task Runs", exact=True)).to_be_visible()
+        expect(self.page.locator("canvas").first).to_be_visible()  # the run graph
         found = RUN_ID.search(self.page.url)
         assert found is not None
         return found.group(1)
