@@ -136,11 +136,16 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     dash.tab("Task Runs")
     dash.shot("dashboard-retry-completed.png")
 
-    # 6. The deployment that made the Retry possible, served by `oas serve` itself.
-    dash.nav("Deployments")
-    page.get_by_role("link", name="replay", exact=True).first.click()
-    expect(page.get_by_text("replay", exact=True).first).to_be_visible()
-    dash.shot("dashboard-replay-deployment.png")
+    # 6. The same request replayed onto another model, from the `replay` deployment's form.
+    asked = len(upstream.requests)
+    replay_id = dash.custom_run("replay", {"flow_run_id": run_id, "model": "openai/gpt-4o"},
+                                shot="dashboard-replay-deployment.png")
+    assert replay_id != run_id
+    dash.wait_for_state("Completed")
+    assert upstream.requests[asked:] and upstream.requests[-1]["model"] == "openai/gpt-4o"
+    details = dash.tab("Details")
+    expect(details).to_contain_text(f"replay-of:{run_id}")
+    dash.shot("dashboard-replay-run.png")
 
     # 7. The session on the Artifacts page, with its running totals.
     dash.artifacts()
