@@ -151,5 +151,9 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     dash.artifacts()
     entry = dash.wait_until(lambda: page.get_by_role("link", name=f"session-{session}"))
     dash.shot("dashboard-artifacts.png")
-    entry.click()
-    expect(page.get_by_text(f"session-{session}").first).to_be_visible()
+    entry.click()  # its versions, newest first: open the latest
+    page.locator("a[href*='/artifacts/artifact/']").first.click()
+    totals = page.get_by_role("table").first
+    expect(totals.get_by_role("cell", name="requests", exact=True)).to_be_visible()
+    expect(totals.get_by_role("cell", name=session, exact=True)).to_be_visible()
+    dash.shot("dashboard-session-artifact.png")
