@@ -65,7 +65,7 @@ def served(upstream: ScriptedUpstream, session_dir: Path) -> Iterator[OasServe]:
 
 
 def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
-        served: OasServe, upstream: ScriptedUpstream, dashboard_page, tmp_path: Path):
+        dashboard_page, served: OasServe, upstream: ScriptedUpstream, tmp_path: Path):
     from playwright.sync_api import expect
 
     # A Claude Code session: the note is written, then the next turn hits a 402.
