@@ -184,8 +184,8 @@ class Dashboard:
         if shot is not None:
             self.shot(shot)
         self.page.get_by_role("button", name="Submit").click()
-        if not RUN_ID.search(self.page.url):
-            self.page.get_by_role("link", name=re.compile("View run", re.I)).first.click()
+        # Back on the deployment's page, a notice says the run is scheduled: **View run**.
+        self.page.get_by_role("link", name="View run").first.click()
         expect(self.page).to_have_url(RUN_ID)
         found = RUN_ID.search(self.page.url)
         assert found is not None
