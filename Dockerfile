@@ -25,6 +25,12 @@ COPY docker/install.sh ./docker/install.sh
 RUN --mount=type=cache,target=/root/.cache/uv sh docker/install.sh /build /opt/oas
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
+# bubblewrap: the strongest sandbox tier for code execution (docs/14). Docker's default
+# seccomp profile refuses the user namespaces it needs; run with a profile that allows them
+# (or --security-opt seccomp=unconfined) where OAS_CODE_EXECUTION is on.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --user-group --uid 10001 --create-home --home-dir /home/oas oas \
     && mkdir -p /data \
     && chown oas:oas /data

@@ -11,11 +11,18 @@ PYTEST_ARGS ?=
 	python3 -m venv .tools
 	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-.venv/.synced: pyproject.toml uv.lock | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
-	$(UV) sync --frozen
+# What serving needs: the locked runtime dependencies, no test tools. `--inexact` keeps the
+# dev tools of an earlier `make test`, so the two targets never undo each other.
+.venv/.synced-serve: pyproject.toml uv.lock | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
+	$(UV) sync --frozen --no-dev --inexact
 	@touch $@
 
-serve: .venv/.synced
+# Everything: the runtime plus the dev group (pytest, ruff, mypy, the SDK, ...).
+.venv/.synced: pyproject.toml uv.lock | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
+	$(UV) sync --frozen
+	@touch $@ .venv/.synced-serve
+
+serve: .venv/.synced-serve
 	.venv/bin/oas serve
 
 test: .venv/.synced

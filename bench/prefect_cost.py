@@ -54,7 +54,7 @@ def _sqlite(path: Path) -> dict[str, int]:
 async def _postgres(socket_dir: Path) -> dict[str, int]:
     import asyncpg
 
-    from src.runtime.postgres import DATABASE
+    from src.local_prefect.postgres import DATABASE
 
     db = await asyncpg.connect(host=str(socket_dir), user="postgres", database=DATABASE)
     try:

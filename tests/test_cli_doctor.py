@@ -158,3 +158,32 @@ def test_listening_beyond_loopback_without_client_keys_fails_in_production(env, 
     env.setenv("OAS_API_KEYS", "team-key")
     code, checks, _ = doctor(capsys)
     assert code == 0 and "client keys" not in checks
+
+
+def test_the_sandbox_tier_and_what_it_enforces(env, capsys):
+    from tests.support.code_execution import workspace_root
+
+    with workspace_root() as root:
+        env.setenv("OAS_CODE_EXECUTION", "true")
+        env.setenv("OAS_CODE_EXECUTION_DIR", str(root / "workspaces"))
+        code, checks, out = doctor(capsys)
+        assert code == 0, out
+        assert checks["sandbox"]["status"] == OK
+        assert checks["sandbox"]["detail"].split()[1] in ("bubblewrap", "namespaces")
+        assert checks["sandbox network"]["detail"] == "none (own network namespace)"
+        assert "watchdog" in checks["sandbox memory total"]["detail"]
+        assert checks["sandbox nested user namespaces"]["detail"] == "refused (seccomp)"
+
+        # a host where no confining tier works: a problem, and how to fix it
+        env.setenv("OAS_CODE_EXECUTION_ISOLATION", "bubblewrap")
+        env.setenv("OAS_CODE_EXECUTION_DIR", str(root / "no-bwrap"))
+        env.setattr("src.sandbox.isolation.shutil.which", lambda name: None)
+        code, checks, out = doctor(capsys)
+        assert code == 1 and checks["sandbox"]["status"] == FAIL
+        assert "apt-get install bubblewrap" in checks["sandbox"]["fix"]
+
+        # the weak tier, accepted by name: it runs, and the doctor says what it leaves open
+        env.setenv("OAS_CODE_EXECUTION_ISOLATION", "rlimits")
+        code, checks, out = doctor(capsys)
+        assert checks["sandbox"]["status"] == "warn"
+        assert "unix sockets" in checks["sandbox"]["detail"]

@@ -91,3 +91,37 @@ def test_production_never_logs_bodies_even_at_debug(make_oas, upstream, tmp_path
     assert any(line["event"] == "request" and line["status"] == 200 for line in ours)
     assert not [line for line in ours
                 if "body" in line["event"] or "the-secret-question" in str(line)]
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_a_traceback_in_the_log_has_no_locals_and_no_configured_secret(
+        tmp_path, restore_logging, fmt):
+    client_key = "plain-client-key-without-any-shape-42"  # not `sk-`: masked for being a key
+    log_file = tmp_path / "oas.log"
+    configure_from_settings(Settings(_env_file=None, log_file=log_file, log_format=fmt,  # type: ignore[call-arg]
+                                     api_keys=client_key))
+
+    def handle(headers: list[tuple[bytes, bytes]]) -> None:
+        raise ValueError(f"cannot use {headers[0][1].decode()}")
+
+    headers = [(b"x-api-key", client_key.encode())]
+    try:
+        handle(headers)
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    _file_handler().flush()
+    text = log_file.read_text()
+    assert "Exception in ASGI application" in text and "ValueError" in text
+    assert client_key not in text and "[masked]" in text
+    assert "x-api-key" not in text, "the traceback shows local variables"
+    assert log_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_log_file_others_could_read_is_made_private(tmp_path, restore_logging):
+    log_file = tmp_path / "oas.log"
+    log_file.write_text("")
+    log_file.chmod(0o644)
+    configure_from_settings(Settings(_env_file=None, log_file=log_file))  # type: ignore[call-arg]
+    _file_handler().flush()
+    assert log_file.stat().st_mode & 0o777 == 0o600
+    assert "made a log file private" in log_file.read_text()

@@ -3,11 +3,14 @@ file, runs it and edits it in one workspace, then a second request continues in 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from src.sandbox.hidden import host_sockets
 from tests.support.code_execution import workspace_root
 from tests.support.upstream import Reply, ToolCall
 
@@ -35,6 +38,15 @@ def _edit(**arguments: str) -> ToolCall:
 
 def _bash(command: str) -> ToolCall:
     return ToolCall("bash_code_execution", {"command": command})
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _ask(client, stream: bool, **kwargs):
@@ -97,3 +109,60 @@ def test_code_execution_is_off_unless_configured(oas, upstream):
     assert message.content[0].text == "I cannot run code here."
     offered = [t["function"]["name"] for t in upstream.requests[-1].get("tools", [])]
     assert "bash_code_execution" not in offered
+
+
+def test_a_models_bash_reaches_no_socket_or_port_of_oas(make_oas, upstream, root, tmp_path,
+                                                        prefect_api):
+    """The red team's finding 1: a model's bash call connected to the embedded PostgreSQL's
+    unix socket and to the Prefect API. Against a real Prefect with its embedded PostgreSQL."""
+    prefect_port = urlsplit(prefect_api).port
+    # from the host, both answer (the test Prefect's PostgreSQL, and any other on this host)
+    postgres = [p for p in host_sockets() if "/.s.PGSQL." in p and _answers(p)]
+    assert postgres, "the test Prefect's PostgreSQL listens on a unix socket"
+    socket.create_connection(("127.0.0.1", prefect_port), 3).close()
+
+    oas = make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
+                   code_execution_timeout=15.0, tracking=True, prefect_api_url=prefect_api)
+    connect_pg = ("python3 -c \"import socket, sys; s = socket.socket(socket.AF_UNIX); "
+                  f"s.connect(sys.argv[1]); print('connected')\" {postgres[0]}")
+    upstream.queue(
+        Reply(tool_calls=[_bash(connect_pg)]),
+        Reply(tool_calls=[_bash(f"echo GET > /dev/tcp/127.0.0.1/{prefect_port} && echo "
+                                "connected")]),
+        Reply(tool_calls=[_bash(f"ls -A {Path(postgres[0]).parent} {oas.settings.data_dir}")]),
+        Reply(text="Nothing there."),
+    )
+    message = _ask(oas.client(), False, messages=[{"role": "user", "content": "look around"}])
+    runs = [b.content for b in message.content if b.type == "bash_code_execution_tool_result"]
+    assert len(runs) == 3
+    for run in runs:
+        assert run.return_code != 0 and "connected" not in run.stdout, run
+    assert ".s.PGSQL" not in runs[2].stdout
+
+
+def test_a_models_bash_cannot_fill_the_disk_or_the_memory(make_oas, upstream, root, tmp_path):
+    """The red team's findings 3 and 4, through `oas`: 14 x 99 MB of `fallocate` in one
+    call, and four processes that together take more than the memory limit."""
+    oas = make_oas(code_execution=True, code_execution_dir=root / tmp_path.name,
+                   code_execution_timeout=20.0, code_execution_workspace_mb=20,
+                   code_execution_memory_mb=256)
+    upstream.queue(
+        Reply(tool_calls=[_bash("for i in $(seq 14); do fallocate -l 99M f$i; done; "
+                                "du -sm . | cut -f1")]),
+        Reply(tool_calls=[_bash("for i in 1 2 3 4; do head -c 19000000 /dev/zero > w$i & "
+                                "done; wait; sleep 5; echo finished")]),
+        Reply(tool_calls=[_bash("rm -f w*; for i in 1 2 3 4; do python3 -c 'import time; "
+                                "x = b\"a\" * (120 << 20); time.sleep(10)' & done; wait; "
+                                "echo finished")]),
+        Reply(text="The sandbox stopped me."),
+    )
+    message = _ask(oas.client(), False, messages=[{"role": "user", "content": "fill it"}])
+    runs = [b.content for b in message.content if b.type == "bash_code_execution_tool_result"]
+    fallocated, written, allocated = runs
+    assert int(fallocated.stdout) <= 2 and "not supported" in fallocated.stderr
+    assert "finished" not in written.stdout and "20 MB quota" in written.stderr
+    assert "finished" not in allocated.stdout and "256 MB of memory" in allocated.stderr
+    assert allocated.return_code == 137
+    # the model read why
+    fed_back = [m for m in upstream.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "256 MB of memory" in str(fed_back[-1]["content"])

@@ -13,6 +13,7 @@ import pytest
 
 from src.core.errors import AnthropicError
 from src.core.settings import Settings
+from src.services import tokenizer
 from src.tasks import tokens
 from src.tasks.conversion.request import to_openai
 from src.tasks.routing import map_model
@@ -84,7 +85,7 @@ def whole_count(body: dict[str, Any], settings: Settings) -> int:
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5", "openai/gpt-4o",
                                    "deepseek/deepseek-chat-v3", "meta-llama/llama-3.1-8b-instruct"])
 def test_part_by_part_count_equals_litellms_count_of_the_whole_body(model, settings):
-    tokens.cache.clear()
+    tokenizer.cache.clear()
     body = tool_loop_request(model)
     counted = tokens.count_request_tokens(body, settings)
     assert counted.input_tokens == whole_count(body, settings)
@@ -93,7 +94,7 @@ def test_part_by_part_count_equals_litellms_count_of_the_whole_body(model, setti
 
 
 def test_a_repeated_request_is_counted_from_the_cache_and_a_new_turn_only_adds(settings):
-    tokens.cache.clear()
+    tokenizer.cache.clear()
     body = tool_loop_request()
     first = tokens.count_request_tokens(body, settings)
     again = tokens.count_request_tokens(body, settings)
@@ -114,7 +115,7 @@ def test_a_repeated_request_is_counted_from_the_cache_and_a_new_turn_only_adds(s
 def test_the_count_is_a_real_tokenization_of_the_text(settings):
     import tiktoken
 
-    tokens.litellm_module()  # points tiktoken at the encodings LiteLLM ships
+    tokenizer.litellm_module()  # points tiktoken at the encodings LiteLLM ships
     text = "The quick brown fox jumps over the lazy dog. " * 200
     expected = len(tiktoken.get_encoding("o200k_base").encode(text))
     counted = tokens.count_request_tokens(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from src.runtime.prefect_server import LocalPrefectServer
+from src.local_prefect.prefect_server import LocalPrefectServer
 from tests.support.prefect_api import PrefectReader
 from tests.support.upstream import Reply
 

@@ -111,9 +111,10 @@ def free_port() -> int:
 
 
 async def test_prefect_killed_half_way_costs_no_request(make_oas, upstream, tmp_path):
-    from src.runtime.prefect_server import LocalPrefectServer
+    from src.local_prefect.prefect_server import LocalPrefectServer
 
-    server = LocalPrefectServer(tmp_path / "prefect", port=free_port(), database="sqlite")
+    server = LocalPrefectServer(tmp_path / "prefect", port=free_port(), database="sqlite",
+                                restart=False)  # it stays down: oas serves on untracked
     api_url = await asyncio.to_thread(server.start)
     try:
         oas = make_oas(tracking=True, prefect_api_url=api_url)

@@ -16,7 +16,8 @@ from src.core.mcp_config import McpConfigError, load_managed_servers, parse_mcp_
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools import ToolCall, build_toolbox
-from src.tasks.server_tools.managed_mcp import ManagedMcpServers, install, opt_in_from_header
+from src.services.managed_mcp import ManagedMcpServers, install
+from src.tasks.server_tools.managed_mcp import opt_in_from_header
 from tests.support.mcp_process import ROOT, STDIO_COMMAND, McpHttpServer
 
 

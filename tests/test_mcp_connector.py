@@ -16,7 +16,7 @@ from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools import ToolCall, Toolbox, build_toolbox
-from src.tasks.server_tools.mcp_client import MAX_FUNCTION_NAME, function_name
+from src.services.mcp_client import MAX_FUNCTION_NAME, function_name
 from src.tasks.server_tools.mcp_connector import McpServerTool
 from src.tracking.payloads import redact
 from tests.support.mcp_process import McpHttpServer

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from src import __version__
-from src.runtime.prefect_server import SERVER_TUNING
+from src.local_prefect.prefect_server import SERVER_TUNING
 from tests.conftest import UPSTREAM_KEY
 from tests.support.prefect_api import PrefectReader
 from tests.support.system_postgres import SystemPostgres, free_port

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from src.core.errors import AnthropicError
-from src.tasks.upstream.limits import ConcurrencyLimiter
+from src.services.upstream.limits import ConcurrencyLimiter
 from tests.support.upstream import Reply
 
 USER = [{"role": "user", "content": "hi"}]

@@ -240,3 +240,27 @@ def test_describe_result_for_the_model() -> None:
     assert describe_result({"type": "text_editor_code_execution_tool_result_error",
                             "error_code": "file_not_found", "error_message": "x: no such file"}
                            ) == "Error: file_not_found: x: no such file"
+
+
+def test_what_is_covered_inside_the_shown_paths(tmp_path: Path) -> None:
+    from src.sandbox.hidden import cover
+
+    area = tmp_path / "area"
+    (area / "data" / "pg").mkdir(parents=True)
+    (area / "tools").mkdir()
+    (area / "tools" / "svc.sock").touch()
+    (area / "data" / "pg" / "pg.sock").touch()
+    (tmp_path / "elsewhere.sock").touch()
+    (tmp_path / "link").symlink_to(area)  # the operator shows the area by another name
+    shown = [str(tmp_path / "link"), "/usr"]
+    sockets = [str(area / "tools" / "svc.sock"), str(area / "data" / "pg" / "pg.sock"),
+               str(tmp_path / "elsewhere.sock")]
+    # shown through a symlink: the link is shown as a link, nothing of the area in it
+    assert cover(shown, [str(area / "data")], sockets).dirs == ()
+    # shown inside a directory reached through a symlink: mapped to where it appears
+    (tmp_path / "via").symlink_to(tmp_path)
+    shown = [str(tmp_path / "via" / "area"), "/usr"]
+    hidden = cover(shown, [str(area / "data"), str(tmp_path / "not-shown")], sockets)
+    assert hidden.dirs == (str(tmp_path / "via" / "area" / "data"),)
+    # the data dir's socket is under a covered directory; the other one gets /dev/null
+    assert hidden.files == (str(tmp_path / "via" / "area" / "tools" / "svc.sock"),)

@@ -14,7 +14,7 @@ from anthropic.types.beta import BetaServerToolUseBlock, BetaWebFetchToolResultB
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools import ToolCall, build_toolbox
-from src.tasks.server_tools.netguard import (
+from src.services.netguard import (
     AddressPolicy,
     BlockedAddress,
     GuardedTransport,
@@ -165,7 +165,7 @@ async def test_content_is_cut_to_max_content_tokens(site: WebSite) -> None:
 @pytest.mark.parametrize("host", [
     "127.0.0.1", "localhost", "10.1.2.3", "192.168.0.10", "172.16.5.5", "169.254.169.254",
     "100.64.0.1", "0.0.0.0", "224.0.0.1", "[::1]", "[fe80::1]", "[fc00::1]",
-    "[::ffff:127.0.0.1]", "2130706433",
+    "[fec0::1]", "[::ffff:127.0.0.1]", "2130706433",
 ])
 async def test_private_targets_are_refused_by_default(site: WebSite, host: str) -> None:
     site.paths.clear()
@@ -205,7 +205,8 @@ def test_public_and_private_addresses() -> None:
     assert is_public(ipaddress.ip_address("93.184.216.34"))
     assert is_public(ipaddress.ip_address("2606:2800:220:1::1"))
     for private in ("127.0.0.1", "10.0.0.1", "169.254.1.1", "::1", "::ffff:10.0.0.1",
-                    "2002:7f00:1::1", "255.255.255.255", "198.18.0.1"):
+                    "2002:7f00:1::1", "255.255.255.255", "198.18.0.1", "fec0::1",
+                    "feff:ffff::1"):
         assert not is_public(ipaddress.ip_address(private)), private
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import orjson
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from src.coordinators.replies import ErrorReply, JsonReply, Reply, StreamReply
 from src.core.errors import AnthropicError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -58,3 +60,19 @@ def sse_response(events: AsyncIterator[bytes],
                  headers: dict[str, str] | None = None) -> StreamingResponse:
     return SSEResponse(events, media_type="text/event-stream",
                        headers={**SSE_HEADERS, **(headers or {})})
+
+
+def model_header(model: str | None) -> dict[str, str] | None:
+    """Which upstream model answered (or failed): a fallback may have stood in. The name
+    can come from the client, so anything a header cannot carry is percent-encoded."""
+    return {UPSTREAM_MODEL_HEADER: quote(model[:200], safe="/:@+=,;!*'()[]~")} if model else None
+
+
+def reply_response(reply: Reply) -> Response:
+    """The HTTP response for what a coordinator answered."""
+    headers = model_header(reply.upstream_model)
+    if isinstance(reply, JsonReply):
+        return json_response(reply.body, headers=headers)
+    if isinstance(reply, StreamReply):
+        return sse_response(reply.events, headers=headers)
+    return error_response(reply.error, reply.request_id, headers)

@@ -264,12 +264,40 @@ def check_listen(settings: Settings, timeout: float) -> Iterable[Check]:
                     "set OAS_API_KEYS=key1,key2 (clients send one as x-api-key)")
 
 
+_SANDBOX_ASPECTS = ("filesystem", "network", "sockets", "disk_quota", "memory_total", "pids",
+                    "nested_user_namespaces")
+
+
+def check_code_execution(settings: Settings, timeout: float) -> Iterable[Check]:
+    """Which sandbox tier runs the model's commands, and what it holds (probed for real)."""
+    if not settings.code_execution:
+        return
+    from src.sandbox.service import sandbox_status
+
+    status = sandbox_status(settings)
+    described = status.get("isolation")
+    if not described:
+        reasons = "; ".join(f"{k}: {v}" for k, v in status["skipped"].items())
+        yield Check("sandbox", FAIL, f"code execution is on but no tier is in force ({reasons})",
+                    "install bubblewrap (apt-get install bubblewrap), allow unprivileged user "
+                    "namespaces, or accept the weak tier with OAS_CODE_EXECUTION_ISOLATION="
+                    "rlimits")
+        return
+    weak = bool(status.get("does_not_protect"))
+    yield Check("sandbox", WARN if weak else OK, f"tier {described['tier']}"
+                + (f"; does not protect: {'; '.join(status['does_not_protect'])}" if weak else ""),
+                "install bubblewrap (apt-get install bubblewrap)" if weak else "")
+    for aspect in _SANDBOX_ASPECTS:
+        yield Check(f"sandbox {aspect.replace('_', ' ')}", OK, str(described[aspect]))
+
+
 CHECKS: list[Callable[[Settings, float], Iterable[Check]]] = [
     check_upstream_key,
     check_upstream,
     check_prefect,
     check_directories,
     check_listen,
+    check_code_execution,
 ]
 
 

@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _list(settings: Settings, timeout: float, as_json: bool) -> int:
     from src.core.mcp_config import McpConfigError
-    from src.tasks.server_tools.managed_mcp import ManagedMcpServers
-    from src.tasks.server_tools.mcp_client import function_name
+    from src.services.managed_mcp import ManagedMcpServers
+    from src.services.mcp_client import function_name
 
     try:
         servers = ManagedMcpServers.from_settings(settings)

@@ -20,6 +20,7 @@ import structlog
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
 from src.core.settings import Settings, get_settings
+from src.local_prefect.private_files import secure_data_dir
 
 log = structlog.get_logger("oas.serve")
 
@@ -63,15 +64,16 @@ def serve(args: argparse.Namespace) -> int:
         settings.tracking = False
         os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
+    secure_data_dir(settings)
     local = None
     if settings.tracking and not settings.prefect_api_url:
         # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise the
         # runtime starts it once the app is imported: beside the imports it would only
         # slow them down (and the server's readiness) for nothing.
-        from src.tasks.tokens import warm_up_in_background
+        from src.services.tokenizer import warm_up_in_background
 
         warm_up_in_background(settings.big_model, settings.small_model)
-        from src.runtime.prefect_server import LocalPrefectServer
+        from src.local_prefect.prefect_server import LocalPrefectServer
 
         local = LocalPrefectServer(settings.data_dir, settings.prefect_port, settings.prefect_db)
         try:
@@ -89,6 +91,7 @@ def serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from src.api.app import create_app
+        from src.api.http_server import raise_open_files_limit, server_config
 
         configure_from_settings(settings, prefect=True)  # again, after Prefect's import
         if warning := exposure_warning(host, settings):
@@ -100,16 +103,19 @@ def serve(args: argparse.Namespace) -> int:
             print(f"Prefect dashboard: {dashboard}", flush=True)
         else:
             print("Prefect tracking: off", flush=True)
-        options = dict(host=host, port=port, log_config=None, access_log=False,
-                       timeout_graceful_shutdown=settings.shutdown_timeout, loop="uvloop",
-                       http="httptools")
+        raise_open_files_limit()  # idle connections must not run out of descriptors
         if reload:
             # The worker process imports the app afresh on every change; the Prefect server
             # and database started above stay up, so a reload takes a second, not twenty.
-            uvicorn.run("src.cli.serve:reload_app", factory=True, reload=True,
-                        reload_dirs=[str(Path(__file__).resolve().parents[1])], **options)
+            from uvicorn.supervisors import ChangeReload
+
+            config = server_config("src.cli.serve:reload_app", settings, host, port,
+                                   factory=True, reload=True,
+                                   reload_dirs=[str(Path(__file__).resolve().parents[1])])
+            ChangeReload(config, target=uvicorn.Server(config).run,
+                         sockets=[config.bind_socket()]).run()
         else:
-            uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+            uvicorn.Server(server_config(create_app(settings), settings, host, port)).run()
     finally:
         if local is not None:
             log.info("stopping the local Prefect server")

@@ -110,7 +110,7 @@ def display_value(value: Any) -> str:
 
 def _dotenv(settings: Settings) -> tuple[Path | None, dict[str, str]]:
     env_file = settings.model_config.get("env_file")
-    if not env_file or isinstance(env_file, (list, tuple)):
+    if not isinstance(env_file, str | Path) or not env_file:
         return None, {}
     path = Path(env_file)
     if not path.is_file():

@@ -6,9 +6,8 @@ import asyncio
 from typing import Any
 
 import structlog
-from starlette.responses import Response
 
-from src.api.responses import error_response, json_response
+from src.coordinators.replies import ErrorReply, JsonReply, Reply
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
 from src.coordinators.runs import end_run, fail_run, mark_first_byte, new_run
@@ -19,7 +18,7 @@ from src.tracking.run import CANCELLED, COMPLETED, current_run
 log = structlog.get_logger("oas.count_tokens")
 
 
-async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) -> Response:
+async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) -> Reply:
     """Answer `{"input_tokens": N}`, or the same 400 `/v1/messages` gives for bad input."""
     run = new_run("count-tokens", body, ctx, mode="count")
     runtime.recorder.begin(run)
@@ -28,7 +27,7 @@ async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) 
         result = await count_tokens_flow.fn(body, runtime.services)
     except AnthropicError as exc:
         fail_run(run, exc.error_type, exc.message)
-        return error_response(exc, ctx.request_id)
+        return ErrorReply(exc, ctx.request_id)
     except asyncio.CancelledError:
         run.finish(CANCELLED, "client went away")
         raise
@@ -36,11 +35,11 @@ async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) 
         log.exception("count failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         fail_run(run, error.error_type, error.message)
-        return error_response(error, ctx.request_id)
+        return ErrorReply(error, ctx.request_id)
     else:
         mark_first_byte(run)
         run.finish(COMPLETED)
-        return json_response(result)
+        return JsonReply(result)
     finally:
         current_run.reset(token)
         if run.ended is None:

@@ -1,8 +1,10 @@
 """The deployments `oas serve` serves, so operators can start them from the Prefect UI.
 
 One: `replay`, the `replay` flow, run by a Prefect runner in a background thread (the
-runner polls the API and runs each flow run in its own process). `prefect.yaml` declares
-the same deployment; a test keeps the two in step.
+runner polls the API and runs each flow run in its own process). Those processes are
+copies of `oas` that inherit its environment: they need the upstream key to replay, and
+nothing else secret, so client keys and MCP tokens leave the environment first.
+`prefect.yaml` declares the same deployment; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class DeploymentServer:
         self.ready = threading.Event()
 
     def start(self) -> None:
+        from src.core.child_env import forget_client_secrets
+
+        forget_client_secrets()  # the runner's flow-run processes inherit the environment
         self._thread = threading.Thread(target=self._main, name="oas-deployments", daemon=True)
         self._thread.start()
 

@@ -15,6 +15,7 @@ from src import __version__
 from src.core.metrics import metrics
 from src.sandbox.service import sandbox_status
 from src.coordinators.runtime import Runtime
+from src.local_prefect.prefect_server import local_server_status
 
 
 def _without_credentials(url: str | None) -> str | None:
@@ -42,7 +43,7 @@ def model_mapping(runtime: Runtime) -> dict[str, Any]:
 
 def mcp_server_states(runtime: Runtime) -> list[dict[str, Any]]:
     """The managed MCP servers declared in OAS_CONFIG and their states (none: empty)."""
-    return runtime.mcp.states() if runtime.mcp is not None else []
+    return runtime.services.mcp.states() if runtime.services.mcp is not None else []
 
 
 async def detailed_health(runtime: Runtime) -> dict[str, Any]:
@@ -65,6 +66,8 @@ async def detailed_health(runtime: Runtime) -> dict[str, Any]:
             "tracking": tracking,
             "api_url": _without_credentials(runtime.recorder.api_url),
             **stats,
+            # the server `oas serve` started and restarts when it dies (None: not ours)
+            "local_server": local_server_status(),
         },
         "model_mapping": model_mapping(runtime),
         "mcp_servers": mcp_server_states(runtime),

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import structlog
-from starlette.responses import Response
 
-from src.api.responses import UPSTREAM_MODEL_HEADER, error_response, json_response, sse_response
+from src.coordinators.replies import ErrorReply, JsonReply, Reply, StreamReply
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
 from src.core.logging import log_payload
@@ -38,7 +36,7 @@ def _finish_summary(run: Run) -> None:
         run.summary["ttft_ms"] = (first - run.started) * 1000
 
 
-async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> Response:
+async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> Reply:
     """Answer one Messages request; the client's bytes never wait on Prefect."""
     opt_in_from_header(body, ctx.mcp_opt_in)  # kept with the stored request, for replays
     run = new_run("messages", body, ctx)
@@ -52,7 +50,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     except AnthropicError as exc:
         _fail(run, exc)
         end_run(runtime, run)
-        return error_response(exc, ctx.request_id, _model_header(exc.upstream_model))
+        return ErrorReply(exc, ctx.request_id, exc.upstream_model)
     except asyncio.CancelledError:
         run.finish(CANCELLED, "client went away")
         end_run(runtime, run)
@@ -62,9 +60,9 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         _fail(run, error)
         end_run(runtime, run)
-        return error_response(error, ctx.request_id)
+        return ErrorReply(error, ctx.request_id)
 
-    headers = _model_header(run.summary.get("upstream_model"))
+    upstream_model = run.summary.get("upstream_model")
     if isinstance(first, dict):
         async for _ in events:  # let the flow finish its bookkeeping
             pass
@@ -72,15 +70,9 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         run.finish(COMPLETED)
         end_run(runtime, run)
         log_payload(log, "response body", first)
-        return json_response(first, headers=headers)
+        return JsonReply(first, upstream_model)
 
-    return sse_response(_stream(runtime, run, first, events, flow_events), headers=headers)
-
-
-def _model_header(model: str | None) -> dict[str, str] | None:
-    """Which upstream model answered (or failed): a fallback may have stood in. The name
-    can come from the client, so anything a header cannot carry is percent-encoded."""
-    return {UPSTREAM_MODEL_HEADER: quote(model[:200], safe="/:@+=,;!*'()[]~")} if model else None
+    return StreamReply(_stream(runtime, run, first, events, flow_events), upstream_model)
 
 
 async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes],

@@ -33,7 +33,7 @@ def new_run(flow_name: str, body: Any, ctx: RequestContext, *, mode: str | None 
     """
     model = body.get("model") if isinstance(body, dict) else None
     model = model if isinstance(model, str) and model else "unknown-model"
-    stream = bool(body.get("stream")) if isinstance(body, dict) and mode is None else False
+    stream = body.get("stream") is True if isinstance(body, dict) and mode is None else False
     label = mode or ("stream" if stream else "sync")
     kind = mode or ("stream" if stream else "non-stream")
     short = ctx.request_id.removeprefix("req_")[:8]

@@ -9,14 +9,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from src.coordinators.models import ModelCatalog
-from src.core.services import Services
+from src.services import Services
 from src.sandbox.service import sandbox_status
 from src.core.settings import Settings
 from src.coordinators.deployments import DeploymentServer
-from src.tasks.server_tools.managed_mcp import ManagedMcpServers
-from src.tasks.server_tools.managed_mcp import install as install_managed_mcp
 from src.tracking.artifact import render_summary
-from src.tasks.tokens import warm_up_in_background
 from src.tracking.payloads import PayloadStore
 from src.tracking.recorder import Recorder
 
@@ -33,9 +30,7 @@ class Runtime:
     payloads: PayloadStore
     started: float = field(default_factory=time.time)
     deployments: DeploymentServer | None = None
-    mcp: ManagedMcpServers | None = None
     catalog: ModelCatalog = field(init=False)
-    tokenizers: threading.Thread | None = None  # the warm-up of the token counter
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(self.settings)
@@ -47,20 +42,12 @@ class Runtime:
         recorder = Recorder(api_url, payloads, render_artifact=render_summary,
                             grace=settings.tracking_grace,
                             concurrency=settings.tracking_writers)
-        mcp = ManagedMcpServers.from_settings(settings)  # a broken mcp_servers section stops here
-        return cls(settings, Services.create(settings), recorder, payloads,
-                   mcp=mcp if mcp else None)
+        return cls(settings, Services.create(settings), recorder, payloads)
 
     def start(self) -> None:
         """Start background work (called inside the running event loop, at app start-up)."""
         self.recorder.start()
-        # the first token count must not wait for LiteLLM's import (once per process:
-        # `oas serve` starts this earlier still, beside the Prefect server)
-        self.tokenizers = warm_up_in_background(self.settings.big_model,
-                                                self.settings.small_model)
-        if self.mcp is not None:
-            install_managed_mcp(self.mcp)
-            self.mcp.start()
+        self.services.start()
         log.info("tracking", prefect_api=self.recorder.api_url or "off")
         if self.settings.code_execution:
             # Probing which sandbox works takes tens of ms: not on the first request's path.
@@ -71,9 +58,6 @@ class Runtime:
             self.deployments.start()
 
     async def aclose(self) -> None:
-        if self.mcp is not None:
-            install_managed_mcp(None)
-            await self.mcp.aclose()
         if self.deployments is not None:
             self.deployments.stop()
         self.recorder.stop()

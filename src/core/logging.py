@@ -3,14 +3,20 @@
 structlog renders every line; the standard library's loggers (uvicorn, Prefect, httpx)
 are routed through the same processors, so there is one format and one place to look.
 Console output for a person, JSON lines when `OAS_LOG_FORMAT=json`; with `OAS_LOG_FILE`
-the same lines also go to a file that rotates at midnight (UTC), keeping
+the same lines also go to a file (0600) that rotates at midnight (UTC), keeping
 `OAS_LOG_RETENTION_DAYS` old files.
+
+No secret reaches a log: every rendered line, tracebacks included, is searched for the
+secret values this process was configured with (`src.core.secrets`: the upstream key,
+client keys, MCP tokens) and for anything shaped like an API key; and tracebacks carry
+no local variables (a request's locals hold its headers, `x-api-key` among them).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from pathlib import Path
@@ -19,27 +25,54 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
+from src.core import secrets
+
 if TYPE_CHECKING:
     from src.core.settings import Settings
 
 _SECRET = re.compile(r"(sk-(?:or-v1-|ant-)?[A-Za-z0-9_\-]{8,})")
 _TOKEN_FIELD = re.compile(r'("authorization_token"\s*:\s*)"[^"]*"')
 
+# Log files found readable by others and made private, to say so once logging is set up.
+_tightened: list[Path] = []
+
 # Whether `log_payload` may log bodies (OAS_DEBUG_PAYLOADS); set by `configure_logging`.
 _payloads_allowed = False
 
 
+MASKED = "[masked]"
+
+
 def mask_secrets(text: str) -> str:
-    """`text` with anything shaped like an API key cut to its first characters."""
-    return _SECRET.sub(lambda m: m.group(0)[:6] + "…[masked]", text)
+    """`text` with the configured secrets masked, and anything shaped like an API key cut
+    to its first characters."""
+    for secret in secrets.known():
+        if secret in text:
+            text = text.replace(secret, MASKED)
+    if "sk-" in text:
+        text = _SECRET.sub(lambda m: m.group(0)[:6] + "…" + MASKED, text)
+    return text
 
 
 def _mask_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """Mask anything shaped like an API key, wherever it hides in a log line."""
+    """Mask secrets in each field (so JSON fields stay readable)."""
     for key, value in event_dict.items():
-        if isinstance(value, str) and "sk-" in value:
+        if isinstance(value, str):
             event_dict[key] = mask_secrets(value)
     return event_dict
+
+
+def _mask_rendered(_: Any, __: str, line: Any) -> Any:
+    """The last step: mask the whole rendered line, tracebacks and reprs included."""
+    return mask_secrets(line) if isinstance(line, str) else line
+
+
+class _PrivateFileHandler(logging.handlers.TimedRotatingFileHandler):
+    """Every log file it opens (the first and each after a rotation) is 0600."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def route_prefect_logs() -> None:
@@ -58,16 +91,23 @@ def route_prefect_logs() -> None:
             logger.propagate = True
 
 
-def _renderer(fmt: str, colors: bool) -> Any:
-    if fmt == "json":
-        return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(colors=colors)
+def _renderers(fmt: str, colors: bool) -> list[Any]:
+    """The renderer, after tracebacks are made plain text: no local variables (rich's
+    pretty tracebacks show them) and no colour codes that could split a secret in two
+    before `_mask_rendered` looks for it."""
+    renderer = (structlog.processors.JSONRenderer() if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=colors))
+    return [structlog.processors.format_exc_info, renderer]
 
 
 def _file_handler(path: Path, retention_days: int) -> logging.Handler:
     """Daily rotation at midnight UTC; `retention_days` rotated files are kept."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return logging.handlers.TimedRotatingFileHandler(
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+        _tightened.append(path)
+    return _PrivateFileHandler(
         path, when="midnight", backupCount=retention_days, encoding="utf-8", utc=True
     )
 
@@ -108,7 +148,7 @@ def configure_logging(
         return structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        _renderer(fmt, colors)],
+                        *_renderers(fmt, colors), _mask_rendered],
         )
 
     handler = logging.StreamHandler(sys.stderr)
@@ -124,6 +164,10 @@ def configure_logging(
             old.close()
     root.handlers = handlers
     root.setLevel(level.upper())
+    while _tightened:
+        structlog.get_logger("oas.logging").warning(
+            "made a log file private (it was readable by others)", file=str(_tightened.pop()),
+            mode="0600")
     for name in ("uvicorn", "uvicorn.error", "prefect", "httpx", "httpcore", "LiteLLM"):
         lg = logging.getLogger(name)
         lg.handlers = []
@@ -135,7 +179,9 @@ def configure_logging(
 
 def configure_from_settings(settings: Settings, level: str | None = None, *,
                             prefect: bool = False) -> None:
-    """`configure_logging` with everything the settings say (level may be overridden)."""
+    """`configure_logging` with everything the settings say (level may be overridden);
+    the secrets of `settings` are masked from here on."""
+    secrets.remember_from_settings(settings)
     configure_logging(
         level or settings.log_level,
         settings.log_format,

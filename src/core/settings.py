@@ -195,6 +195,14 @@ class Settings(BaseSettings):
     max_queue: int = Field(256, ge=0, validation_alias=_env("OAS_MAX_QUEUE"))
     queue_timeout: float = Field(30.0, ge=0, validation_alias=_env("OAS_QUEUE_TIMEOUT"))
 
+    # Client connections (docs/14): a request head must arrive within `header_timeout`
+    # seconds, its body within `body_timeout`; an idle keep-alive connection is closed after
+    # `keep_alive_timeout`; beyond `max_connections` a new connection gets 529 and is closed.
+    header_timeout: float = Field(10.0, gt=0, validation_alias=_env("OAS_HEADER_TIMEOUT"))
+    body_timeout: float = Field(60.0, gt=0, validation_alias=_env("OAS_BODY_TIMEOUT"))
+    keep_alive_timeout: float = Field(5.0, gt=0, validation_alias=_env("OAS_KEEP_ALIVE_TIMEOUT"))
+    max_connections: int = Field(2048, ge=1, validation_alias=_env("OAS_MAX_CONNECTIONS"))
+
     # On SIGTERM: stop accepting, give running requests this long, then cut them.
     shutdown_timeout: float = Field(30.0, ge=0, validation_alias=_env("OAS_SHUTDOWN_TIMEOUT"))
 
@@ -231,6 +239,10 @@ class Settings(BaseSettings):
     )
     code_execution_workspace_mb: int = Field(
         1024, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_WORKSPACE_MB")
+    )
+    code_execution_total_disk_mb: int = Field(
+        10240, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TOTAL_DISK_MB"),
+        description="disk all workspaces together may use; checked before and during commands",
     )
     code_execution_ttl: float = Field(
         3600.0, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TTL"),

@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect import flow
 
-from src.core.services import Services
+from src.services import Services
 from src.tasks.tokens import count_tokens
 from src.tracking import annotate
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from prefect import flow
 
 from src.core.ids import server_tool_use_id
-from src.core.services import Services
+from src.services import Services
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.request import convert_request
 from src.tasks.conversion.response import convert_response

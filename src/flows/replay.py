@@ -17,7 +17,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run as this_flow_run
 
 from src.core.errors import AnthropicError
-from src.core.services import Services
+from src.services import Services
 from src.core.settings import get_settings
 from src.flows.messages import messages_flow
 from src.tracking import Run, current_run, step
@@ -75,7 +75,7 @@ async def replay_flow(flow_run_id: str, model: str | None = None, echo: bool = F
         request, _context = await load_payload(flow_run_id, str(settings.payload_store_dir))
         if model:
             request["model"] = model
-        summary_run.parameters.update(model=request.get("model"), stream=bool(request.get("stream")))
+        summary_run.parameters.update(model=request.get("model"), stream=request.get("stream") is True)
         async for item in messages_flow.fn(request, services):
             if isinstance(item, dict):
                 result["message"] = item
@@ -90,7 +90,7 @@ async def replay_flow(flow_run_id: str, model: str | None = None, echo: bool = F
                 if echo and text:
                     sys.stdout.write(text)
                     sys.stdout.flush()
-        if echo and request.get("stream"):
+        if echo and request.get("stream") is True:
             print(flush=True)
     except AnthropicError as exc:
         error = exc

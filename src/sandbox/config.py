@@ -47,10 +47,15 @@ class SandboxConfig:
     network: bool = False
     ttl: float = 3600.0
     workspace_bytes: int = 1024 * 1024 * 1024
+    #: all workspaces together
+    total_disk_bytes: int = 10 * 1024 * 1024 * 1024
     max_concurrent: int = 4
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+    #: host paths covered with an empty tmpfs where they fall inside `readonly_paths`
+    #: (the data directory, Prefect's home: sockets and files of oas; see `hidden`)
+    hidden_paths: tuple[str, ...] = ()
     #: uid/gid commands run as when oas itself runs as root (root cannot be rlimited)
     sandbox_uid: int = 65534
 
@@ -70,10 +75,12 @@ class SandboxConfig:
             network=settings.code_execution_network,
             ttl=settings.code_execution_ttl,
             workspace_bytes=settings.code_execution_workspace_mb * mb,
+            total_disk_bytes=settings.code_execution_total_disk_mb * mb,
             max_concurrent=settings.code_execution_max_concurrent,
             allow=tuple(settings.code_execution_allow),
             deny=tuple(settings.code_execution_deny),
             readonly_paths=tuple(settings.code_execution_readonly_paths),
+            hidden_paths=_hidden_paths(settings),
             sandbox_uid=settings.code_execution_uid,
         )
 
@@ -90,3 +97,13 @@ class SandboxConfig:
     @property
     def run_gid(self) -> int:
         return self.sandbox_uid if self.drops_privileges else os.getegid()
+
+
+def _hidden_paths(settings: Settings) -> tuple[str, ...]:
+    """Where oas keeps what a command must not reach, whatever paths the sandbox is shown."""
+    paths = [settings.data_dir, settings.workspace_dir, settings.payload_store_dir]
+    if settings.log_file is not None:
+        paths.append(settings.log_file.parent)
+    prefect_home = os.environ.get("PREFECT_HOME")
+    paths.append(Path(prefect_home) if prefect_home else Path.home() / ".prefect")
+    return tuple(str(Path(p).expanduser().absolute()) for p in paths)

@@ -16,6 +16,7 @@ is in force only if that works on this host, with this workspace directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,7 +25,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.sandbox import seccomp
 from src.sandbox.config import Limits, SandboxConfig, Tier
+from src.sandbox.hidden import SYSTEM_HIDDEN, Cover, cover
 from src.sandbox.launcher import count_processes
 from src.sandbox.paths import PathMap
 from src.sandbox.workspace import Workspace
@@ -32,6 +35,7 @@ from src.sandbox.workspace import Workspace
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 SANDBOX_WORKDIR = "/workspace"
 INNER_ID = 1000
+SHM_BYTES = 64 * 1024 * 1024  # /dev/shm is memory: a small one, outside the memory watch
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -102,8 +106,15 @@ class Isolation:
     def workdir(self, workspace: Workspace) -> str:
         return SANDBOX_WORKDIR
 
-    def spawn(self, workspace: Workspace, argv: list[str]) -> Spawn:
+    def spawn(self, workspace: Workspace, argv: list[str], *,
+              max_file_bytes: int | None = None) -> Spawn:
+        """`max_file_bytes`: RLIMIT_FSIZE for this command (what is left of the quota)."""
         raise NotImplementedError
+
+    def cover(self) -> Cover:
+        """The host paths to hide inside the shown ones, as of now (sockets come and go)."""
+        return cover(_readonly(self.config.readonly_paths),
+                     (*SYSTEM_HIDDEN, *self.config.hidden_paths))
 
     def nproc(self) -> int:
         limit = self.config.limits.max_processes
@@ -112,18 +123,46 @@ class Isolation:
         return limit
 
     def describe(self) -> dict[str, object]:
-        """What this tier confines, for /health/detailed and the docs."""
+        """What this tier confines, for the start's log line, /health/detailed, `oas doctor`
+        and docs/14 (whose table tests/test_sandbox_attacks.py measures)."""
         confined = self.tier != "rlimits"
+        network = self.config.network
+        filtered = seccomp.program() is not None
         return {
             "tier": self.tier,
             "filesystem": "workspace, /tmp and read-only system paths only" if confined
             else "not confined: commands see every file the sandbox uid can read",
-            "network": ("allowed" if self.config.network else "none (own network namespace)")
+            "network": ("allowed: the host's network, loopback ports (oas, Prefect) included"
+                        if network else "none (own network namespace)")
             if confined else "not confined (no namespace available)",
+            "sockets": ("host unix sockets hidden (data dir, /tmp, /run covered; sockets in "
+                        "shown paths masked)" + ("; abstract ones reachable (network on)"
+                                                 if network else ""))
+            if confined else "not confined: any unix socket the sandbox uid may open",
             "processes": "own pid namespace" if confined
             else "shares the host's; background processes may outlive a command",
+            "disk_quota": "held during a command: watchdog every 0.1 s, each file limited to "
+                          "what is left" + ("; fallocate refused" if filtered else ""),
+            "memory_total": "held: a watchdog ends the command when its processes together "
+                            "pass the limit" + ("" if confined else
+                                                " (a process that leaves the tree escapes it)"),
+            "pids": f"RLIMIT_NPROC {self.config.limits.max_processes}"
+                    + (" per namespace" if confined and nproc_per_namespace()
+                       else " counted over the uid"),
+            "nested_user_namespaces": "refused (seccomp)" if filtered else "allowed",
+            "mountinfo": "shows the workspace's host path" if confined else "the host's",
             "runs_as_uid": self.config.run_uid,
         }
+
+    def unprotected(self) -> list[str]:
+        """What this tier does not protect, said at start when it is the one in force."""
+        if self.tier != "rlimits":
+            return ["loopback ports of the host (network is on)"] if self.config.network else []
+        return [("files: every file the sandbox uid can read (the data dir when oas does not "
+                 "run as root)"), "unix sockets of the host (PostgreSQL, Docker, ...)",
+                "network: loopback ports (oas, Prefect) and the internet",
+                "processes: other processes of the sandbox uid",
+                "disk and memory outside the workspace: the host's /tmp, /var/tmp, /dev/shm"]
 
 
 class Bubblewrap(Isolation):
@@ -133,10 +172,17 @@ class Bubblewrap(Isolation):
         super().__init__(config)
         self.bwrap = bwrap
         self.disable_userns = disable_userns
+        self.sized = _bwrap_has(bwrap, "--size")
 
-    def spawn(self, workspace: Workspace, argv: list[str]) -> Spawn:
+    def _size(self, size: int) -> list[str]:
+        """`--size` for the next tmpfs (bubblewrap 0.7 and later; older ones size nothing)."""
+        return ["--size", str(size)] if self.sized else []
+
+    def spawn(self, workspace: Workspace, argv: list[str], *,
+              max_file_bytes: int | None = None) -> Spawn:
         env = clean_env(SANDBOX_WORKDIR, "/tmp")
         status_read, status_write = os.pipe()
+        pass_fds = [status_write]
         cmd = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent",
                "--new-session", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
                "--hostname", "sandbox"]
@@ -149,19 +195,33 @@ class Bubblewrap(Isolation):
                 cmd += ["--symlink", os.readlink(path), path]
             else:
                 cmd += ["--ro-bind", path, path]
-        cmd += ["--dev", "/dev", "--proc", "/proc",
+        hide = self.cover()
+        for path in hide.dirs:
+            cmd += [*self._size(1024 * 1024), "--tmpfs", path]
+        for path in hide.files:
+            cmd += ["--ro-bind", "/dev/null", path]
+        filter_bytes = seccomp.program()
+        if filter_bytes is not None:
+            filter_fd = os.memfd_create("oas-seccomp", 0)
+            os.write(filter_fd, filter_bytes)
+            os.lseek(filter_fd, 0, os.SEEK_SET)
+            pass_fds.append(filter_fd)
+            cmd += ["--seccomp", str(filter_fd)]
+        cmd += ["--dev", "/dev", *self._size(SHM_BYTES), "--tmpfs", "/dev/shm",
+                "--proc", "/proc",
                 "--bind", str(workspace.files_dir), SANDBOX_WORKDIR,
                 "--bind", str(workspace.tmp_dir), "/tmp",
                 "--remount-ro", "/", "--chdir", SANDBOX_WORKDIR, "--clearenv"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
-        prologue = _ulimit_prologue(self.config.limits, self.nproc(), started_fd=status_write)
+        prologue = _ulimit_prologue(self.config.limits, self.nproc(), started_fd=status_write,
+                                    file_bytes=max_file_bytes)
         cmd += ["--", "/bin/bash", "-c", prologue, "sandbox", *argv]
         drop = self.config.drops_privileges
-        return Spawn(cmd, {"PATH": PATH}, pass_fds=(status_write,),
+        return Spawn(cmd, {"PATH": PATH}, pass_fds=tuple(pass_fds),
                      user=self.config.sandbox_uid if drop else None,
                      group=self.config.sandbox_uid if drop else None,
-                     status_read=status_read, close_after_start=[status_write],
+                     status_read=status_read, close_after_start=pass_fds,
                      started_marker=True)
 
 
@@ -171,9 +231,12 @@ class _Launched(Isolation):
     mode: str
 
     def _config(self, workspace: Workspace, argv: list[str], env: dict[str, str],
-                 workspace_fd: int, status_fd: int) -> dict[str, object]:
+                 workspace_fd: int, status_fd: int,
+                 max_file_bytes: int | None) -> dict[str, object]:
         limits = self.config.limits
         drop = self.config.drops_privileges
+        filter_bytes = seccomp.program()
+        hide = self.cover() if self.tier == "namespaces" else Cover((), ())
         return {
             "mode": self.mode,
             "argv": argv,
@@ -183,10 +246,14 @@ class _Launched(Isolation):
             "drop_uid": self.config.sandbox_uid if drop else None,
             "drop_gid": self.config.sandbox_uid if drop else None,
             "limits": {"cpu": limits.cpu_seconds, "as": limits.memory_bytes,
-                       "fsize": limits.max_file_bytes, "nofile": limits.max_open_files,
+                       "fsize": max_file_bytes or limits.max_file_bytes,
+                       "nofile": limits.max_open_files,
                        "nproc": limits.max_processes},
             "nproc_relative": not nproc_per_namespace(),
             "readonly": list(_readonly(self.config.readonly_paths)),
+            "hide_dirs": list(hide.dirs),
+            "hide_files": list(hide.files),
+            "seccomp": filter_bytes.hex() if filter_bytes is not None else None,
             "network": self.config.network,
             "workdir": SANDBOX_WORKDIR,
         }
@@ -194,11 +261,12 @@ class _Launched(Isolation):
     def _env(self, workspace: Workspace) -> dict[str, str]:
         return clean_env(SANDBOX_WORKDIR, "/tmp")
 
-    def spawn(self, workspace: Workspace, argv: list[str]) -> Spawn:
+    def spawn(self, workspace: Workspace, argv: list[str], *,
+              max_file_bytes: int | None = None) -> Spawn:
         workspace_fd = os.open(workspace.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         status_read, status_write = os.pipe()
         env = self._env(workspace)
-        config = self._config(workspace, argv, env, workspace_fd, status_write)
+        config = self._config(workspace, argv, env, workspace_fd, status_write, max_file_bytes)
         config_fd = os.memfd_create("oas-sandbox", 0)
         os.write(config_fd, json.dumps(config).encode())
         os.lseek(config_fd, 0, os.SEEK_SET)
@@ -272,6 +340,16 @@ def probe(isolation: Isolation, workspace: Workspace) -> str | None:
     return None
 
 
+@functools.cache
+def _bwrap_has(bwrap: str, option: str) -> bool:
+    try:
+        usage = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10,
+                               check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return option in usage
+
+
 def _readonly(paths: tuple[str, ...] | list[str]) -> list[str]:
     """Existing absolute paths, without ones already inside another."""
     out: list[str] = []
@@ -283,7 +361,8 @@ def _readonly(paths: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int) -> str:
+def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int,
+                     file_bytes: int | None = None) -> str:
     """bash, inside bubblewrap's namespaces: say the sandbox is up (on a descriptor closed
     before the command runs), set the limits, run the command."""
     kib = 1024
@@ -293,7 +372,7 @@ def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int) -> str:
         "ulimit -c 0",
         f"ulimit -t {limits.cpu_seconds}",
         f"ulimit -v {limits.memory_bytes // kib}",
-        f"ulimit -f {limits.max_file_bytes // kib}",
+        f"ulimit -f {(file_bytes or limits.max_file_bytes) // kib}",
         f"ulimit -n {limits.max_open_files}",
         f"ulimit -u {nproc}",
         'exec "$@"',

@@ -55,6 +55,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 
 # statvfs flag -> mount flag: a read-only remount must keep the flags the kernel locked
 _LOCKED_FLAGS = {
@@ -141,8 +143,19 @@ def _apply_limits(limits: dict[str, int], nproc_relative: bool) -> None:
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
-def _harden() -> None:
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _harden(filter_hex: str | None) -> None:
+    """no_new_privs, then the seccomp filter oas built (src/sandbox/seccomp.py)."""
     _call(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if filter_hex:
+        program = bytes.fromhex(filter_hex)
+        buffer = ctypes.create_string_buffer(program, len(program))
+        fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+        _call(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+              "seccomp")
 
 
 def _exec(cfg: dict) -> None:
@@ -178,7 +191,7 @@ def run_rlimits(cfg: dict) -> None:
     # set after the uid change, which clears it
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _apply_limits(cfg["limits"], nproc_relative=True)
-    _harden()
+    _harden(cfg.get("seccomp"))
     _exec(cfg)
 
 
@@ -219,6 +232,13 @@ def _build_root(cfg: dict) -> str:
         _mount(path, target, None, MS_BIND | MS_REC)
         _ro_remount(target)
         bound.append(path)
+
+    # what oas keeps inside the shown paths (its data, sockets): see src/sandbox/hidden.py
+    for path in cfg.get("hide_dirs", ()):
+        _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               "mode=0755,size=1m")
+    for path in cfg.get("hide_files", ()):
+        _mount("/dev/null", root + path, None, MS_BIND)
 
     dev = root + "/dev"
     os.mkdir(dev)
@@ -299,7 +319,7 @@ def run_namespaces(cfg: dict, status_fd: int) -> None:
     if command == 0:
         _drop_bounding_set()
         _apply_limits(cfg["limits"], nproc_relative=cfg["nproc_relative"])
-        _harden()
+        _harden(cfg.get("seccomp"))
         _exec(cfg)  # as an unmapped-root uid: execve clears every capability
     os.close(status_fd)
     # reap everything; leave (taking the namespace down) when the command ends

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from src.sandbox.config import Limits
 from src.sandbox.isolation import Isolation
+from src.sandbox.watchdog import DiskWatch, Watchdog
 from src.sandbox.workspace import Workspace
 
 READ_CHUNK = 65536
@@ -45,11 +46,15 @@ class CommandResult:
     #: the sandbox itself failed to start (not the command): the tool is unavailable
     setup_error: str | None = None
     seconds: float = 0.0
+    #: why oas stopped it before it ended (memory or disk past its limit), in words
+    stopped: str | None = None
 
 
 async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str],
-                      limits: Limits, *, stdin: bytes | None = None) -> CommandResult:
-    spawn = isolation.spawn(workspace, argv)
+                      limits: Limits, *, stdin: bytes | None = None,
+                      disk: DiskWatch | None = None) -> CommandResult:
+    file_bytes = disk.file_limit(limits.max_file_bytes) if disk else None
+    spawn = isolation.spawn(workspace, argv, max_file_bytes=file_bytes)
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     try:
@@ -82,11 +87,13 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
     # not proc.wait(): it also waits for the pipes, which a background child may hold
     exited = asyncio.create_task(protocol.exited.wait())
     overflow = asyncio.create_task(budget.exceeded.wait())
-    helpers += [exited, overflow]
+    watch = asyncio.create_task(Watchdog(limits.memory_bytes, disk).run(proc.pid))
+    helpers += [exited, overflow, watch]
     try:
-        done, _ = await asyncio.wait({exited, overflow}, timeout=limits.timeout,
+        done, _ = await asyncio.wait({exited, overflow, watch}, timeout=limits.timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
         timed_out = not done
+        stopped = watch.result() if watch in done else None
         _kill_group(proc.pid)  # the command, or what it left running in the background
         await exited
         return_code = transport.get_returncode()
@@ -113,6 +120,7 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
         output_exceeded=budget.exceeded.is_set(),
         setup_error=setup_error.strip() if setup_error else None,
         seconds=time.monotonic() - started,
+        stopped=stopped,
     )
 
 

@@ -175,6 +175,18 @@ class WorkspaceStore:
         if time.monotonic() - self._last_sweep >= SWEEP_EVERY:
             self.sweep()
 
+    def ids(self) -> list[str]:
+        """Ids of the workspaces on disk (live or not yet swept)."""
+        try:
+            return [n.removesuffix(".json") for n in os.listdir(self.root)
+                    if n.endswith(".json") and ID_PATTERN.match(n.removesuffix(".json"))]
+        except FileNotFoundError:
+            return []
+
+    def at(self, workspace_id: str) -> Workspace:
+        """A handle on a workspace's directories, for measuring (no metadata read)."""
+        return Workspace(workspace_id, self.root / workspace_id, 0.0, 0.0, self.ttl)
+
     def count(self) -> int:
         try:
             return sum(1 for n in os.listdir(self.root) if n.endswith(".json"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, model_validator
 
 
 class _Open(BaseModel):
@@ -133,7 +133,7 @@ class ToolResultBlock(_Open):
     type: Literal["tool_result"]
     tool_use_id: str
     content: str | list[ContentBlock] | None = None
-    is_error: bool | None = None
+    is_error: StrictBool | None = None
     cache_control: CacheControl | None = None
 
 
@@ -171,7 +171,7 @@ class Tool(_Open):
 class ToolChoice(_Open):
     type: Literal["auto", "any", "tool", "none"]
     name: str | None = None
-    disable_parallel_tool_use: bool | None = None
+    disable_parallel_tool_use: StrictBool | None = None
 
     @model_validator(mode="after")
     def _tool_needs_a_name(self) -> ToolChoice:
@@ -206,7 +206,7 @@ class MessagesRequest(_Open):
     messages: list[Message]
     max_tokens: int = Field(ge=1)
     system: str | list[TextBlock] | None = None
-    stream: bool = False
+    stream: StrictBool = False  # "yes", 1 or "true" are a 400, as Anthropic answers
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0)
     top_k: int | None = Field(None, ge=0)

@@ -5,6 +5,7 @@ turn's history repeats the last one's. A request is stored as a small manifest n
 blobs by the SHA-256 of their canonical JSON: the system prompt, the tool list, each
 message and the remaining fields. A blob already on disk is not written again.
 Secrets a request body can carry (MCP server tokens) are replaced before hashing.
+Folders are made 0700 and files 0600: payloads are private to `oas`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,22 @@ class PayloadStore:
         self._seen: dict[str, float] = {}
         self._folders: set[str] = set()
 
+    def _private_folder(self, folder: str) -> None:
+        if folder not in self._folders:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            made, root = folder, str(self.root)
+            while made.startswith(root):  # makedirs gives the parents it makes the umask's mode
+                if os.stat(made).st_mode & 0o077:
+                    os.chmod(made, 0o700)
+                made = os.path.dirname(made)
+            self._folders.add(folder)
+
+    @staticmethod
+    def _write_private(path: str, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+
     def _blob_path(self, digest: str) -> Path:
         return self.blobs / digest[:2] / digest[2:]
 
@@ -79,13 +96,9 @@ class PayloadStore:
         if os.path.exists(path):
             os.utime(path)  # in use again: `prune` leaves recently touched blobs alone
             return digest, len(data), 0
-        folder = os.path.dirname(path)
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
+        self._private_folder(os.path.dirname(path))
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as out:
-            out.write(zlib.compress(data, 6))
+        self._write_private(tmp, zlib.compress(data, 6))
         os.replace(tmp, path)
         return digest, len(data), len(data)
 
@@ -111,9 +124,9 @@ class PayloadStore:
         digest, size, added = self._put(rest)
         manifest["rest"] = digest
         total, new = total + size, new + added
-        self.requests.mkdir(parents=True, exist_ok=True)
+        self._private_folder(str(self.requests))
         body = orjson.dumps(manifest)
-        (self.requests / f"{request_id}.json").write_bytes(body)
+        self._write_private(str(self.requests / f"{request_id}.json"), body)
         return StoredPayload(request_id, total, new + len(body))
 
     def _get(self, digest: str) -> Any:

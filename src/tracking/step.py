@@ -85,11 +85,13 @@ class Step(Task[P, R]):
         run.end_task(record, COMPLETED)
 
 
-def step(name: str, **options: Any) -> Callable[[Callable[P, R]], Step[P, R]]:
+def step(name: str) -> Callable[[Callable[P, R]], Step[P, R]]:
     """Declare a task with a name a dashboard reader understands.
 
     No input hashing (requests are large) and no result persistence: a step's value
-    lives for one request.
+    lives for one request. It takes no other Prefect task options on purpose: the request
+    path calls the function itself, so `retries`, timeouts or caching would hold in replays
+    only (retries live in `src/tasks/upstream/retry.py`, where both paths see them).
     """
 
     def wrap(fn: Callable[P, R]) -> Step[P, R]:
@@ -98,7 +100,6 @@ def step(name: str, **options: Any) -> Callable[[Callable[P, R]], Step[P, R]]:
             name=name,
             cache_policy=NO_CACHE,
             persist_result=False,
-            **options,
         )
 
     return wrap

@@ -39,7 +39,7 @@ def recorded_oas_server(upstream_server: ScriptedUpstream,
 
     runtime = Runtime.create(make_settings(upstream_server, session_dir / "oas-claude-code"))
     runtime.start()
-    runtime.tokenizers.join(120)  # as a server that has been up for a few seconds
+    runtime.services.tokenizers.join(120)  # as a server that has been up for a few seconds
     front = RecordedOas(runtime.settings, runtime)
     yield front
     front.stop()

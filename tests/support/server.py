@@ -1,4 +1,7 @@
-"""Run `oas` (or any ASGI app) under uvicorn on a free loopback port, in a thread."""
+"""Run `oas` (or any ASGI app) under uvicorn on a free loopback port, in a thread.
+
+Given oas's settings, the server runs with the uvicorn config `oas serve` builds
+(`src.api.http_server.server_config`): uvloop, the connection guard, the same timeouts."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ import uvicorn
 class ThreadedServer:
     """`with ThreadedServer(app) as s:` -> `s.url` answers until the block ends."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, settings: Any = None) -> None:
         self.app = app
+        self.settings = settings  # oas's Settings: run with the config `oas serve` uses
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -27,8 +31,14 @@ class ThreadedServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, access_log=False,
-                                timeout_graceful_shutdown=5)
+        if self.settings is not None:
+            from src.api.http_server import server_config
+
+            settings = self.settings.model_copy(update={"shutdown_timeout": 5})
+            config: uvicorn.Config = server_config(self.app, settings, "127.0.0.1", self.port)
+        else:
+            config = uvicorn.Config(self.app, log_config=None, access_log=False,
+                                    timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         daemon=True, name=f"oas-test-{self.port}")

@@ -56,7 +56,10 @@ class Reply:
     malformed_chunk: bool = False
     stall: float = 0.0  # seconds to stall after the first content chunk
     drop_connection: bool = False  # close the socket mid-stream
-    raw_body: bytes | None = None  # non-stream: send these bytes as they are
+    raw_body: bytes | None = None  # send these bytes as they are (stream or not)
+    content_type: str | None = None  # of `raw_body` (default: what the request asked for)
+    no_finish_reason: bool = False  # stream: no chunk carries a finish_reason
+    no_done: bool = False  # stream: the body ends without `data: [DONE]`
     # Stream: how tool calls are sent. "sequential" (OpenAI), "interleaved" (fragments
     # of all calls alternate), "whole" (each call complete in one chunk), "same_index"
     # (every call at index 0, told apart by its id).
@@ -84,7 +87,7 @@ def _usage(body: dict[str, Any], reply: Reply,
 def litellm_prompt_tokens(body: dict[str, Any]) -> int:
     """The prompt tokens of a chat completion body, as LiteLLM counts them for its model
     (with the tokenizer `oas` picks for that model: one that ships inside a package)."""
-    from src.tasks.tokens import litellm_module, tokenizer_args
+    from src.services.tokenizer import litellm_module, tokenizer_args
 
     return int(litellm_module().token_counter(
         **tokenizer_args(str(body.get("model"))), messages=body.get("messages", []),
@@ -158,11 +161,13 @@ class ScriptedUpstream:
             error = reply.error or {"code": reply.status, "message": f"scripted error {reply.status}"}
             return Response(orjson.dumps({"error": error}), status_code=reply.status,
                             media_type="application/json", headers=reply.headers)
+        if reply.raw_body is not None:
+            kind = reply.content_type or ("text/event-stream" if body.get("stream")
+                                          else "application/json")
+            return Response(reply.raw_body, media_type=kind)
         if body.get("stream"):
             return StreamingResponse(self._stream(body, reply), media_type="text/event-stream",
                                      headers=reply.headers)
-        if reply.raw_body is not None:
-            return Response(reply.raw_body, media_type="application/json")
         return Response(orjson.dumps(self._completion(body, reply)), media_type="application/json")
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
@@ -307,11 +312,13 @@ class ScriptedUpstream:
             extra = dict(reply.choice_extra)
             if reply.native_finish_reason:
                 extra["native_finish_reason"] = reply.native_finish_reason
-            yield self._chunk(body, {}, finish, **extra)
+            if not reply.no_finish_reason:
+                yield self._chunk(body, {}, finish, **extra)
             usage = {"id": "gen-scripted", "object": "chat.completion.chunk", "choices": [],
                      "usage": _usage(body, reply, self.prompt_tokens)}
             yield b"data: " + orjson.dumps(usage) + b"\n\n"
-            yield b"data: [DONE]\n\n"
+            if not reply.no_done:
+                yield b"data: [DONE]\n\n"
             finished = True
         finally:
             if not finished:

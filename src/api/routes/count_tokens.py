@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from src.api.body import read_json
-from src.api.responses import error_response
+from src.api.responses import error_response, reply_response
 from src.api.routes.messages import request_context
 from src.core.errors import AnthropicError
 from src.coordinators.count_tokens import handle_count_tokens
@@ -37,4 +37,4 @@ async def count_message_tokens(request: Request) -> Response:
         body = await read_json(request, request.app.state.runtime.settings.max_body_bytes)
     except AnthropicError as exc:
         return error_response(exc, ctx.request_id)
-    return await handle_count_tokens(request.app.state.runtime, body, ctx)
+    return reply_response(await handle_count_tokens(request.app.state.runtime, body, ctx))

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from src.api.body import read_json
 from src.api.disconnect import unless_disconnected
-from src.api.responses import error_response
+from src.api.responses import error_response, reply_response
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
 from src.coordinators.messages import handle_messages
@@ -43,4 +43,8 @@ async def create_message(request: Request) -> Response:
     except AnthropicError as exc:
         return error_response(exc, ctx.request_id)
     runtime = request.app.state.runtime
-    return await unless_disconnected(request, handle_messages(runtime, body, ctx))
+
+    async def answer() -> Response:
+        return reply_response(await handle_messages(runtime, body, ctx))
+
+    return await unless_disconnected(request, answer())

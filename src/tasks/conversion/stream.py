@@ -41,6 +41,9 @@ from src.tracking import annotate, step
 
 _PING = sse("ping", {"type": "ping"})
 
+#: the run tag of an answer whose upstream never said why it ended (no `finish_reason`)
+NO_FINISH_REASON_TAG = "no-finish-reason"
+
 
 @dataclass
 class StreamOutcome:
@@ -360,6 +363,8 @@ class StreamConverter(Segments):
         self.outcome.stop_reason = reason
         self.outcome.stop_sequence = sequence
         self.outcome.usage = usage
+        if self.finish_reason is None:  # `[DONE]` without a reason: taken as `end_turn`
+            annotate(tags=[NO_FINISH_REASON_TAG])
         if self.outcome.tool_problems:
             annotate(tool_argument_problems=self.outcome.tool_problems)
         out += sse("message_delta", {

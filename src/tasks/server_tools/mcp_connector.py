@@ -22,7 +22,7 @@ from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
-from src.tasks.server_tools.mcp_client import (
+from src.services.mcp_client import (
     McpConnection,
     McpUnavailable,
     ServerSpec,
@@ -31,7 +31,7 @@ from src.tasks.server_tools.mcp_client import (
     result_content,
     url_transport,
 )
-from src.tasks.server_tools.netguard import AddressPolicy, BlockedAddress
+from src.services.netguard import AddressPolicy, BlockedAddress
 from src.tasks.server_tools.registry import register
 from src.tracking import step
 
@@ -162,8 +162,10 @@ def parse_mcp_servers(value: Any, settings: Settings) -> list[McpServerTool]:
         if name in names:
             raise _invalid(f"{where}.name: '{name}' is used twice")
         names.add(name)
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        if not isinstance(url, str):
+            raise _invalid(f"{where}.url: an http(s) URL is required")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _invalid(f"{where}.url: an http(s) URL is required")
         config = server.get("tool_configuration") or {}
         if not isinstance(config, dict):

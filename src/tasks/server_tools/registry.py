@@ -70,15 +70,9 @@ def build_toolbox(request: MessagesRequest, settings: Settings) -> Toolbox:
                 if tool is not None:
                     tools.append(tool)
                 break
-    for factory in _BY_REQUEST:
-        tools.extend(factory(request, settings))
+    for request_factory in _BY_REQUEST:
+        tools.extend(request_factory(request, settings))
     return Toolbox(tools)
-
-
-def server_tool_types() -> set[str]:
-    """The tool type prefixes some kind serves (conversion leaves these to the toolbox)."""
-    _load_kinds()
-    return set(_BY_TYPE)
 
 
 @step("plan-server-tools")

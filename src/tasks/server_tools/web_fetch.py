@@ -21,7 +21,7 @@ import structlog
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest, Tool
 from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
-from src.tasks.server_tools.netguard import AddressPolicy, BlockedAddress, guarded_client
+from src.services.netguard import AddressPolicy, BlockedAddress, guarded_client
 from src.tasks.server_tools.page_text import (
     PDF_TYPES,
     UnsupportedContent,
@@ -277,8 +277,8 @@ class WebFetchTool(ServerTool):
 
     async def run(self, call: ToolCall) -> ToolOutcome:
         url = call.input.get("url") if isinstance(call.input, dict) else None
-        if (code := self.check(url)) is not None:
-            return self._failure(call, code, url)
+        if (code := self.check(url)) is not None or not isinstance(url, str):
+            return self._failure(call, code or "invalid_tool_input", url)
         self.uses += 1
         try:
             page = await web_fetch_step(self.client(), url.strip(), self.limits)

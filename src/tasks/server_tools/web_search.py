@@ -155,7 +155,8 @@ def annotations_in(message: dict[str, Any] | None) -> list[Hit]:
     for item in (message or {}).get("annotations") or ():
         if not isinstance(item, dict) or item.get("type") != "url_citation":
             continue
-        data = item.get("url_citation") if isinstance(item.get("url_citation"), dict) else item
+        nested = item.get("url_citation")
+        data: dict[str, Any] = nested if isinstance(nested, dict) else item
         url = data.get("url")
         if not isinstance(url, str) or not url:
             continue
@@ -207,11 +208,6 @@ def result_item(hit: Hit) -> dict[str, Any]:
 def result_block(tool_use_id: str, hits: list[Hit]) -> dict[str, Any]:
     return {"type": "web_search_tool_result", "tool_use_id": tool_use_id,
             "content": [result_item(h) for h in unique_results(hits)]}
-
-
-def error_result_block(tool_use_id: str, error_code: str = "unavailable") -> dict[str, Any]:
-    return {"type": "web_search_tool_result", "tool_use_id": tool_use_id,
-            "content": {"type": "web_search_tool_result_error", "error_code": error_code}}
 
 
 def citation(hit: Hit, cited_text: str = "") -> dict[str, Any]:

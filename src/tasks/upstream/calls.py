@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.tasks.upstream.base import Upstream, UpstreamStream
+from src.services.upstream.base import Upstream, UpstreamStream
 from src.tracking import step
 
 

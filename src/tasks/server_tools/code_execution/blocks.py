@@ -33,6 +33,9 @@ def outcome(call: ToolCall, kind: str, result: Any,
         if result.setup_error:
             log.error("sandbox did not start", error=result.setup_error)
             result = ToolFailure("unavailable", "the sandbox failed to start")
+        elif result.stopped:  # a limit over the whole command: the output so far, and why
+            log.warning("sandboxed command stopped", reason=result.stopped)
+            result.stderr = f"{result.stderr.rstrip()}\n[oas] {result.stopped}\n".lstrip()
         elif result.timed_out:
             result = _command_failure("execution_time_exceeded", result, service)
         elif result.output_exceeded and kind == "bash":

@@ -156,8 +156,9 @@ class CodeExecutionTool(ServerTool):
             text = data.get("file_text")
             if not isinstance(text, str):
                 return ToolFailure("invalid_tool_input", "`file_text` must be a string")
-            if self.service.over_quota(workspace, len(text.encode())):
-                return ToolFailure("invalid_tool_input", self._quota_message())
+            problem = self.service.quota_problem(workspace, len(text.encode()))
+            if problem:
+                return ToolFailure("invalid_tool_input", problem)
             return await file_create(files, path, text)
         if command == "str_replace":
             old, new = data.get("old_str"), data.get("new_str", "")
@@ -168,13 +169,11 @@ class CodeExecutionTool(ServerTool):
                            f"unknown command {command!r}: use view, create or str_replace")
 
     def _with_quota_note(self, result: Any, workspace: Workspace) -> Any:
-        if isinstance(result, CommandResult) and self.service.over_quota(workspace):
-            result.stderr += f"\n[oas] {self._quota_message()}\n"
+        if isinstance(result, CommandResult):
+            problem = self.service.quota_problem(workspace)
+            if problem:
+                result.stderr += f"\n[oas] {problem}\n"
         return result
-
-    def _quota_message(self) -> str:
-        mb = self.service.config.workspace_bytes // (1024 * 1024)
-        return f"the workspace is over its {mb} MB quota: delete files before writing more"
 
     async def _workspace(self) -> Workspace:
         async with self._acquire:

@@ -23,11 +23,13 @@ from typing import Any
 
 import aiohttp
 import orjson
+import structlog
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from src.core.errors import AnthropicError, scrub_secrets
 from src.core.settings import Settings
-from src.tasks.upstream.errors import (
+from src.services.upstream.errors import (
     connection_error,
     error_in_body,
     malformed,
@@ -36,8 +38,43 @@ from src.tasks.upstream.errors import (
 )
 
 
+log = structlog.get_logger("oas.upstream")
+
+#: bytes of a wrong body read to say what it was
+_MAX_WRONG_BODY = 65536
+
+_SSE_FIELDS = frozenset({b"event", b"id", b"retry", b"data"})
+
+
+def is_event_stream_line(line: bytes) -> bool:
+    """A blank line, a `:` comment or a field of the server-sent events format."""
+    line = line.rstrip(b"\r")
+    return not line or line[:1] == b":" or line.split(b":", 1)[0] in _SSE_FIELDS
+
+
+def note_no_finish_reason(model: str) -> None:
+    """An answer ended without saying why: taken as `end_turn` and logged (the converter
+    tags its run, `src/tasks/conversion/stream.py`)."""
+    log.warning("the upstream answer has no finish_reason; taken as end_turn",
+                upstream_model=model)
+
+
+def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
+    """The start of a body, on one line, to say what came instead."""
+    text = " ".join(raw[:200].decode("utf-8", "replace").split())
+    text = scrub_secrets(text, *secrets)
+    return (text + "...") if len(raw) > 200 else (text or "empty")
+
+
 class OpenAICompatStream:
-    """An open upstream response whose body is a chunk stream."""
+    """An open upstream response whose body is a chunk stream.
+
+    What is not a stream of chunks is an error, never an empty success: a line that is not
+    server-sent events, a stream with no chunk at all, and one whose body ends with neither
+    a `finish_reason` nor `[DONE]` (cut short). One that ends with `[DONE]` but no
+    `finish_reason` is taken as ended (`end_turn`), logged, and its run tagged
+    `no-finish-reason`.
+    """
 
     def __init__(self, response: aiohttp.ClientResponse, model: str, idle_timeout: float,
                  secrets: tuple[str, ...] = ()) -> None:
@@ -49,6 +86,8 @@ class OpenAICompatStream:
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         buffer = b""
         done = False
+        chunks = 0
+        finished = False  # a chunk carried a finish_reason
         try:
             async for raw in self.response.content.iter_any():
                 buffer += raw
@@ -57,10 +96,15 @@ class OpenAICompatStream:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if not line.startswith(b"data:"):
-                        continue  # comments (": OPENROUTER PROCESSING"), event names, blanks
+                        # comments (": OPENROUTER PROCESSING"), event names, blanks
+                        if not is_event_stream_line(line):
+                            raise malformed(self.model, "a body that is not server-sent events "
+                                            f"({_snippet(line, self.secrets)})")
+                        continue
                     data = line[5:].strip()
                     if data == b"[DONE]":
                         done = True
+                        self._check_end(chunks, finished, done)
                         return
                     if not data:
                         continue
@@ -68,10 +112,19 @@ class OpenAICompatStream:
                         chunk = orjson.loads(data)
                     except orjson.JSONDecodeError:
                         raise malformed(self.model, "a malformed stream chunk") from None
+                    if not isinstance(chunk, dict):
+                        raise malformed(self.model, "a stream chunk that is not an object")
                     if "error" in chunk and chunk["error"] is not None:
                         raise error_in_body(chunk["error"], self.model, self.secrets)
+                    chunks += 1
+                    if not finished and (choices := chunk.get("choices")):
+                        finished = bool(choices[0].get("finish_reason"))
                     yield chunk
-            done = True  # the body ended without [DONE]: what came is what there is
+            if buffer.strip() and not is_event_stream_line(buffer):
+                raise malformed(self.model, "a body that is not server-sent events "
+                                f"({_snippet(buffer, self.secrets)})")
+            self._check_end(chunks, finished, done)
+            done = True  # the body ended without [DONE] but complete: what came is all
         except asyncio.TimeoutError:
             raise timeout_error(self.model, f"no data for {self.idle_timeout:g}s mid-answer",
                                 None) from None
@@ -82,6 +135,18 @@ class OpenAICompatStream:
                 self.response.release()  # read to its end: the connection is reused
             else:
                 self.response.close()  # cut short: the upstream sees the connection end
+
+    def _check_end(self, chunks: int, finished: bool, done: bool) -> None:
+        """Raise if the stream was no answer (no chunk) or was cut short; note a missing
+        `finish_reason` after `[DONE]`."""
+        if not chunks:
+            raise malformed(self.model, "an event stream without a single chunk")
+        if finished:
+            return
+        if not done:
+            raise malformed(self.model, "a stream that ended with neither a finish_reason "
+                            "nor [DONE] (cut short)")
+        note_no_finish_reason(self.model)
 
     async def aclose(self) -> None:
         self.response.close()
@@ -178,17 +243,48 @@ class OpenAICompatUpstream:
         try:
             completion = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise malformed(model, "malformed JSON") from None
+            kind = response.headers.get("content-type", "no content-type").split(";")[0]
+            raise malformed(model, f"malformed JSON (a {kind} body: "
+                            f"{_snippet(raw, self.secrets)})") from None
         if not isinstance(completion, dict):
             raise malformed(model, "JSON that is not a chat completion")
-        if completion.get("error") is not None and not completion.get("choices"):
+        choices = completion.get("choices")
+        if completion.get("error") is not None and not choices:
             raise error_in_body(completion["error"], model, self.secrets)
+        if choices and isinstance(choices[0], dict) and not choices[0].get("finish_reason"):
+            note_no_finish_reason(model)
         return completion
 
     async def open_stream(self, body: dict[str, Any]) -> OpenAICompatStream:
+        model = str(body.get("model"))
         response = await self._send(body)
-        return OpenAICompatStream(response, str(body.get("model")), self.idle_timeout,
-                                  self.secrets)
+        content_type = response.headers.get("content-type", "")
+        if content_type and not content_type.lower().startswith("text/event-stream"):
+            raise await self._not_a_stream(response, model, content_type)
+        return OpenAICompatStream(response, model, self.idle_timeout, self.secrets)
+
+    async def _not_a_stream(self, response: aiohttp.ClientResponse, model: str,
+                            content_type: str) -> AnthropicError:
+        """The error for a 200 whose body is not an event stream: the upstream's own error
+        when it is one in JSON (OpenRouter's shape), else a 502 saying what came."""
+        raw = b""
+        try:
+            while len(raw) < _MAX_WRONG_BODY and (
+                    piece := await response.content.read(_MAX_WRONG_BODY - len(raw))):
+                raw += piece
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            pass
+        finally:
+            response.close()
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("error") is not None:
+            return error_in_body(parsed["error"], model, self.secrets)
+        kind = content_type.split(";")[0].strip()
+        return malformed(model, f"a {kind} body where an event stream was asked for "
+                         f"({_snippet(raw, self.secrets)})")
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()

@@ -25,6 +25,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Deprecated IPv6 site-local (RFC 3879): Python calls it neither private nor reserved, but
+# networks that still route it use it as a private range.
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
+
 class BlockedAddress(httpx.TransportError):
     """The URL's host is, or resolves to, an address tools may not reach."""
 
@@ -35,9 +40,11 @@ class UnresolvableHost(httpx.ConnectError):
 
 def is_public(address: IPAddress) -> bool:
     """True for addresses on the public internet; False for private, loopback, link-local,
-    multicast, reserved, unspecified and shared (CGNAT) ranges, also when IPv4 hides
-    inside an IPv6 form (`::ffff:127.0.0.1`, 6to4)."""
+    multicast, reserved, unspecified, shared (CGNAT) and site-local (`fec0::/10`) ranges,
+    also when IPv4 hides inside an IPv6 form (`::ffff:127.0.0.1`, 6to4)."""
     if isinstance(address, ipaddress.IPv6Address):
+        if address in _SITE_LOCAL:
+            return False
         embedded = address.ipv4_mapped or address.sixtofour
         if embedded is not None and not is_public(embedded):
             return False

@@ -23,13 +23,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
-from src.tasks.server_tools.netguard import AddressPolicy, GuardedTransport
+from src.services.netguard import AddressPolicy, GuardedTransport
 
 if TYPE_CHECKING:
     from mcp import ClientSession
@@ -117,19 +117,20 @@ def result_content(result: CallToolResult) -> tuple[list[dict[str, Any]], str]:
     Anthropic's `mcp_tool_result` holds text blocks only, so images, audio and binary
     resources are described rather than inlined.
     """
+    from mcp.types import AudioContent, EmbeddedResource, ImageContent, ResourceLink, TextContent
+
     texts: list[str] = []
     for item in result.content:
-        kind = getattr(item, "type", None)
-        if kind == "text":
+        if isinstance(item, TextContent):
             texts.append(item.text)
-        elif kind in ("image", "audio"):
+        elif isinstance(item, ImageContent | AudioContent):
             size = len(item.data) * 3 // 4
-            texts.append(f"[{kind} {item.mimeType}, about {size} bytes, not shown]")
-        elif kind == "resource":
+            texts.append(f"[{item.type} {item.mimeType}, about {size} bytes, not shown]")
+        elif isinstance(item, EmbeddedResource):
             resource = item.resource
             text = getattr(resource, "text", None)
             texts.append(text if text is not None else f"[binary resource {resource.uri}]")
-        elif kind == "resource_link":
+        elif isinstance(item, ResourceLink):
             texts.append(f"[resource {item.name}: {item.uri}]")
     if not texts and result.structuredContent is not None:
         import orjson
@@ -189,9 +190,9 @@ class McpConnection:
         if spec.transport == "stdio":
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
-            errlog: IO[str] = stack.enter_context(_stderr_sink(spec.stderr_log))
+            errlog: TextIO = stack.enter_context(_stderr_sink(spec.stderr_log))
             params = StdioServerParameters(command=spec.command[0], args=list(spec.command[1:]),
-                                           env=_child_env(spec.env) if spec.env else None,
+                                           env=_child_env(spec.env),
                                            cwd=spec.cwd)
             async with stdio_client(params, errlog=errlog) as (read, write):
                 yield read, write
@@ -274,9 +275,11 @@ class McpConnection:
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    from mcp.client.stdio import get_default_environment
+    """A stdio server's environment: no secret of oas, but what its configuration names
+    for it (its own token, say)."""
+    from src.core.child_env import child_env
 
-    return {**get_default_environment(), **extra}
+    return child_env(extra, allow_secrets=True)
 
 
 @contextlib.contextmanager
@@ -288,8 +291,9 @@ def _stderr_sink(path: Path | None) -> Any:
         with open(os.devnull, "w") as sink:
             yield sink
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as sink:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "a", encoding="utf-8") as sink:
         yield sink
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
-from src.tasks.upstream.errors import upstream_error
+from src.services.upstream.errors import upstream_error
 
 __all__ = ["Upstream", "UpstreamStream", "upstream_error"]
 
@@ -24,7 +24,7 @@ class Upstream(Protocol):
     """A chat completions backend (OpenAI's request and chunk shapes, OpenRouter's extras).
 
     Failures are raised as `AnthropicError`s naming the model, `retryable` when nothing
-    was done upstream (see `src.tasks.upstream.errors`).
+    was done upstream (see `src.services.upstream.errors`).
     """
 
     name: str

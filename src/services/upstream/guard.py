@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from src.tasks.upstream.base import Upstream, UpstreamStream
-from src.tasks.upstream.errors import timeout_error
-from src.tasks.upstream.limits import ConcurrencyLimiter
+from src.services.upstream.base import Upstream, UpstreamStream
+from src.services.upstream.errors import timeout_error
+from src.services.upstream.limits import ConcurrencyLimiter
 
 # Chunks without content (role announcements, empty deltas) kept back at most while
 # waiting for the first real one; past this the stream counts as started anyway.

@@ -14,7 +14,7 @@ from typing import Any
 
 from src.core.errors import AnthropicError, client_status, error_type_for_status, scrub_secrets
 from src.core.settings import Settings
-from src.tasks.upstream.errors import RETRYABLE_STATUSES, connection_error, timeout_error
+from src.services.upstream.errors import RETRYABLE_STATUSES, connection_error, timeout_error
 
 
 def _load_litellm() -> Any:
