@@ -64,6 +64,7 @@ def served(upstream: ScriptedUpstream, session_dir: Path) -> Iterator[OasServe]:
         serve.stop()
 
 
+@pytest.mark.timeout(900)  # oas serve's start, a Claude Code session, two runs of a flow
 def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
         dashboard_page, served: OasServe, upstream: ScriptedUpstream, tmp_path: Path):
     from playwright.sync_api import expect
