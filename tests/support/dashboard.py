@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = "apt-get install chromium"
-VIEWPORT = {"width": 1440, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 TIMEOUT_MS = 60_000  # one step of the UI on a busy 2-core machine: generous, but bounded
 RUN_ID = re.compile(r"/runs/flow-run/([0-9a-f-]{36})")
 
@@ -57,7 +57,7 @@ class Dashboard:
         folder.mkdir(parents=True, exist_ok=True)
         self.page.wait_for_load_state("networkidle")
         if height is not None:
-            self.page.set_viewport_size({**VIEWPORT, "height": height})
+            self.page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
         self.page.evaluate("window.scrollTo(0, 0)")
         self.page.wait_for_timeout(1000)  # let the run graph finish drawing
         self.page.screenshot(path=str(folder / name))
