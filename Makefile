@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-fast bench lock clean
+.PHONY: serve test test-fast bench lock clean claude-code-latest claude-code-matrix
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -30,6 +30,16 @@ test: .venv/.synced
 
 test-fast: .venv/.synced
 	.venv/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The newest Claude Code on npm: what it sends that the pinned releases do not, then the suite.
+claude-code-latest: .venv/.synced
+	.venv/bin/python -m tests.claude_code.latest
+
+# Regenerate docs/claude-code-matrix.json (release x tool) from a run of the tool tests.
+claude-code-matrix: .venv/.synced
+	rm -f docs/claude-code-matrix.json
+	OAS_CLAUDE_CODE_MATRIX=docs/claude-code-matrix.json .venv/bin/pytest -q \
+		tests/claude_code/test_tools.py tests/claude_code/test_side_tools.py
 
 bench: .venv/.synced
 	.venv/bin/python -m bench

@@ -3,6 +3,7 @@
     python -m bench                    # the full run, ~10 minutes on 2 cores
     python -m bench --quick            # a smoke run: small counts, SQLite Prefect only
     python -m bench --chunks 100 --chunk-size 8 --delay 0.002 --samples 200
+    python -m bench --only prefect-cost --quick   # Prefect writes per request, printed only
 
 Starts the bench upstream, `oas serve` untracked, with `OAS_UPSTREAM=litellm`, tracked by
 a local Prefect server on SQLite and then on PostgreSQL, and `oas serve` with its own
@@ -13,6 +14,7 @@ Everything runs on loopback; every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from bench.suite import Config, Suite
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def parse(argv: list[str] | None = None) -> tuple[Config, Path]:
+def parse(argv: list[str] | None = None) -> tuple[Config, Path, str | None]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=200, help="content chunks per stream")
     parser.add_argument("--chunk-size", type=int, default=16, help="characters per chunk")
@@ -31,13 +33,17 @@ def parse(argv: list[str] | None = None) -> tuple[Config, Path]:
     parser.add_argument("--samples", type=int, default=100, help="sequential samples per figure")
     parser.add_argument("--quick", action="store_true", help="small counts, SQLite only")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the report goes")
+    parser.add_argument("--only", choices=["prefect-cost"],
+                        help="run one part and print its figures (no report is written)")
     args = parser.parse_args(argv)
     samples = min(args.samples, 10) if args.quick else args.samples
-    return Config(args.chunks, args.chunk_size, args.delay, samples, args.quick), args.out
+    config = Config(args.chunks, args.chunk_size, args.delay, samples, args.quick)
+    return config, args.out, args.only
 
 
 def run(suite: Suite) -> None:
     quick = suite.config.quick
+    suite.routing()
     suite.floor()
     upstream = suite.upstream.base_url  # type: ignore[union-attr]
 
@@ -89,9 +95,32 @@ def run(suite: Suite) -> None:
         oas.stop()
 
 
+def prefect_cost_only(suite: Suite) -> None:
+    """What each request writes to Prefect, on SQLite (and PostgreSQL unless --quick)."""
+    for database in ("sqlite",) if suite.config.quick else ("sqlite", "postgres"):
+        prefect = Prefect(database)
+        try:
+            if suite.upstream is None:
+                suite.floor_upstream()
+            oas = Oas(suite.upstream.base_url, prefect.api_url)  # type: ignore[union-attr]
+            try:
+                suite.prefect_cost(oas, prefect, f"tracked-{database}")
+            finally:
+                oas.stop()
+        finally:
+            prefect.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
-    config, out = parse(argv)
+    config, out, only = parse(argv)
     suite = Suite(config)
+    if only == "prefect-cost":
+        try:
+            prefect_cost_only(suite)
+        finally:
+            suite.stop()
+        print(json.dumps(suite.results["prefect"], indent=2))
+        return 0
     try:
         run(suite)
     finally:

@@ -113,6 +113,8 @@ GOALS = [
     Goal("memory growth per request, tracked", "~0 (<= 2 KB)",
          lambda r: _get(r, "memory", "tracked-postgres", "growth_kb_per_request"),
          lambda v: v <= 2, "KB"),
+    Goal("choosing a route: 50 rules, a 100-turn Claude Code request (CPU)", "<= 20 us",
+         lambda r: _get(r, "routing", "us_per_choice"), lambda v: v <= 20, "us"),
     Goal("ready with an external Prefect", "<= 3 s",
          lambda r: _get(r, "cold_start", "oas, external Prefect (PostgreSQL)"),
          lambda v: v <= 3, "s"),

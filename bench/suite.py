@@ -118,10 +118,15 @@ class Suite:
 
     # ---- phases ------------------------------------------------------------------------
 
+    def floor_upstream(self) -> None:
+        """Start the bench upstream (`floor` does, or `--only` parts before they run)."""
+        c = self.config
+        self.upstream = Upstream(c.chunks, c.chunk_size, c.delay)
+
     def floor(self) -> None:
         """The same requests straight to the upstream."""
         c = self.config
-        self.upstream = Upstream(c.chunks, c.chunk_size, c.delay)
+        self.floor_upstream()
         self.direct = Target.upstream(self.upstream.base_url)
         print("direct to the upstream (the floor)", flush=True)
         run(warm(self.direct, self.bodies.openai["small-stream"], True))
@@ -140,6 +145,14 @@ class Suite:
                                                 self._concurrent_count(concurrency),
                                                 concurrency))
                 self._keep(f"direct/{shape}/c{concurrency}", samples, wall)
+
+    def routing(self) -> None:
+        """CPU per route choice (bench/routing.py): a function call, no server needed."""
+        from bench.routing import route_choice
+
+        self.results["routing"] = figure = route_choice()
+        print(f"  route choice, {figure['rules']} rules: {figure['us_per_choice']} us CPU "
+              f"(conversation scan for images/documents: {figure['scan_us']} us)", flush=True)
 
     def _concurrent_count(self, concurrency: int) -> int:
         return concurrency * (2 if self.config.quick else 4)
@@ -229,7 +242,9 @@ class Suite:
         print(f"  memory {name}: {self.results['memory'][name]}", flush=True)
 
     def prefect_cost(self, oas: Oas, prefect: Prefect, name: str) -> None:
-        """API calls, database rows and bytes, stored payload bytes per request."""
+        """What `oas` writes to Prefect per request (API calls and bytes, task-run events,
+        log lines, session artifact versions), the database rows and bytes that adds, and
+        the payload store's bytes."""
         target = Target.oas(oas.base_url, name)
         turns = 5 if self.config.quick else 20
         oas.drain(timeout=300)
@@ -239,9 +254,12 @@ class Suite:
         run(closed_loop(target, small, True, count, 1))
         oas.drain()
         db_mid, api_mid = prefect_cost.settled(prefect), oas.prefect_stats()
-        # a Claude Code session: the same system prompt and tools, the conversation grows
+        # a Claude Code session: the same system prompt and tools, the conversation grows;
+        # its session id (in metadata.user_id) gives it its keyed session artifact
+        session = {"user_id": f"user_bench_account__session_{name}-{time.time_ns()}"}
         for turn in range(turns):
-            body = encode(claude_code_request(10 + turn, model=self.config.model, stream=True))
+            turn_body = claude_code_request(10 + turn, model=self.config.model, stream=True)
+            body = encode(turn_body | {"metadata": session})
             run(closed_loop(target, body, True, 1, 1))
         oas.drain()
         db_after, api_after = prefect_cost.settled(prefect), oas.prefect_stats()
@@ -250,13 +268,13 @@ class Suite:
                             for t in range(turns))
         self.results["prefect"][name] = {
             "small": {"requests": count,
-                      "api_calls_per_request": _per(api_before, api_mid, "api_calls", count),
+                      **_writes(api_before, api_mid, count),
                       "database_per_request": prefect_cost.per_request(db_before, db_mid, count),
                       "payload_bytes_per_request": _per(api_before, api_mid, "payload_new_bytes",
                                                         count)},
             "claude_code_session": {
                 "requests": turns, "request_kb_avg": round(session_bytes / turns / 1024, 1),
-                "api_calls_per_request": _per(api_mid, api_after, "api_calls", turns),
+                **_writes(api_mid, api_after, turns),
                 "database_per_request": prefect_cost.per_request(db_mid, db_after, turns),
                 "payload_bytes_per_request": _per(api_mid, api_after, "payload_bytes", turns),
                 "payload_new_bytes_per_request": _per(api_mid, api_after, "payload_new_bytes",
@@ -275,6 +293,13 @@ class Suite:
 
 def _per(before: dict, after: dict, key: str, requests: int) -> float:
     return round((after.get(key, 0) - before.get(key, 0)) / max(1, requests), 1)
+
+
+def _writes(before: dict, after: dict, requests: int) -> dict:
+    """Per request: the recorder's API calls and request bytes, events, log lines and
+    session artifact versions."""
+    return {f"{key}_per_request": _per(before, after, key, requests)
+            for key in ("api_calls", "api_bytes", "events", "log_lines", "session_writes")}
 
 
 def _tracking_delta(before: dict, after: dict) -> dict:

@@ -33,7 +33,7 @@ def test_empty_file_is_fine(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "says"), [
-    ("fallback:\n  big: [x/y]\n", "fallback: Extra inputs are not permitted"),
+    ("fallback:\n  big: [x/y]\n", "fallback: unknown section"),
     ("fallbacks:\n  big: 3\n", "fallbacks.big"),
     ("- just\n- a list\n", "must be a mapping"),
     ("fallbacks: [unclosed\n", "not valid YAML"),

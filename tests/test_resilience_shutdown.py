@@ -32,7 +32,7 @@ def free_port() -> int:
 
 class ServeProcess:
     def __init__(self, upstream, tmp_path: Path, shutdown_timeout: float,
-                 prefect_api: str | None = None) -> None:
+                 prefect_api: str | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "PREFECT_API"))}
@@ -41,6 +41,7 @@ class ServeProcess:
             "OAS_DATA_DIR": str(tmp_path / "data"), "OAS_SHUTDOWN_TIMEOUT": str(shutdown_timeout),
             "OAS_PORT": str(self.port), "OAS_RETRIES": "0",
         })
+        env.update(extra_env or {})
         args = [sys.executable, "-m", "src", "serve"]
         if prefect_api:
             env["PREFECT_API_URL"] = prefect_api

@@ -90,6 +90,11 @@ def test_sentinel_key_is_nowhere(tracked_oas, upstream, prefect_api, captured_lo
         recorded.append(orjson.dumps(tasks).decode())
         recorded.append(orjson.dumps(reader.artifacts(run["id"])).decode())
     tracked_oas.runtime.recorder.flush()
+    for response in responses[1:]:  # the failed runs' Logs tabs have the upstream's errors
+        run = reader.flow_run_for_request(response.headers["request-id"])
+        lines = reader.logs(run["id"], containing="request failed")
+        assert any("request failed" in line["message"] for line in lines)
+        recorded.append(orjson.dumps(lines).decode())
 
     everything = {
         "responses": "\n".join(f"{dict(r.headers)}\n{r.text}" for r in responses),

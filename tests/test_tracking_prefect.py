@@ -27,7 +27,7 @@ def test_a_request_is_a_completed_flow_run_with_its_steps(tracked_oas, upstream,
 
     run = reader.flow_run_for_request(request_id, state="COMPLETED")
     assert "claude-sonnet-4-5" in run["name"] and "sync" in run["name"]
-    assert {"model:claude-sonnet-4-5", "non-stream", "session:session-123",
+    assert {"model:claude-sonnet-4-5", "non-stream", "session:session-123", "kind:main",
             "upstream:anthropic/claude-sonnet-4"} <= set(run["tags"])
     assert run["parameters"]["stream"] is False
     tasks = reader.task_runs(run["id"], expected=7)

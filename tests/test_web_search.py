@@ -20,7 +20,7 @@ from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.request import to_openai
 from src.tasks.conversion.stream import StreamConverter
-from src.tasks.routing import resolve_model
+from src.tasks.routing import map_model
 from src.tasks.server_tools import web_search
 from src.tasks.server_tools.web_search import WebSearchStream
 
@@ -60,7 +60,7 @@ def claude_code_request(**changes: Any) -> MessagesRequest:
 
 
 def upstream_body(request: MessagesRequest, settings: Settings) -> dict[str, Any]:
-    body = to_openai(request, resolve_model(request.model, settings))
+    body = to_openai(request, map_model(request.model, settings))
     web_search.apply_web_search(body, request, settings)
     return body
 
@@ -155,7 +155,8 @@ def test_annotations_become_search_blocks_and_citations() -> None:
     assert first.type == "web_search_result_location"
     assert first.url == "https://docs.prefect.io/v3/release-notes"
     assert first.cited_text == "Prefect 3.9 makes task runs faster."
-    assert message["usage"]["server_tool_use"] == {"web_search_requests": 2}
+    assert message["usage"]["server_tool_use"] == {"web_search_requests": 2,
+                                                   "web_fetch_requests": 0}
     # The opaque fields carry the result back in a later turn.
     assert web_search.decode_opaque(parsed.content[0].encrypted_content) == {
         "url": "https://docs.prefect.io/v3/release-notes", "title": "Release notes",
@@ -177,7 +178,8 @@ def test_annotations_without_ranges_cite_the_whole_answer() -> None:
     *_, text = message["content"]
     assert text["text"] == "Answer."
     assert [c["url"] for c in text["citations"]] == ["https://a.example/"]
-    assert message["usage"]["server_tool_use"] == {"web_search_requests": 1}
+    assert message["usage"]["server_tool_use"] == {"web_search_requests": 1,
+                                                   "web_fetch_requests": 0}
 
 
 # -- stream ----------------------------------------------------------------------------
@@ -254,4 +256,5 @@ def test_stream_search_count() -> None:
     assert search.requests(None) == 1
     assert search.requests({"server_tool_use": {"web_search_requests": 3}}) == 3
     usage = web_search.add_server_tool_usage({"input_tokens": 1}, search.requests(None))
-    assert usage == {"input_tokens": 1, "server_tool_use": {"web_search_requests": 1}}
+    assert usage == {"input_tokens": 1,
+                     "server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}}

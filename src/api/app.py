@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -23,6 +27,17 @@ from src.core.settings import Settings, get_settings
 log = structlog.get_logger("oas.app")
 
 
+def reload_on_sighup(runtime: Any) -> None:
+    """SIGHUP re-reads the OAS_CONFIG file (`oas config reload` sends it), on the event
+    loop, between requests: none is dropped, each sees the old rules or the new."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach only the main thread (an app served from a test thread)
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload_config)
+    except (NotImplementedError, RuntimeError, ValueError):  # no SIGHUP on this platform
+        log.info("config reload on SIGHUP is not available here")
+
+
 def create_app(settings: Settings | None = None, runtime: object | None = None) -> FastAPI:
     """Build the app. `runtime` may be given (tests); otherwise one is made at start-up."""
     settings = settings or get_settings()
@@ -36,6 +51,7 @@ def create_app(settings: Settings | None = None, runtime: object | None = None) 
         app.state.runtime = rt
         if own:
             rt.start()
+            reload_on_sighup(rt)
             # Everything imported at start-up lives as long as the process: move it out of
             # the collector's way, so full collections stay short on the request path.
             gc.collect()
@@ -80,5 +96,6 @@ def create_app(settings: Settings | None = None, runtime: object | None = None) 
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         return error_response(error, request.scope.get("state", {}).get("request_id"))
 
-    app.add_middleware(RequestMiddleware, api_keys=[k.get_secret_value() for k in settings.api_keys])
+    app.add_middleware(RequestMiddleware, api_keys=[k.get_secret_value() for k in settings.api_keys],
+                       clients=lambda: settings.config.client_table)
     return app

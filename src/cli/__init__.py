@@ -111,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         "value and where the\nvalue came from (environment, .env, or default), then what "
         "they add up to. Keys are\nmasked to their first characters; URLs lose their "
         "passwords.",
-        epilog="examples:\n  oas config\n  oas config --changed\n  oas config --json",
+        epilog="examples:\n  oas config\n  oas config --changed\n  oas config --json\n"
+        "  oas config reload              # running servers re-read OAS_CONFIG (SIGHUP)",
     )
+    config.add_argument("action", nargs="?", choices=["show", "reload"], default="show",
+                        help="show (default), or reload: check the OAS_CONFIG file and have "
+                        "each running `oas serve` apply it")
     config.add_argument("--changed", action="store_true",
                         help="only settings that are not at their default")
     config.add_argument("--json", action="store_true", help="machine-readable output")
@@ -128,6 +132,33 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--timeout", type=float, default=5.0,
                         help="seconds for each network check (default 5)")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+
+    routes = _subcommand(
+        sub, "routes", help="show which route a request would take",
+        description="Apply the models table and the routes of OAS_CONFIG to a Messages "
+        "request read from a\nJSON file, and print the decision (route, upstream model, "
+        "fallbacks) without sending it.",
+        epilog="examples:\n  oas routes explain request.json\n"
+        "  oas routes explain request.json --client alice --json",
+    )
+    routes.add_argument("action", choices=["explain"], help="explain: print the decision")
+    routes.add_argument("request", help="a JSON file holding a /v1/messages request body")
+    routes.add_argument("--client", help="as if sent with this named client's key")
+    routes.add_argument("--json", action="store_true", help="machine-readable output")
+
+    usage = _subcommand(
+        sub, "usage", help="spend per client, day and model",
+        description="What requests cost, from the spend ledger (OAS_LEDGER_URL, default "
+        "SQLite under OAS_DATA_DIR),\nper named client, day (UTC) and upstream model. "
+        "Default: this calendar month.",
+        epilog="examples:\n  oas usage\n  oas usage --days 7 --client alice\n"
+        "  oas usage --sessions          # per Claude Code session\n  oas usage --json",
+    )
+    usage.add_argument("--days", type=int, help="the last N days instead of this month")
+    usage.add_argument("--client", help="only this client")
+    usage.add_argument("--sessions", action="store_true",
+                       help="per Claude Code session instead of per day and model")
+    usage.add_argument("--json", action="store_true", help="machine-readable output")
 
     from src.cli.mcp import add_parser as add_mcp_parser
 
@@ -156,6 +187,14 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from src.cli.config import config
 
         return config
+    if command == "routes":
+        from src.cli.routes import run as run_routes
+
+        return run_routes
+    if command == "usage":
+        from src.cli.usage import run as run_usage
+
+        return run_usage
     if command == "doctor":
         from src.cli.doctor import doctor
 
@@ -175,10 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from pydantic import ValidationError
 
+    from src.core.config_file import ConfigError
+
     try:
         return _handler(args.command)(args)
     except ValidationError as exc:
         print(settings_error(exc), file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"oas: cannot start: {exc}", file=sys.stderr)
         return 2
 
 

@@ -33,11 +33,29 @@ def derived(settings: Settings) -> dict[str, str]:
         "payload store": str(settings.payload_store_dir),
         "log file": (f"{settings.log_file} (rotated daily, {settings.log_retention_days} kept)"
                      if settings.log_file else "none (stderr only)"),
-        "client keys": "required" if settings.api_keys else "not required (OAS_API_KEYS unset)",
+        "client keys": _client_keys(settings),
+        "routing": (f"{len(settings.config.routes)} rules, {len(settings.config.models)} "
+                    f"model globs, then OAS_BIG_MODEL/OAS_SMALL_MODEL"),
+        "spend ledger": settings.ledger_url and display_value(settings.ledger_url)
+        or f"sqlite:///{settings.data_dir / 'spend.sqlite3'}",
     }
 
 
+def _client_keys(settings: Settings) -> str:
+    named = [c.name for c in settings.config.clients]
+    if not named and not settings.api_keys:
+        return "not required (OAS_API_KEYS and clients unset)"
+    parts = [f"{len(settings.api_keys)} in OAS_API_KEYS"] if settings.api_keys else []
+    if named:
+        parts.append("named clients " + ", ".join(named))
+    return "required: " + "; ".join(parts)
+
+
 def config(args: argparse.Namespace) -> int:
+    if getattr(args, "action", "show") == "reload":
+        from src.cli.config_reload import reload_config
+
+        return reload_config()
     settings = get_settings()
     origin = sources(settings)
     rows = [(info.env, display_value(getattr(settings, info.field)), origin[info.field])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from src.cli.pidfile import remove_pid, write_pid
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
 from src.core.settings import Settings, get_settings
@@ -40,7 +41,7 @@ def is_loopback(host: str) -> bool:
 
 def exposure_warning(host: str, settings: Settings) -> str | None:
     """The warning to shout when others can reach this server without a client key."""
-    if is_loopback(host) or settings.api_keys:
+    if is_loopback(host) or settings.api_keys or settings.config.clients:
         return None
     return (f"LISTENING ON {host} WITHOUT OAS_API_KEYS: anyone who can reach this port can "
             "use it and spend your upstream credits. Set OAS_API_KEYS, or bind to 127.0.0.1.")
@@ -87,6 +88,7 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # `finally` below still stops the Prefect server and database started here.
     signal.signal(signal.SIGTERM, _exit_quietly)
+    pid_file = None if reload else write_pid(settings.data_dir, port)  # for `oas config reload`
     try:
         import uvicorn
 
@@ -117,6 +119,8 @@ def serve(args: argparse.Namespace) -> int:
         else:
             uvicorn.Server(server_config(create_app(settings), settings, host, port)).run()
     finally:
+        if pid_file is not None:
+            remove_pid(pid_file)
         if local is not None:
             log.info("stopping the local Prefect server")
             local.stop()

@@ -18,6 +18,7 @@ from src.flows.messages import messages_flow
 from src.coordinators.runs import end_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
 from src.tasks.server_tools.managed_mcp import opt_in_from_header
+from src.services.spend.budget import check_budget
 from src.tasks.conversion.sse import sse_error
 from src.tracking.run import CANCELLED, COMPLETED, FAILED, Run
 
@@ -25,6 +26,10 @@ log = structlog.get_logger("oas.messages")
 
 
 def _fail(run: Run, error: AnthropicError) -> None:
+    with run.current():  # the run's Logs tab ends with what the client got
+        (log.warning if error.status >= 500 else log.info)(
+            "request failed", error_type=error.error_type, status=error.status,
+            error=error.message)
     run.add_tags(f"error:{error.error_type}")
     run.finish(FAILED, f"{error.error_type}: {error.message}")
     metrics.record_error(run.summary.get("upstream_model") or run.parameters["model"])
@@ -40,11 +45,13 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     """Answer one Messages request; the client's bytes never wait on Prefect."""
     opt_in_from_header(body, ctx.mcp_opt_in)  # kept with the stored request, for replays
     run = new_run("messages", body, ctx)
-    log_payload(log, "request body", body)
     runtime.recorder.begin(run)
-    flow_events = messages_flow.fn(body, runtime.services)
+    with run.current():
+        log_payload(log, "request body", body)
+    flow_events = messages_flow.fn(body, runtime.services, ctx.client)
     events = run.iterate(flow_events)
     try:
+        await _check_budget(runtime, ctx)
         first = await anext(events)
         mark_first_byte(run)
     except AnthropicError as exc:
@@ -56,7 +63,8 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         end_run(runtime, run)
         raise
     except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
-        log.exception("request failed", request_id=ctx.request_id)
+        with run.current():
+            log.exception("request failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         _fail(run, error)
         end_run(runtime, run)
@@ -68,11 +76,20 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
             pass
         _finish_summary(run)
         run.finish(COMPLETED)
+        with run.current():
+            log_payload(log, "response body", first)
         end_run(runtime, run)
-        log_payload(log, "response body", first)
         return JsonReply(first, upstream_model)
 
     return StreamReply(_stream(runtime, run, first, events, flow_events), upstream_model)
+
+
+async def _check_budget(runtime: Runtime, ctx: RequestContext) -> None:
+    """A named client past its monthly budget gets 402 before anything is sent upstream."""
+    client = runtime.settings.config.client_table.by_name.get(ctx.client) if ctx.client else None
+    spend = runtime.services.spend
+    if client is not None and client.budget_usd is not None and spend is not None:
+        await check_budget(spend, client)
 
 
 async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes],
@@ -92,7 +109,8 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
         run.finish(CANCELLED, "client disconnected")
         raise
     except Exception as exc:  # noqa: BLE001
-        log.exception("stream failed", request_id=run.parameters["request_id"])
+        with run.current():
+            log.exception("stream failed", request_id=run.parameters["request_id"])
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         yield sse_error(error.error_type, error.message)
         _fail(run, error)

@@ -14,6 +14,7 @@ import structlog
 
 from src.core.context import RequestContext, session_from_metadata
 from src.core.metrics import metrics
+from src.tasks.request_kind import request_kind
 from src.tracking.run import FAILED, Run
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ def new_run(flow_name: str, body: Any, ctx: RequestContext, *, mode: str | None 
     run.summary["mode"] = kind
     if ctx.session_id:
         run.add_tags(f"session:{ctx.session_id}")
+    if ctx.client:
+        run.add_tags(f"client:{ctx.client}")
+        run.summary["client"] = ctx.client
+    if mode is None:  # a Messages request: a session's main turn or a side request
+        run.add_tags(f"kind:{request_kind(body)}")
     run.payload = body if isinstance(body, dict) else None
     run.summary["context"] = ctx.as_payload_context()
     return run
@@ -70,7 +76,28 @@ def end_run(runtime: Runtime, run: Run) -> None:
         observe_run(run)
     except Exception:  # noqa: BLE001 - metrics never cost a run its recording
         log.exception("could not count the run in the metrics", flow_run=str(run.id))
+    try:
+        record_spend(runtime, run)
+    except Exception:  # noqa: BLE001 - the ledger never costs a run its recording
+        log.exception("could not record the run's spend", flow_run=str(run.id))
     runtime.recorder.end(run)
+
+
+def record_spend(runtime: Runtime, run: Run) -> None:
+    """Queue what an answered request cost for the ledger (written off the request path)."""
+    usage = run.summary.get("usage")
+    if run.flow_name != "messages" or runtime.services.spend is None or not isinstance(usage, dict):
+        return
+    cost = run.summary.get("cost")
+    client = run.summary.get("client")
+    named = runtime.settings.config.client_table.by_name.get(client) if client else None
+    runtime.services.spend.record(
+        client=client, urgent=named is not None and named.budget_usd is not None, model=str(run.summary.get("upstream_model") or
+                                                     run.parameters.get("model")),
+        session=run.parameters.get("session_id"), request_id=run.parameters["request_id"],
+        cost=float(cost) if isinstance(cost, (int, float)) else None,
+        input_tokens=int(usage.get("input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0))
 
 
 def observe_run(run: Run) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from src.coordinators.models import ModelCatalog
+from src.core.config_file import ConfigError
 from src.services import Services
 from src.sandbox.service import sandbox_status
 from src.core.settings import Settings
@@ -43,6 +44,19 @@ class Runtime:
                             grace=settings.tracking_grace,
                             concurrency=settings.tracking_writers)
         return cls(settings, Services.create(settings), recorder, payloads)
+
+    def reload_config(self) -> bool:
+        """Apply a changed OAS_CONFIG file (SIGHUP, `oas config reload`): routes, models
+        and clients change for the next request; requests under way keep their route. A
+        file that does not validate is refused and the old rules stay."""
+        try:
+            config = self.settings.reload_config()
+        except ConfigError as exc:
+            log.error("config reload refused; the previous configuration stays", problem=str(exc))
+            return False
+        log.info("config reloaded", file=str(self.settings.config_file), routes=len(config.routes),
+                 models=len(config.models), clients=len(config.clients))
+        return True
 
     def start(self) -> None:
         """Start background work (called inside the running event loop, at app start-up)."""

@@ -24,6 +24,7 @@ class RequestContext:
     anthropic_version: str | None = None
     user_agent: str | None = None
     mcp_opt_in: str | None = None  # `x-oas-mcp`: managed MCP servers the request asks for
+    client: str | None = None  # the named client whose key the request carries
     received: float = field(default_factory=time.time)
 
     def as_payload_context(self) -> dict[str, str]:

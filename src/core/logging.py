@@ -137,8 +137,12 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _mask_secrets,
     ]
+    # Processors added by others that must outlive a reconfiguration (the recorder's copy
+    # of each line into its run: src/tracking/logs.py) stay, before the formatter.
+    kept = [p for p in structlog.get_config()["processors"]
+            if getattr(p, "keep_on_reconfigure", False)]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, *kept, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -96,6 +96,10 @@ class Metrics:
         self.first_token = Histogram(
             "oas_time_to_first_token_seconds", "Time from request to the upstream's first token.",
             ["mode"], buckets=FIRST_BYTE_BUCKETS, registry=self.registry)
+        self.spend = Counter(
+            "oas_spend_usd", "What requests cost (USD), by named client and upstream model: "
+            "the upstream's reported cost, or LiteLLM's price table when it reports none.",
+            ["client", "model"], registry=self.registry)
         self.registry.register(_CounterCollector(self))
 
     # ---- what tasks report --------------------------------------------------------------
@@ -108,6 +112,12 @@ class Metrics:
         counters.cache_read_input_tokens += int(usage.get("cache_read_input_tokens") or 0)
         counters.cache_creation_input_tokens += int(usage.get("cache_creation_input_tokens") or 0)
         counters.cost += cost or 0.0
+
+    def record_spend(self, client: str, model: str, cost: float) -> None:
+        """Spend of one request (client names come from the config file: bounded)."""
+        if model not in self.models:
+            model = OTHER
+        self.spend.labels(client, model).inc(max(cost, 0.0))
 
     def record_error(self, model: str) -> None:
         counters = self.models[model]

@@ -80,10 +80,11 @@ class Settings(BaseSettings):
     )
     prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
     tracking_grace: float = Field(
-        1.0, ge=0, validation_alias=_env("OAS_TRACKING_GRACE"),
-        description="a request that ends within this many seconds becomes its flow run in "
-        "one write, already finished (Prefect then shows no flow-run duration: the artifact "
-        "and the task runs have it); 0: every run is created Running first",
+        0.0, ge=0, validation_alias=_env("OAS_TRACKING_GRACE"),
+        description="0: every run is created Running as its request starts, so Prefect "
+        "shows its real start time and duration; above 0, a request that ends within this "
+        "many seconds becomes its flow run in one write less, already finished, with no "
+        "start time or duration in Prefect (the artifact and the task runs have them)",
     )
     tracking_writers: int = Field(
         4, ge=1, validation_alias=_env("OAS_TRACKING_WRITERS"),
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
     payload_retention_days: float = Field(30.0, validation_alias=_env("OAS_PAYLOAD_RETENTION_DAYS"))
 
     config_file: Path | None = Field(None, validation_alias=_env("OAS_CONFIG"))
+    ledger_url: str | None = Field(
+        None, validation_alias=_env("OAS_LEDGER_URL"),
+        description="where spend per client is kept, shared by replicas: sqlite:///PATH or "
+        "postgresql://USER:PASS@HOST/DB (default: SQLite at DATA_DIR/spend.sqlite3)",
+    )
 
     env: Literal["development", "production"] = Field(
         "development", validation_alias=_env("OAS_ENV"),
@@ -280,6 +286,14 @@ class Settings(BaseSettings):
     def config(self) -> ConfigFile:
         """What the OAS_CONFIG file says (empty when there is none)."""
         return self._config
+
+    def reload_config(self) -> ConfigFile:
+        """Read the OAS_CONFIG file again; the new sections replace the old in one
+        assignment, so a request sees either the old file or the new one, never a mix.
+        A file that does not validate raises `ConfigError` and changes nothing."""
+        config = load_config_file(self.config_file)
+        self._config = config
+        return config
 
     def fallbacks_for(self, *names: str | None) -> tuple[str, ...]:
         """Fallback models for the first of `names` (alias, upstream id, client name) that

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
+import structlog
 from prefect import flow
 
 from src.core.ids import server_tool_use_id
@@ -32,6 +33,8 @@ from src.tasks.server_tools.web_search import (
     WebSearchStream,
     find_web_search,
     finish_message,
+    message_searches,
+    record_web_search,
     search_query,
 )
 from src.tasks.upstream import Attempts, RetryPolicy, call_upstream, open_upstream_stream
@@ -41,14 +44,17 @@ from src.tracking import annotate
 
 T = TypeVar("T")
 
+log = structlog.get_logger("oas.server_tools")
+
 
 @flow(name="messages", persist_result=False, validate_parameters=False, log_prints=False)
-async def messages_flow(request: dict[str, Any], services: Services) -> AsyncIterator[Any]:
+async def messages_flow(request: dict[str, Any], services: Services,
+                        client: str | None = None) -> AsyncIterator[Any]:
     """validate -> resolve model -> plan server tools -> convert request -> call upstream
     (each attempt, until one model answers) -> convert -> [run server tools, call again]
-    -> usage."""
+    -> usage. `client` is the named client that sent it (routes may ask)."""
     valid = validate_request(request)
-    route = resolve_model(valid.model, services.settings)
+    route = await resolve_model(request, services.settings, client)
     annotate(tags=[f"upstream:{route.upstream_model}"], upstream_model=route.upstream_model,
              provider=route.provider or services.upstream.name)
     toolbox = plan_server_tools(valid, services.settings)
@@ -107,7 +113,11 @@ class Conversation:
         the exchange to the conversation."""
         results = []
         for tool, call in converter.server_calls:
+            log.info("server tool call", tool=call.name, tool_use_id=call.id)
             outcome = await tool.run(call)
+            if outcome.is_error:
+                log.info("server tool call ended in an error result", tool=call.name,
+                         tool_use_id=call.id)
             self.toolbox.count(tool)
             yield converter.emit_blocks(outcome.blocks)
             results.append((call, outcome))
@@ -160,6 +170,8 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
                            conversation.toolbox.response_fields())
     annotate(first_token_at=outcome.first_token_at,
              **({"provider": outcome.provider} if outcome.provider else {}))
+    if search is not None and (search.hits or search.requests(outcome.raw_usage)):
+        record_web_search(search.query, len(search.hits), search.requests(outcome.raw_usage))
     record_usage(conversation.route, outcome.usage, outcome.raw_usage, outcome.stop_reason,
                  outcome.tool_calls)
 
@@ -191,6 +203,9 @@ async def _whole(conversation: Conversation) -> dict[str, Any]:
     if conversation.search_query is not None:
         message = finish_message(message, completion, conversation.search_query,
                                  server_tool_use_id())
+        results, searches = message_searches(message)
+        if results or searches:
+            record_web_search(conversation.search_query, results, searches)
     outcome = converter.outcome
     if outcome.provider:
         annotate(provider=outcome.provider)

@@ -1,14 +1,27 @@
-"""resolve-model: which upstream model answers the name the client asked for."""
+"""resolve-model: which upstream model answers the name the client asked for, and why.
+
+In order: the first rule of the `routes` section whose conditions all hold (tag
+`route:<name>`), else the `models` table (`route:models`), else the built-in mapping
+(`route:default`: `big`/`small`, Claude names by family, `/` ids passed through).
+The client still sees the model name it asked for; only the upstream changes.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
 
 from src.core.settings import Settings
-from src.tracking import step
+from src.tasks.routes import NeedsTokens, RequestFeatures, route_table
+from src.tracking import annotate, step
 
 _CLAUDE = re.compile(r"claude", re.IGNORECASE)
+
+log = structlog.get_logger("oas.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +33,12 @@ class Route:
     upstream_model: str
     alias: str | None = None
     fallbacks: tuple[str, ...] = ()
+    #: what chose the model: a rule's name, `models` or `default`
+    rule: str = "default"
+    #: why, in words: the conditions that held, the glob that matched
+    matched: str = ""
+    #: OpenRouter provider preferences of the rule (None: OAS_PROVIDER)
+    provider_prefs: dict[str, Any] | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -35,10 +54,69 @@ class Route:
         """The provider part of an OpenRouter id (`anthropic` in `anthropic/claude-...`)."""
         return self.upstream_model.split("/", 1)[0] if "/" in self.upstream_model else ""
 
+    @property
+    def explanation(self) -> str:
+        """`thinking (thinking: true)`: the rule and why, for the run's summary."""
+        matched = self.matched
+        if not matched and self.rule == "default":
+            matched = (f"{self.client_model.strip()} -> {self.alias}" if self.alias
+                       else "passed through")
+        return f"{self.rule} ({matched})" if matched else self.rule
+
 
 def map_model(name: str, settings: Settings) -> Route:
-    """The route for `name`, with the fallbacks configured for its alias or model."""
-    route = _primary(name, settings)
+    """The route for `name` by the `models` table or the built-in mapping (no rules:
+    `count_tokens` counts with this model), with the fallbacks configured for it."""
+    found = settings.config.model_table.lookup(name.strip())
+    if found is not None:
+        glob, target = found
+        route = replace(_primary(target, settings), client_model=name, rule="models",
+                        matched=f"model: {glob}")
+    else:
+        route = _primary(name, settings)
+    return _with_fallbacks(route, settings)
+
+
+def choose_route(body: dict[str, Any], settings: Settings, client: str | None = None,
+                 input_tokens: int | None = None) -> Route:
+    """The route for a whole request (raises `NeedsTokens` if a rule needs the count and
+    `input_tokens` is None)."""
+    name = str(body.get("model") or "")
+    table = route_table(settings.config)
+    if not table:
+        return map_model(name, settings)
+    decision = table.choose(RequestFeatures(body, client, input_tokens))
+    rule = decision.rule
+    if rule is None:
+        return map_model(name, settings)
+    built = table.built.get((rule.name, name))
+    if built is not None:
+        return built
+    target = _primary(rule.model, settings)
+    if rule.fallbacks is not None:
+        fallbacks = rule.fallbacks
+    else:
+        fallbacks = settings.fallbacks_for(target.alias, target.upstream_model, name)
+    return table.remember((rule.name, name), Route(
+        name, target.upstream_model, target.alias,
+        tuple(m for m in dict.fromkeys(fallbacks) if m != target.upstream_model),
+        rule.name, decision.matched, rule.provider))
+
+
+async def route_request(body: dict[str, Any], settings: Settings,
+                        client: str | None = None) -> Route:
+    """`choose_route`, counting the input tokens (in a worker thread) only if a rule
+    needs them, exactly as `count_tokens` counts."""
+    try:
+        return choose_route(body, settings, client)
+    except NeedsTokens:
+        from src.tasks.tokens import count_request_tokens
+
+        counted = await asyncio.to_thread(count_request_tokens, body, settings)
+        return choose_route(body, settings, client, counted.input_tokens)
+
+
+def _with_fallbacks(route: Route, settings: Settings) -> Route:
     fallbacks = settings.fallbacks_for(route.alias, route.upstream_model, route.client_model)
     fallbacks = tuple(dict.fromkeys(m for m in fallbacks if m != route.upstream_model))
     return replace(route, fallbacks=fallbacks) if fallbacks else route
@@ -66,6 +144,14 @@ def _primary(name: str, settings: Settings) -> Route:
 
 
 @step("resolve-model")
-def resolve_model(name: str, settings: Settings) -> Route:
-    """Task: the route for this request's model."""
-    return map_model(name, settings)
+async def resolve_model(body: dict[str, Any], settings: Settings,
+                        client: str | None = None) -> Route:
+    """Task: the route for this request; the run is tagged `route:<rule>` and its summary
+    says which conditions matched."""
+    route = await route_request(body, settings, client)
+    annotate(tags=[f"route:{route.rule}"], route=route.explanation)
+    # DEBUG: not for the terminal at INFO, but always in the run's Logs tab
+    log.debug("model chosen", client_model=route.client_model,
+              upstream_model=route.upstream_model, alias=route.alias, rule=route.rule,
+              fallbacks=list(route.fallbacks) or None)
+    return route

@@ -18,6 +18,13 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _problems(value: Any) -> str | None:
+    """`tool_argument_problems` ({tool: [problem, ...]}) as one cell."""
+    if not isinstance(value, dict) or not value:
+        return None
+    return "; ".join(f"{tool}: {', '.join(map(str, problems))}" for tool, problems in value.items())
+
+
 def render_summary(run: Run) -> str:
     """A two-column table, then the task timings; nothing secret ever enters `summary`."""
     s = run.summary
@@ -28,6 +35,8 @@ def render_summary(run: Run) -> str:
         ("client model", run.parameters.get("model")),
         ("upstream model", s.get("upstream_model")),
         ("provider", s.get("provider")),
+        ("route", s.get("route")),
+        ("client", s.get("client")),
         ("stream", run.parameters.get("stream")),
         ("state", run.state),
         ("stop reason", s.get("stop_reason")),
@@ -39,13 +48,19 @@ def render_summary(run: Run) -> str:
         ("time to first token (ms)", round(ttft, 1) if ttft is not None else None),
         ("duration (ms)", round(run.duration * 1000, 1)),
         ("tool calls", s.get("tool_calls")),
-        ("attempts", s.get("attempts")),
+        ("server tools", "; ".join(s.get("server_tools") or []) or None),
+        ("code execution container", s.get("container")),
+        ("isolation tier", s.get("sandbox")),
+        ("tool argument problems", _problems(s.get("tool_argument_problems"))),
+        ("attempts", "; ".join(s.get("attempts") or []) or None),
         ("fallbacks", s.get("fallbacks")),
         ("error", run.message if run.state != "COMPLETED" else None),
         ("payload bytes (new on disk)",
          f"{s.get('payload_bytes', '-')} ({s.get('payload_new_bytes', '-')})"),
         ("replayed from", s.get("replay_of")),
         ("started", datetime.fromtimestamp(run.started, UTC).isoformat(timespec="milliseconds")),
+        ("log lines", f"{len(run.logs)} (+{run.logs_dropped} not kept)" if run.logs_dropped
+         else len(run.logs)),
     ]
     lines = ["| field | value |", "| --- | --- |"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in rows]

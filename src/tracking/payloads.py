@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
+
+from src.tracking.run import Run
+
+log = structlog.get_logger("oas.recorder")
 
 REDACTED = "[redacted]"
 
@@ -101,6 +106,21 @@ class PayloadStore:
         self._write_private(tmp, zlib.compress(data, 6))
         os.replace(tmp, path)
         return digest, len(data), len(data)
+
+    def save_run(self, run: Run) -> StoredPayload | None:
+        """Store a recorded run's request under its request id (None: nothing stored);
+        its sizes go into the run's summary, for the artifact."""
+        if run.payload is None:
+            return None
+        request_id = str(run.parameters.get("request_id") or run.id)
+        try:
+            stored = self.save(request_id, run.payload, run.summary.get("context"))
+        except OSError as exc:
+            log.warning("could not store request payload", error=str(exc))
+            return None
+        run.summary["payload_bytes"] = stored.total_bytes
+        run.summary["payload_new_bytes"] = stored.new_bytes
+        return stored
 
     def save(
         self, request_id: str, request: dict[str, Any], context: dict[str, Any] | None = None

@@ -112,7 +112,7 @@ class PrefectApi:
     """
 
     def __init__(self, base_url: str, *, timeout: float, concurrency: int,
-                 on_down: Callable[[BaseException], None], on_call: Callable[[bool], None],
+                 on_down: Callable[[BaseException], None], on_call: Callable[[bool, int], None],
                  on_retry: Callable[[], None], retries: int = 6,
                  max_backoff: float = 2.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -123,7 +123,8 @@ class PrefectApi:
         self.retries = retries
         self.max_backoff = max_backoff
         self.on_down = on_down  # tell the recorder the API is unreachable
-        self.on_call = on_call  # count a call: on_call(failed)
+        self.on_call = on_call  # count a call: on_call(failed, bytes sent)
+        self.sent_bytes = 0
         self.on_retry = on_retry  # count a retry
 
     @property
@@ -137,7 +138,10 @@ class PrefectApi:
 
     async def _request(self, method: str, url: str, json: Any = None,
                        timeout: float | None = None) -> ApiResponse:
+        if callable(json):  # a body made when it is sent: with what is known by then
+            json = json()
         data = orjson.dumps(json) if json is not None else None
+        self.sent_bytes += len(data) if data else 0
         options = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
         async with self.session.request(method, f"{self.base_url}{url}", data=data,
                                         **options) as response:
@@ -160,25 +164,27 @@ class PrefectApi:
 
     async def call(self, method: str, url: str, json: Any = None) -> ApiResponse:
         """One write, retried while Prefect is busy; raises PrefectDown when it gives up,
-        PrefectRefused when Prefect says the write is wrong."""
+        PrefectRefused when Prefect says the write is wrong. `json` may be a function that
+        makes the body, called each time the write goes out."""
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             response: ApiResponse | None = None
+            before = self.sent_bytes
             try:
                 async with self.slots:
                     response = await self._request(method, url, json)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                self.on_call(True)
+                self.on_call(True, self.sent_bytes - before)
                 self.on_down(exc)  # nothing listens: no point in retrying now
                 raise PrefectDown(str(exc) or type(exc).__name__) from exc
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 # a dropped connection, a slow answer
-                self.on_call(True)
+                self.on_call(True, self.sent_bytes - before)
                 if last:
                     self.on_down(exc)
                     raise PrefectDown(str(exc) or type(exc).__name__) from exc
             else:
-                self.on_call(response.status_code >= 400)
+                self.on_call(response.status_code >= 400, self.sent_bytes - before)
                 busy = response.status_code in RETRY_STATUSES
                 if busy:
                     self.slots.busy()

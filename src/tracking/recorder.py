@@ -1,9 +1,11 @@
 """The background writer that turns finished `Run`s into Prefect flow runs.
 
 It lives on its own thread and event loop, so nothing the client waits for ever waits on
-the Prefect API. Per request it makes two or three small API calls (create the flow run,
-set its final state, attach the artifact) and sends task-run events in batches shared by
-many requests, which is how Prefect's own task engine reports task runs.
+the Prefect API. Per request it makes three small API calls (create the flow run Running
+as the request starts, set its final state as it ends, attach the artifact) and sends
+task-run events and log lines in batches shared by many requests (task-run events are how
+Prefect's own task engine reports task runs); a Claude Code session's keyed artifact is
+rewritten at most every two seconds, with the totals of all its requests so far.
 
 When the API is down or slow the recorder counts runs as untracked instead of queueing
 them forever, probes the API's health every few seconds and resumes on its own. A bounded
@@ -22,11 +24,15 @@ from typing import Any
 
 import structlog
 
+from src.tracking.batches import Batch
 from src.tracking.events import STATE_NAMES, task_run_events
+from src.tracking.logs import install as install_log_capture
+from src.tracking.logs import log_records
 from src.tracking.payloads import PayloadStore
 from src.tracking.prefect_api import ApiResponse, PrefectApi, PrefectDown, PrefectRefused
 from src.tracking.recorder_stats import RecorderStats
 from src.tracking.run import CANCELLED, Run
+from src.tracking.sessions import Sessions
 
 log = structlog.get_logger("oas.recorder")
 
@@ -45,7 +51,8 @@ class Recorder:
         concurrency: int = 4,
         timeout: float = 5.0,
         late_after: int = 64,
-        grace: float = 1.0,
+        grace: float = 0.0,
+        session_every: float = 2.0,
         render_artifact: Callable[[Run], str] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/") if api_url else None
@@ -54,10 +61,11 @@ class Recorder:
         self.concurrency = concurrency
         self.timeout = timeout
         self.late_after = late_after
-        # A run that ends within `grace` seconds of its start is created finished, in one
-        # call, instead of Running and then finished: most runs (token counts, side calls,
-        # short answers) end that fast, and Prefect's write capacity is the ceiling.
+        # With `grace` > 0, a run that ends within `grace` seconds of its start is created
+        # finished, in one call, instead of Running and then finished: one write less, but
+        # Prefect stamps states itself, so such a run has no start time and no duration.
         self.grace = grace
+        self.session_every = session_every
         self.render_artifact = render_artifact
         self.stats = RecorderStats()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,6 +117,7 @@ class Recorder:
         """Start the recorder thread (idempotent)."""
         if self._thread is not None:
             return
+        install_log_capture()  # each run keeps its own log lines, for its Logs tab
         self._thread = threading.Thread(target=self._thread_main, name="oas-recorder", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -147,17 +156,23 @@ class Recorder:
         # what the creating call already wrote: (tags, whether the final state was included)
         self._written: dict[uuid.UUID, tuple[list[str], bool]] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._events: list[dict[str, Any]] = []
+        self._events = Batch("/events", "task run events", self.stats.count_events)
+        self._logs = Batch("/logs/", "log lines", self.stats.count_log_lines)
+        self._sessions = Sessions()
+        # when Prefect answered the create of a run made Running: its final state is not
+        # sent before that plus the run's duration (see `_finish`)
+        self._running_acked: dict[uuid.UUID, float] = {}
         self._flow_ids: dict[str, str] = {}
         self._ended: dict[uuid.UUID, asyncio.Event] = {}
         self._api = (
             PrefectApi(self.api_url, timeout=self.timeout, concurrency=self.concurrency,
-                       on_down=self._mark_down, on_call=self._count_call,
-                       on_retry=self._count_retry)
+                       on_down=self._mark_down, on_call=self.stats.count_call,
+                       on_retry=self.stats.count_retry)
             if self.api_url
             else None
         )
         loop.create_task(self._event_pump())
+        loop.create_task(self._session_pump())
         self._ready.set()
         try:
             loop.run_forever()
@@ -172,9 +187,13 @@ class Recorder:
 
     async def _drain(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while (self._inflight or self._events) and time.monotonic() < deadline:
-            if self._events and not self._inflight:
-                await self._send_events()
+        while time.monotonic() < deadline:
+            if not self._inflight and self._sessions.dirty and self.stats.prefect_up:
+                self._spawn(self._sessions.flush(self._call, self.stats))
+            if not (self._inflight or self._events or self._logs):
+                return
+            if (self._events or self._logs) and not self._inflight:
+                await self._send_batches()
             await asyncio.sleep(0.02)
 
     def _spawn(self, coro: Any) -> None:
@@ -198,19 +217,13 @@ class Recorder:
     def _on_end(self, run: Run) -> None:
         if (ended := self._ended.pop(run.id, None)) is not None:
             ended.set()
+        if self._api is not None:
+            self._sessions.add(run)
         self._spawn(self._end(run))
 
     async def _call(self, method: str, url: str, json: Any = None) -> ApiResponse:
         assert self._api is not None
         return await self._api.call(method, url, json)
-
-    def _count_call(self, failed: bool) -> None:
-        self.stats.api_calls += 1
-        if failed:
-            self.stats.api_errors += 1
-
-    def _count_retry(self) -> None:
-        self.stats.api_retries += 1
 
     def _mark_down(self, exc: BaseException) -> None:
         if self.stats.prefect_up:
@@ -238,18 +251,9 @@ class Recorder:
         return self._flow_ids[flow_name]
 
     def _store_payload(self, run: Run) -> None:
-        if self.payloads is None or run.payload is None:
-            return
-        request_id = str(run.parameters.get("request_id") or run.id)
-        try:
-            stored = self.payloads.save(request_id, run.payload, run.summary.get("context"))
-        except OSError as exc:
-            log.warning("could not store request payload", error=str(exc))
-            return
-        run.summary["payload_bytes"] = stored.total_bytes
-        run.summary["payload_new_bytes"] = stored.new_bytes
-        self.stats.payload_bytes += stored.total_bytes
-        self.stats.payload_new_bytes += stored.new_bytes
+        if self.payloads is not None and (stored := self.payloads.save_run(run)) is not None:
+            self.stats.payload_bytes += stored.total_bytes
+            self.stats.payload_new_bytes += stored.new_bytes
 
     def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None) -> dict[str, Any]:
         return {
@@ -264,8 +268,8 @@ class Recorder:
 
     async def _begin(self, run: Run, created: asyncio.Future[str | None]) -> None:
         try:
-            self._store_payload(run)
             if not self.api_url or not self.stats.prefect_up:
+                self._store_payload(run)
                 created.set_result(None)
                 return
             ended = self._ended.get(run.id)
@@ -280,34 +284,42 @@ class Recorder:
             lag = time.time() - (run.ended or run.started)
             if final and backlog and lag > self.grace:
                 # Late: write the whole run in one call and say so.
-                self._note_lag(lag)
+                self.stats.note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
                 body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
-            elif final:  # ended within the grace period: one call, the whole run
+            elif final and self.grace > 0:  # ended within the grace period: one call
                 body = self._flow_run_body(run, flow_id, run.state, run.message)
-            else:
+            else:  # Running now, finished by `_finish`: Prefect shows the real duration
+                final = False
                 body = self._flow_run_body(run, flow_id, "RUNNING", None)
+
+            def with_tags_now() -> dict[str, Any]:  # tags added meanwhile: a PATCH less
+                body["tags"] = list(run.tags)
+                return body
+
             try:
-                response = await self._call("POST", "/flow_runs/", json=body)
-            except PrefectRefused:
-                # The flow may be gone (a reset database): look it up again, once.
-                self._flow_ids.pop(run.flow_name, None)
-                body["flow_id"] = await self._flow_id(run.flow_name)
-                response = await self._call("POST", "/flow_runs/", json=body)
+                try:
+                    response = await self._call("POST", "/flow_runs/", json=with_tags_now)
+                except PrefectRefused:
+                    # The flow may be gone (a reset database): look it up again, once.
+                    self._flow_ids.pop(run.flow_name, None)
+                    body["flow_id"] = await self._flow_id(run.flow_name)
+                    response = await self._call("POST", "/flow_runs/", json=with_tags_now)
+                if not final:
+                    self._running_acked[run.id] = time.time()
+            finally:
+                # after the create, so that Prefect's start time is the request's
+                self._store_payload(run)
             self._written[run.id] = (list(body["tags"]), final)
             created.set_result(response.json()["id"])
         except Exception as exc:  # noqa: BLE001 - a recording problem must not escape
             if not isinstance(exc, PrefectDown):
                 log.warning("could not create flow run", error=str(exc))
-            created.set_result(None)
+            if not created.done():
+                created.set_result(None)
         finally:
             with self._pending_lock:
                 self.stats.pending -= 1
-
-    def _note_lag(self, lag: float) -> None:
-        self.stats.late += 1
-        self.stats.max_lag_seconds = max(self.stats.max_lag_seconds, lag)
-        self.stats.recent_lags.append(lag)
 
     async def _end(self, run: Run) -> None:
         created = self._created.pop(run.id, None)
@@ -316,20 +328,17 @@ class Recorder:
             run.tracked = False
             self._count_untracked(run)
             return
+        running_acked = self._running_acked.pop(run.id, None)
         try:
             self._queue_task_events(run, flow_run_id)
+            self._logs.extend(log_records(run, flow_run_id))
             tags_written, final_written = self._written.pop(run.id, (run.tags, False))
-            if tags_written != run.tags:
-                # Before the final state, so that a finished run always shows all its tags.
-                await self._call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
             calls = []
             if not final_written:
-                calls.append(self._call(
-                    "POST",
-                    f"/flow_runs/{flow_run_id}/set_state",
-                    json={"state": {"type": run.state, "name": STATE_NAMES[run.state],
-                                    "message": run.message}, "force": True},
-                ))
+                calls.append(self._finish(run, flow_run_id, tags_written, running_acked))
+            elif tags_written != run.tags:
+                calls.append(self._call("PATCH", f"/flow_runs/{flow_run_id}",
+                                        json={"tags": list(run.tags)}))
             if self.render_artifact is not None:
                 calls.append(self._call("POST", "/artifacts/", json={
                     "type": "markdown",
@@ -348,24 +357,48 @@ class Recorder:
             run.tracked = False
             self._count_untracked(run)
 
+    async def _finish(self, run: Run, flow_run_id: str, tags_written: list[str],
+                      running_acked: float | None) -> None:
+        """Tags (if the flow added some), then the final state of a run created Running.
+
+        Prefect stamps states with its own clock (a client cannot give their times, nor a
+        run's start, end or run time) and counts Running to final as the duration: so the
+        final state waits until Prefect's answer to the create plus the real duration."""
+        if running_acked is not None:
+            wait = running_acked + run.duration - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if tags_written != run.tags:
+            # Before the final state, so that a finished run always shows all its tags.
+            await self._call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
+        await self._call(
+            "POST",
+            f"/flow_runs/{flow_run_id}/set_state",
+            json={"state": {"type": run.state, "name": STATE_NAMES[run.state],
+                            "message": run.message}, "force": True},
+        )
+
     def _queue_task_events(self, run: Run, flow_run_id: str) -> None:
         self._events.extend(task_run_events(run, flow_run_id))
 
     async def _event_pump(self) -> None:
         while True:
             await asyncio.sleep(0.25)
-            if self._events:
-                await self._send_events()
+            if self._events or self._logs:
+                await self._send_batches()
 
-    async def _send_events(self) -> None:
-        batch, self._events = self._events[:2000], self._events[2000:]
-        if not batch or self._api is None:
-            return
-        try:
-            await self._call("POST", "/events", json=batch)
-        except Exception as exc:  # noqa: BLE001
-            if not isinstance(exc, PrefectDown):
-                log.warning("could not send task run events", error=str(exc), count=len(batch))
+    async def _send_batches(self) -> None:
+        """Task-run events and log lines of every run that ended since the last batch."""
+        if self._api is not None:
+            await asyncio.gather(self._events.send(self._call),
+                                 self._logs.send(self._call))
+
+    async def _session_pump(self) -> None:
+        """Each session's keyed artifact, rewritten at most every `session_every` seconds."""
+        while True:
+            await asyncio.sleep(self.session_every)
+            if self._sessions.dirty and self.stats.prefect_up and not self._sessions.writing:
+                self._spawn(self._sessions.flush(self._call, self.stats))
 
 
 def _join(first: str | None, second: str) -> str:

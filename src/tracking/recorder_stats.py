@@ -20,6 +20,10 @@ class RecorderStats:
     api_calls: int = 0
     api_errors: int = 0
     api_retries: int = 0
+    api_bytes: int = 0  # request bodies sent to the Prefect API
+    events: int = 0  # task-run events sent
+    log_lines: int = 0  # run log lines sent
+    session_writes: int = 0  # versions of session artifacts written
     payload_bytes: int = 0
     payload_new_bytes: int = 0
     prefect_up: bool = True
@@ -29,6 +33,27 @@ class RecorderStats:
     recent_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
     # seconds from a run's end to its last write done, for the last 1,000 runs
     record_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def count_call(self, failed: bool, sent_bytes: int = 0) -> None:
+        self.api_calls += 1
+        self.api_bytes += sent_bytes
+        if failed:
+            self.api_errors += 1
+
+    def count_retry(self) -> None:
+        self.api_retries += 1
+
+    def count_events(self, n: int) -> None:
+        self.events += n
+
+    def count_log_lines(self, n: int) -> None:
+        self.log_lines += n
+
+    def note_lag(self, lag: float) -> None:
+        """A run recorded late, `lag` seconds after it ended."""
+        self.late += 1
+        self.max_lag_seconds = max(self.max_lag_seconds, lag)
+        self.recent_lags.append(lag)
 
     def _lag(self, q: float) -> float:
         lags = sorted(self.record_lags)
@@ -43,6 +68,10 @@ class RecorderStats:
             "api_calls": self.api_calls,
             "api_errors": self.api_errors,
             "api_retries": self.api_retries,
+            "api_bytes": self.api_bytes,
+            "events": self.events,
+            "log_lines": self.log_lines,
+            "session_writes": self.session_writes,
             "payload_bytes": self.payload_bytes,
             "payload_new_bytes": self.payload_new_bytes,
             "prefect_up": self.prefect_up,

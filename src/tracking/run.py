@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,6 +17,10 @@ T = TypeVar("T")
 current_run: ContextVar[Run | None] = ContextVar("oas_current_run", default=None)
 
 COMPLETED, FAILED, CANCELLED, CRASHED = "COMPLETED", "FAILED", "CANCELLED", "CRASHED"
+
+#: log lines a run keeps below WARNING; warnings and errors are kept up to MAX_LOG_LINES
+MAX_INFO_LINES = 200
+MAX_LOG_LINES = 500
 
 
 @dataclass(slots=True)
@@ -29,6 +34,17 @@ class TaskRecord:
     ended: float | None = None
     state: str = "RUNNING"
     message: str | None = None
+
+
+@dataclass(slots=True)
+class LogLine:
+    """One log line the run caused, as Prefect's `LogCreate` wants it."""
+
+    timestamp: float
+    level: int
+    name: str
+    message: str
+    task_run_id: uuid.UUID | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +67,9 @@ class Run:
     record_tasks: bool = True
     #: set by the recorder: whether this run reached Prefect
     tracked: bool | None = None
+    #: the log lines this run caused (bounded), for its Logs tab
+    logs: list[LogLine] = field(default_factory=list)
+    logs_dropped: int = 0
 
     def begin_task(self, name: str, task_key: str) -> TaskRecord:
         record = TaskRecord(local_uuid(), name, task_key, time.time())
@@ -61,6 +80,27 @@ class Run:
         record.ended = time.time()
         record.state = state
         record.message = message
+
+    def add_log(self, level: int, name: str, message: str) -> None:
+        """Keep a log line for the run's Logs tab, against the step running now.
+
+        Bounded: past MAX_INFO_LINES only warnings and errors are kept, past MAX_LOG_LINES
+        none; the recorder says how many were left out."""
+        kept = len(self.logs)
+        if kept >= MAX_LOG_LINES or (kept >= MAX_INFO_LINES and level < 30):
+            self.logs_dropped += 1
+            return
+        task = next((t.id for t in reversed(self.tasks) if t.ended is None), None)
+        self.logs.append(LogLine(time.time(), level, name, message, task))
+
+    @contextmanager
+    def current(self) -> Iterator[Run]:
+        """Make this the current run for a block (its log lines go to the run)."""
+        token = current_run.set(self)
+        try:
+            yield self
+        finally:
+            current_run.reset(token)
 
     def add_tags(self, *tags: str) -> None:
         for tag in tags:

@@ -73,3 +73,16 @@ def run_session(claude_code: ClaudeCode, recorded_oas: RecordedOas, upstream: Sc
                             upstream=upstream, home=home, work=work, **options)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tool_matrix() -> Iterator[object]:
+    """The release x tool matrix this run produces; written to `$OAS_CLAUDE_CODE_MATRIX`."""
+    import os
+
+    from tests.claude_code.tools import Matrix
+
+    matrix = Matrix()
+    yield matrix
+    if target := os.environ.get("OAS_CLAUDE_CODE_MATRIX"):
+        matrix.write(Path(target))

@@ -18,14 +18,26 @@ def answered_validly(session: Session, *, allow_status: frozenset[int] = frozens
     assert not failed, [(e.path, e.status, e.response_body[:300]) for e in failed]
 
 
-def clean_session(session: Session, *, allow_status: frozenset[int] = frozenset()) -> None:
-    """The run finished by itself with the scenario's answer, and nothing went wrong on the way."""
+def clean_session(session: Session, *, allow_status: frozenset[int] = frozenset(),
+                  background_tail: bool = False) -> None:
+    """The run finished by itself with the scenario's answer, and nothing went wrong on the way.
+
+    `background_tail`: Claude Code 2.0 in `-p` mode, after a session that started a
+    background command, prints a second, empty result (`error_during_execution`, no turns,
+    no API time: nothing reached `oas`) and exits 1; that tail is allowed, nothing else.
+    """
     transcript, scenario = session.transcript, session.scenario
     context = transcript.describe()
     assert not transcript.timed_out, f"Claude Code hung:\n{context}"
-    assert transcript.returncode == 0, context
+    results = [e for e in transcript.events if e.get("type") == "result"]
+    if background_tail and len(results) == 2 and results[1].get("num_turns") == 0 \
+            and results[1].get("duration_api_ms") == 0:
+        assert transcript.returncode == 1, context
+        result = results[0]
+    else:
+        assert transcript.returncode == 0, context
+        result = transcript.result
     assert not scenario.model.problems, f"{scenario.model.problems}\n{context}"
-    result = transcript.result
     assert result["subtype"] == "success" and not result["is_error"], context
     assert scenario.answer in result["result"], context
     assert "API Error" not in transcript.stdout, context

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from src.tasks.request_kind import request_kind
 from tests.support.upstream import Reply, ToolCall
 
 MARKER_PREFIX = "[oas-scenario:"
@@ -45,6 +46,7 @@ class ToolOutcome:
     name: str
     arguments: dict[str, Any]
     result: str | None  # None: no tool message answered this call
+    call_id: str = ""
 
     @property
     def failed(self) -> bool:
@@ -130,7 +132,8 @@ class ScriptedModel:
         if first_user is None or self.marker not in _text(first_user.get("content")):
             return False
         names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
-        return (body.get("max_tokens") or 0) > 1 and {"Bash", "Write"} <= names
+        return ((body.get("max_tokens") or 0) > 1 and {"Bash", "Write"} <= names
+                and request_kind(_as_anthropic(body)) == "main")  # 2.1 compacts with tools on
 
     @staticmethod
     def _step_of(body: dict[str, Any]) -> int:
@@ -153,7 +156,7 @@ class ScriptedModel:
             except orjson.JSONDecodeError:
                 arguments = {"unparsed": function.get("arguments")}
             outcomes.append(ToolOutcome(function.get("name", ""), arguments,
-                                        results.get(call.get("id"))))
+                                        results.get(call.get("id")), call.get("id") or ""))
         return outcomes
 
 
@@ -173,9 +176,35 @@ def auxiliary_reply(body: dict[str, Any]) -> tuple[str, Reply]:
     if "Extract any file paths" in system:
         return "file-paths", Reply(text="<is_displaying_contents>\nfalse\n</is_displaying_contents>"
                                         "\n\n<filepaths>\n</filepaths>")
-    # Interactive sessions also ask for topics and titles; headless ones (these tests) do
-    # not. An unknown kind is answered but flagged by test_what_claude_code_sends.
-    return "other", Reply(text="OK.")
+    # The other kinds, told apart as `oas` tags them (Interactive sessions ask for topics
+    # and titles; headless ones do not). An unknown kind is answered but flagged by
+    # test_what_claude_code_sends.
+    kind = request_kind(_as_anthropic(body))
+    return ("other", Reply(text="OK.")) if kind == "main" else (kind, Reply(text=_ANSWERS.get(
+        kind, "OK.")))
+
+
+# What a model would answer to each kind of side request (the shapes Claude Code parses).
+_ANSWERS = {
+    "topic": '{"isNewTopic": false, "title": null}',
+    "title": "Touring the tools",
+    "summary": "<summary>\n1. Primary Request: a tour of the tools.\n</summary>",
+    "quota": "0",
+    "web-fetch": "The page says nothing the prompt asked about.",
+    "web-search": "No results.",
+    "subagent": "Done.",
+}
+
+
+def _as_anthropic(body: dict[str, Any]) -> dict[str, Any]:
+    """Enough of the Anthropic request behind an upstream body for `request_kind`."""
+    messages = body.get("messages") or []
+    tools = [{"type": "web_search_upstream"} if t.get("type") == "openrouter:web_search" else t
+             for t in body.get("tools") or []]
+    return {"max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"),
+            "system": "\n".join(_text(m.get("content")) for m in messages
+                                if m.get("role") == "system"),
+            "messages": [m for m in messages if m.get("role") != "system"], "tools": tools}
 
 
 def marker_for(name: str) -> str:

@@ -339,3 +339,10 @@ def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
     return Scenario("notebook", _prompt("notebook", "Double the threshold in analysis.ipynb."),
                     model, answer=f"Doubled the threshold to {start * 2}.",
                     checks=[doubled_on_disk])
+
+
+def greeting(work: Path) -> Scenario:
+    """The shortest session: one answer, no tools (for tests about what comes after it)."""
+    token = secrets.token_hex(4)
+    prompt, model = _answer_only("greeting", f"Hello from oas {token}.")
+    return Scenario("greeting", prompt, model, answer=f"Hello from oas {token}.")

@@ -26,6 +26,7 @@ _DELTA_FOR_BLOCK = {
     "text": {"text_delta", "citations_delta"},
     "thinking": {"thinking_delta", "signature_delta"},
     "tool_use": {"input_json_delta"},
+    "server_tool_use": {"input_json_delta"},  # Anthropic streams a server tool's input too
 }
 PROBE_PATHS = {"/", "/api/hello"}
 

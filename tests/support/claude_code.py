@@ -27,9 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Pinned releases: the last 1.0.x, the last 2.0.x, and the newest 2.1.x on npm when these
-# tests were written. Bump deliberately; each bump is a new capture of what the CLI sends.
-VERSIONS = ("1.0.128", "2.0.77", "2.1.331")
+# Pinned releases: the last 1.0.x, the last 2.0.x, and the newest 2.1.x on npm that passes
+# (checked with `make claude-code-latest`). Bump deliberately; each bump is a new capture of
+# what the CLI sends.
+PINNED = ("1.0.128", "2.0.77", "2.1.332")
+# `OAS_CLAUDE_CODE_VERSIONS=2.1.400` (comma-separated) runs the suite against other releases
+# (`make claude-code-latest` sets it to the newest on npm).
+VERSIONS = tuple(v for v in os.environ.get("OAS_CLAUDE_CODE_VERSIONS", "").split(",") if v) \
+    or PINNED
 
 PACKAGE = "@anthropic-ai/claude-code"
 INSTALL_TIMEOUT = 600.0

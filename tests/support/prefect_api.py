@@ -47,3 +47,23 @@ class PrefectReader:
             if found or time.monotonic() > deadline:
                 return found
             time.sleep(0.2)
+
+    def logs(self, flow_run_id: str, containing: str = "", timeout: float = 20.0) -> list[dict[str, Any]]:
+        """The run's log lines (its Logs tab), once one of them contains `containing`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.http.post("/logs/filter", json={
+                "logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"}).json()
+            if any(containing in line["message"] for line in lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.2)
+
+    def latest_artifact(self, key: str) -> dict[str, Any] | None:
+        """The latest version of the keyed artifact `key`, as the Artifacts page lists it."""
+        found = self.http.post("/artifacts/latest/filter", json={
+            "artifacts": {"key": {"any_": [key]}}}).json()
+        return found[0] if found else None
+
+    def artifact_versions(self, key: str) -> list[dict[str, Any]]:
+        return self.http.post("/artifacts/filter", json={
+            "artifacts": {"key": {"any_": [key]}}}).json()

@@ -19,8 +19,10 @@ router = APIRouter()
 def request_context(request: Request) -> RequestContext:
     """The ids and client headers later steps and the dashboard want."""
     headers = request.headers
+    state = request.scope.get("state", {})
     return RequestContext(
-        request_id=request.scope.get("state", {}).get("request_id", ""),
+        request_id=state.get("request_id", ""),
+        client=state.get("client"),
         session_id=headers.get("x-claude-code-session-id"),
         anthropic_beta=headers.get("anthropic-beta"),
         anthropic_version=headers.get("anthropic-version"),

@@ -214,8 +214,10 @@ def to_openai(
             body["cache_control"] = request.cache_control.model_dump(exclude_none=True)
         else:
             note_dropped(f"cache_control for {route.upstream_model}", "this model caches by itself")
-    if settings is not None and settings.provider:
-        body["provider"] = settings.provider
+    provider = route.provider_prefs if route.provider_prefs is not None else (
+        settings.provider if settings is not None else None)
+    if provider:
+        body["provider"] = provider
     note_unknown_fields(k for k in (request.model_extra or {}) if k not in _CONVERTED)
     return body
 

@@ -28,14 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import structlog
 
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest, TextBlock, Tool
 from src.tasks.conversion.sse import sse
+from src.tasks.server_tools.base import note_use
+from src.tracking import step
 
 WEB_SEARCH_PREFIX = "web_search_"
 CLAUDE_CODE_PREFIX = "Perform a web search for the query: "
 MAX_CITED_TEXT = 150  # Anthropic's cited_text is at most 150 characters
+
+log = structlog.get_logger("oas.server_tools")
 
 
 # -- request side ----------------------------------------------------------------------
@@ -259,7 +264,25 @@ def add_server_tool_usage(usage: dict[str, Any], web_search_requests: int) -> di
     """Anthropic usage with `server_tool_use.web_search_requests` set (other counts kept)."""
     server = dict(usage.get("server_tool_use") or {})
     server["web_search_requests"] = web_search_requests
+    server.setdefault("web_fetch_requests", 0)  # both counts are required in Anthropic's type
     return {**usage, "server_tool_use": server}
+
+
+@step("web-search")
+def record_web_search(query: str, results: int, searches: int) -> None:
+    """Task: the web search OpenRouter ran inside the model call, shown as a step of the
+    run with its query and what came back (a tag, a summary line and a log line)."""
+    note_use("web_search", f"{query[:200]!r}: {results} results, {searches} searches")
+    log.info("web search", query=query[:200], results=results, searches=searches)
+
+
+def message_searches(message: dict[str, Any]) -> tuple[int, int]:
+    """(results, searches) a non-stream answer shows: its result items, its usage count."""
+    usage = message.get("usage") or {}
+    searches = (usage.get("server_tool_use") or {}).get("web_search_requests") or 0
+    results = sum(len(b.get("content") or []) for b in message.get("content") or ()
+                  if b.get("type") == "web_search_tool_result")
+    return results, searches if isinstance(searches, int) else 0
 
 
 def finish_message(

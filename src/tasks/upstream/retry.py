@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+import structlog
+
 from src.core.errors import AnthropicError
 from src.core.settings import Settings
 
 T = TypeVar("T")
+
+log = structlog.get_logger("oas.upstream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +101,31 @@ class Attempts:
         index, retry = 0, 0
         while True:
             model = self.models[index]
+            number = len(self.tried) + 1
             try:
                 result = await call(model)
             except AnthropicError as exc:
                 attempt = Attempt(model, exc.error_type, exc.status)
                 self.tried.append(attempt)
+                log.warning("upstream attempt failed", model=model, attempt=number,
+                            error_type=exc.error_type, status=exc.status, error=exc.message)
                 step = self._next(exc, index, retry, self.clock() - started)
                 if step is None:
                     raise self._final(exc) from None
+                if step[0] != index:
+                    log.info("falling back to the next model", failed=model,
+                             model=self.models[step[0]])
+                else:
+                    log.info("retrying upstream", model=model, retry=step[1],
+                             wait_seconds=round(step[2], 2))
                 index, retry, delay = step
                 if delay > 0:
                     attempt.waited = delay
                     await self.sleep(delay)
                 continue
             self.tried.append(Attempt(model, "ok"))
+            if number > 1:  # a first attempt that answers is the quiet, common case
+                log.info("upstream answered", model=model, attempt=number)
             self.answered_by = model
             return result
 
