@@ -75,6 +75,7 @@ def run(suite: Suite) -> None:
             suite.cold_start(f"oas, external Prefect ({label})", oas.ready_seconds)
             try:
                 suite.oas_sequential(oas, name)
+                suite.outside(oas, name)
                 rate = 15 if database == "sqlite" else 45
                 seconds = 8 if quick else 20
                 suite.sustained(oas, name, rate, seconds)

@@ -115,6 +115,26 @@ GOALS = [
          lambda v: v <= 2, "KB"),
     Goal("choosing a route: 50 rules, a 100-turn Claude Code request (CPU)", "<= 20 us",
          lambda r: _get(r, "routing", "us_per_choice"), lambda v: v <= 20, "us"),
+    # the outside view (bench/outside.py): a new connection per request, the first
+    # content_block_delta as first byte, 100 deltas, direct and oas interleaved
+    Goal("outside: first delta overhead p50, back-to-back upstream, tracked (PostgreSQL)",
+         "<= 3 ms", lambda r: _get(r, "outside", "tracked-postgres/b2b", "overhead_ms",
+                                   "first_delta_ms", "p50"), lambda v: v <= 3, "ms"),
+    Goal("outside: first delta overhead p50, paced (1 ms) upstream, tracked (PostgreSQL)",
+         "<= 3 ms", lambda r: _get(r, "outside", "tracked-postgres/paced", "overhead_ms",
+                                   "first_delta_ms", "p50"), lambda v: v <= 3, "ms"),
+    Goal("outside: CPU per chunk, back-to-back, tracked (PostgreSQL), oas process", "<= 40 us",
+         lambda r: _get(r, "outside", "tracked-postgres/b2b", "oas_us_per_chunk"),
+         lambda v: v <= 40, "us"),
+    Goal("outside: CPU per chunk, paced (1 ms), tracked (PostgreSQL), oas process", "<= 80 us",
+         lambda r: _get(r, "outside", "tracked-postgres/paced", "oas_us_per_chunk"),
+         lambda v: v <= 80, "us"),
+    Goal("outside: total overhead p50 per 100 back-to-back deltas, tracked (PostgreSQL)",
+         "<= 4 ms", lambda r: _get(r, "outside", "tracked-postgres/b2b", "overhead_ms",
+                                   "total_ms", "p50"), lambda v: v <= 4, "ms"),
+    Goal("relay latency per chunk p99 (held by oas, less direct), paced, tracked (PostgreSQL)",
+         "reported", lambda r: _get(r, "outside", "tracked-postgres/paced", "overhead_ms",
+                                    "hold_ms", "p99"), lambda v: True, "ms"),
     Goal("ready with an external Prefect", "<= 3 s",
          lambda r: _get(r, "cold_start", "oas, external Prefect (PostgreSQL)"),
          lambda v: v <= 3, "s"),
@@ -205,6 +225,19 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{_fmt(v.get('recorded_rps'), 1)} | {_fmt(v.get('record_lag_p50_seconds'))} | "
                      f"{_fmt(v.get('record_lag_p99_seconds'))} | {v.get('api_calls', '-')} | "
                      f"{v.get('api_retries', '-')} |")
+    lines += ["", "## The outside view (a new connection per request)", "",
+              "`bench/outside.py`: the first `content_block_delta` as first byte, 100 deltas "
+              "per stream, direct and through oas interleaved. Relay hold: arrival minus the "
+              "upstream's send stamp per chunk, oas less direct (ms).", "",
+              "| run | n | first delta +p50 | first delta +p99 | total +p50 | total +p99 "
+              "| hold +p50 | hold +p99 | oas CPU per chunk (us) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key, v in results.get("outside", {}).items():
+        o = v["overhead_ms"]
+        lines.append(f"| {key} | {v['n']} | {_fmt(o['first_delta_ms']['p50'])} | "
+                     f"{_fmt(o['first_delta_ms']['p99'])} | {_fmt(o['total_ms']['p50'])} | "
+                     f"{_fmt(o['total_ms']['p99'])} | {_fmt(o['hold_ms']['p50'], 3)} | "
+                     f"{_fmt(o['hold_ms']['p99'], 3)} | {_fmt(v.get('oas_us_per_chunk'), 1)} |")
     lines += ["", "## Memory", "", "```json", json.dumps(results["memory"], indent=2), "```",
               "", "## Prefect cost per request", "",
               "API calls `oas` made, rows and bytes added to Prefect's database, bytes added "

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench import prefect_cost
+from bench import outside, prefect_cost
 from bench.bodies import claude_code_request, openai_request, small_request
 from bench.client import Sample, Target, closed_loop, encode, open_loop, warm
 from bench.processes import Oas, Prefect, Upstream
@@ -81,7 +81,8 @@ class Suite:
         self.bodies = Bodies(config)
         self.results: dict[str, Any] = {"config": asdict(self.config), "phases": {},
                                         "samples": {}, "prefect": {}, "cpu": {},
-                                        "memory": {}, "cold_start": {}, "throughput": {}}
+                                        "memory": {}, "cold_start": {}, "throughput": {},
+                                        "outside": {}}
         self.upstream: Upstream | None = None
         self.direct: Target | None = None
 
@@ -281,6 +282,23 @@ class Suite:
                                                       turns)},
         }
         print(f"  prefect cost {name}: {self.results['prefect'][name]}", flush=True)
+
+    def outside(self, oas: Oas, name: str) -> None:
+        """The outside view (`bench/outside.py`): back-to-back and paced (1 ms) upstreams."""
+        count = 8 if self.config.quick else 40
+        direct = self.direct or Target.upstream(self.upstream.base_url)  # type: ignore[union-attr]
+        for label, delay_ms in (("b2b", 0), ("paced", 1)):
+            key = f"{name}/{label}"
+            result = run(outside.compare(direct, Target.oas(oas.base_url), 100, delay_ms,
+                                         count, oas.cpu, oas.drain))
+            self.results["outside"][key] = result
+            outside.show(f"outside {key}", result)
+            for side in ("direct", "oas"):  # failed streams count as the phases' do
+                self.results["phases"][f"outside/{key}/{side}"] = {
+                    "n": count, "errors": result[side]["errors"],
+                    "first_error": result[side]["first_error"],
+                    "ttfb_ms": result[side]["first_delta_ms"],
+                    "total_ms": result[side]["total_ms"], "lag_ms": {}}
 
     def cold_start(self, key: str, seconds: float) -> None:
         self.results["cold_start"][key] = round(seconds, 2)

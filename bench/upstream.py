@@ -34,6 +34,8 @@ class Shape:
     chunks: int = 200
     chunk_size: int = 16
     delay: float = 0.001
+    #: each content chunk's text starts with `@<send time in µs>`, written as it is sent
+    stamped: bool = False
 
 
 def _text(n: int, start: int = 0) -> str:
@@ -54,6 +56,16 @@ def _sse(data: dict) -> bytes:
 
 def _http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+#: what `stamp` replaces in a rendered piece: the text's start, as wide as a stamp
+_STAMP_SLOT = b"@" + b"0" * 16
+
+
+def stamp(piece: bytes) -> bytes:
+    """The piece with its slot filled with the time now, in µs since the epoch (16 digits),
+    so that its length, and the HTTP chunk size before it, stay the same."""
+    return piece.replace(_STAMP_SLOT, b"@%016d" % (time.time_ns() // 1000), 1)
 
 
 class Renderer:
@@ -82,8 +94,9 @@ class Renderer:
             head = _http_chunk(b": OPENROUTER PROCESSING\n\n"
                                + chunk({"role": "assistant", "content": ""}))
             # each piece differs from the last (LiteLLM ends a stream that repeats itself)
+            slot = _STAMP_SLOT.decode() if shape.stamped else ""
             body = [_http_chunk(chunk({"role": "assistant",
-                                       "content": f"{i} " + _text(shape.chunk_size, i)}))
+                                       "content": f"{slot}{i} " + _text(shape.chunk_size, i)}))
                     for i in range(shape.chunks)]
             tail = _http_chunk(chunk({}, "stop")
                                + _sse({**base, "choices": [], "usage": self._usage(shape)})
@@ -115,14 +128,17 @@ class BenchUpstream:
         self.render = Renderer()
 
     def _shape(self, model: object) -> Shape:
-        """`bench/cN`: N chunks; `bench/cNdM`: N chunks M ms apart; else the default."""
+        """`bench/cN`: N chunks; `bench/cNdM`: N chunks M ms apart; else the default. A
+        trailing `s` (`bench/c100d0s`) stamps each chunk with its send time."""
         if not isinstance(model, str) or not model.startswith("bench/c"):
             return self.default
-        chunks, _, delay = model[7:].partition("d")
+        spec = model[7:]
+        stamped = spec.endswith("s")
+        chunks, _, delay = spec.removesuffix("s").partition("d")
         if not chunks.isdigit() or (delay and not delay.isdigit()):
             return self.default
         return Shape(int(chunks), self.default.chunk_size,
-                     int(delay) / 1000 if delay else self.default.delay)
+                     int(delay) / 1000 if delay else self.default.delay, stamped)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -167,6 +183,8 @@ class BenchUpstream:
                      b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n" + head)
         await writer.drain()
         for piece in pieces:
+            if shape.stamped:  # the send time, taken as the piece is written
+                piece = stamp(piece)
             writer.write(piece)
             if shape.delay:
                 await writer.drain()

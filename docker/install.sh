@@ -21,6 +21,6 @@ uv export --project "$project" --frozen --no-dev --no-emit-project --quiet \
 uv build --quiet --wheel --out-dir "$work/dist" "$project"
 uv venv --quiet --python "${PYTHON:-python3}" "$venv"
 uv pip install --quiet --python "$venv/bin/python" --require-hashes -r "$work/requirements.txt"
-uv pip install --quiet --python "$venv/bin/python" --no-deps "$work"/dist/oas-*.whl
+uv pip install --quiet --python "$venv/bin/python" --no-deps "$work"/dist/openrouter_anthropic_server-*.whl
 
 "$venv/bin/oas" --version

@@ -51,9 +51,15 @@ def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
     runs = reader.http.post("/flow_runs/filter", json={
         "flow_runs": {"tags": {"all_": ["replay", f"replay-of:{original['id']}"]}}}).json()
     assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED"
-    names = {t["name"].rsplit("-", 1)[0] for t in reader.task_runs(runs[0]["id"], expected=7)}
+    replay = runs[0]
+    # as readable as the run it replays: its name, its tags, clean task names
+    assert replay["name"] == f"replay · {original['name']}"
+    assert {"model:claude-sonnet-4-5", "non-stream", "upstream:anthropic/claude-sonnet-4"} \
+        <= set(replay["tags"])
+    assert not any(t.startswith("error:") for t in replay["tags"])
+    names = {t["name"] for t in reader.task_runs(replay["id"], expected=7)}
     assert {"load-payload", "validate-request", "call-upstream", "convert-response"} <= names
-    artifact = reader.artifacts(runs[0]["id"])[0]["data"]
+    artifact = reader.artifacts(replay["id"])[0]["data"]
     assert original["id"] in artifact
 
 
@@ -65,8 +71,31 @@ def test_replay_on_another_model_and_failing_again_exits_non_zero(
 
     upstream.queue(Reply(status=404, error={"code": 404, "message": "still no endpoints"}))
     assert oas_main(["replay", original["id"], "--model", "openai/gpt-4o"]) == 1
-    assert "still no endpoints" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    # quiet: no Prefect log lines, no traceback, one line saying why
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("replay failed: "), captured.err
+    assert "still no endpoints" in lines[0]
+    assert "Traceback" not in captured.err + captured.out
     assert upstream.requests[-1]["model"] == "openai/gpt-4o"
+    replay = reader.http.post("/flow_runs/filter", json={
+        "flow_runs": {"tags": {"all_": [f"replay-of:{original['id']}"]}}}).json()[0]
+    assert replay["state_type"] == "FAILED"
+    assert "model:openai/gpt-4o" in replay["tags"]
+    assert "model:claude-sonnet-4-5" not in replay["tags"]
+    assert "error:not_found_error" in replay["tags"]
+
+
+def test_replay_with_verbose_shows_the_traceback(
+        tracked_oas, upstream, prefect_api, replay_env, capsys):
+    reader = PrefectReader(prefect_api)
+    original = reader.flow_run_for_request(_failed_request(tracked_oas, upstream), state="FAILED")
+    tracked_oas.runtime.recorder.flush()
+
+    upstream.queue(Reply(status=404, error={"code": 404, "message": "still no endpoints"}))
+    assert oas_main(["replay", original["id"], "-v"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.rstrip().splitlines()[-1].startswith("replay failed: ")
 
 
 def test_replay_of_a_stream_streams(tracked_oas, upstream, prefect_api, replay_env, capsys):
@@ -83,11 +112,37 @@ def test_replay_of_a_stream_streams(tracked_oas, upstream, prefect_api, replay_e
     assert oas_main(["replay", original["id"]]) == 0
     assert "one two three four" in capsys.readouterr().out
     assert upstream.requests[-1]["stream"] is True
+    replay = reader.http.post("/flow_runs/filter", json={
+        "flow_runs": {"tags": {"all_": [f"replay-of:{original['id']}"]}}}).json()[0]
+    assert {"stream", "model:small"} <= set(replay["tags"])
+    artifact = reader.artifacts(replay["id"])[0]["data"]
+    ttft = next(line for line in artifact.splitlines() if "time to first token" in line)
+    assert ttft.split("|")[2].strip() not in ("", "-"), artifact
 
 
 def test_unknown_flow_run_is_a_clear_failure(replay_env, capsys):
-    assert oas_main(["replay", "00000000-0000-0000-0000-000000000000"]) == 1
-    assert "replay failed" in capsys.readouterr().err
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert oas_main(["replay", missing]) == 1
+    assert capsys.readouterr().err == f"replay failed: no flow run {missing}\n"
+    assert oas_main(["replay", "not-an-id"]) == 1
+    assert capsys.readouterr().err == "replay failed: no flow run not-an-id\n"
+
+
+def test_count_tokens_runs_are_neither_listed_nor_replayed(
+        tracked_oas, upstream, prefect_api, replay_env, monkeypatch, capsys):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    get_settings.cache_clear()
+    reader = PrefectReader(prefect_api)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        tracked_oas.client().messages.count_tokens(model="small", messages=[])
+    counted = reader.flow_run_for_request(caught.value.response.headers["request-id"],
+                                          state="FAILED")
+    assert oas_main(["runs", "--limit", "200"]) == 0
+    assert counted["id"] not in capsys.readouterr().out
+    assert oas_main(["replay", counted["id"]]) == 1
+    assert capsys.readouterr().err == (
+        f"replay failed: flow run {counted['id']} is a count-tokens run: only messages runs "
+        "(and replays of them) can be replayed\n")
 
 
 def test_the_replay_deployment_runs_from_prefect_like_the_ui_does(

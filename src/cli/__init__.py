@@ -83,12 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("flow_run_id", metavar="FLOW_RUN_ID",
                         help="the id of the original flow run (from the dashboard or `oas runs`)")
     replay.add_argument("--model", help="answer with this model instead of the original's")
-    replay.add_argument("-v", "--verbose", action="store_true", help="show Prefect's log lines")
+    replay.add_argument("-v", "--verbose", action="store_true", help="show Prefect's log lines and tracebacks")
 
     runs = _subcommand(
         sub, "runs", help="list recent failed runs with their errors",
-        description="List the most recent flow runs of oas (messages, count-tokens, replay) "
-        "that failed,\ncrashed or were cancelled, newest first, with their error message.\n"
+        description="List the most recent flow runs of oas that `oas replay` can run again "
+        "(messages,\nreplay) that failed, crashed or were cancelled, newest first, with their "
+        "error message.\n"
         "Reads PREFECT_API_URL (default: the local server of `oas serve`).",
         epilog="examples:\n  oas runs\n  oas runs --all --limit 50",
     )
@@ -212,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    from src.core.prefect_env import forbid_ephemeral_server
+
+    forbid_ephemeral_server()  # before any subcommand can import Prefect
     from pydantic import ValidationError
 
     from src.core.config_file import ConfigError

@@ -1,13 +1,19 @@
-"""`oas replay FLOW_RUN_ID [--model M]`: run a recorded request again as a new flow run."""
+"""`oas replay FLOW_RUN_ID [--model M]`: run a recorded request again as a new flow run.
+
+Quiet by default: the answer on stdout, and on failure one line, `replay failed: <reason>`;
+`-v` shows Prefect's log lines and tracebacks.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import logging
 import sys
+import traceback
 
 from src.core.logging import configure_logging
+from src.core.prefect_env import use_prefect_api
 from src.core.settings import get_settings
 
 
@@ -20,17 +26,25 @@ def prefect_api_url() -> str:
 def replay(args: argparse.Namespace) -> int:
     """Print the replayed answer (streamed if the original streamed); 1 if it fails again."""
     settings = get_settings()
-    os.environ["PREFECT_API_URL"] = prefect_api_url()
+    use_prefect_api(prefect_api_url())
     from prefect import tags
 
     from src.flows.replay import replay_flow
+    from src.flows.stored import read_original
 
-    configure_logging("WARNING" if not args.verbose else settings.log_level, settings.log_format,
+    configure_logging(settings.log_level if args.verbose else "WARNING", settings.log_format,
                       prefect=True)
+    if not args.verbose:  # Prefect's loggers keep their own levels: quiet the console itself
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.CRITICAL + 1)
     try:
+        asyncio.run(read_original(args.flow_run_id))  # an unknown id starts no replay run
         with tags("replay"):
-            result = asyncio.run(replay_flow(flow_run_id=args.flow_run_id, model=args.model, echo=True))
+            result = asyncio.run(replay_flow(flow_run_id=args.flow_run_id, model=args.model,
+                                             echo=True))
     except Exception as exc:  # noqa: BLE001 - the operator gets one clear line
+        if args.verbose:
+            traceback.print_exc()
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         print(f"replay failed: {message}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ import structlog
 from src.cli.pidfile import remove_pid, write_pid
 from src.core.config_file import ConfigError
 from src.core.logging import configure_from_settings
+from src.core.prefect_env import use_prefect_api
 from src.core.settings import Settings, get_settings
 from src.local_prefect.private_files import secure_data_dir
 
@@ -66,58 +67,35 @@ def serve(args: argparse.Namespace) -> int:
         os.environ["OAS_TRACKING"] = "false"  # for the --reload worker, which reads its own
 
     secure_data_dir(settings)
+    # Ctrl-C and SIGTERM end in the `finally` below, quietly: uvicorn finishes the open
+    # requests, then re-raises the signal it caught, which lands here as SystemExit(0).
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.signal(signal.SIGINT, _exit_quietly)
     local = None
     if settings.tracking and not settings.prefect_api_url:
-        # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise the
-        # runtime starts it once the app is imported: beside the imports it would only
-        # slow them down (and the server's readiness) for nothing.
-        from src.services.tokenizer import warm_up_in_background
-
-        warm_up_in_background(settings.big_model, settings.small_model)
         from src.local_prefect.prefect_server import LocalPrefectServer
 
         local = LocalPrefectServer(settings.data_dir, settings.prefect_port, settings.prefect_db)
-        try:
-            settings.prefect_api_url = local.start()
-        except RuntimeError as exc:
-            log.error("could not start the local Prefect server", error=str(exc))
-            return 1
-        # Prefect's client reads this when it is first imported, below.
-        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
-
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-    # `finally` below still stops the Prefect server and database started here.
-    signal.signal(signal.SIGTERM, _exit_quietly)
+        settings.prefect_api_url = local.api_url
+    if settings.tracking and settings.prefect_api_url:
+        # Before anything imports Prefect (the token counter's warm-up below does): Prefect
+        # reads its settings once, and without this would start a throwaway server.
+        use_prefect_api(settings.prefect_api_url)
     pid_file = None if reload else write_pid(settings.data_dir, port)  # for `oas config reload`
     try:
-        import uvicorn
+        if local is not None:
+            # LiteLLM's import (~5 s of CPU) overlaps the Prefect server's start. Otherwise
+            # the runtime starts it once the app is imported: beside the imports it would
+            # only slow them down (and the server's readiness) for nothing.
+            from src.services.tokenizer import warm_up_in_background
 
-        from src.api.app import create_app
-        from src.api.http_server import raise_open_files_limit, server_config
-
-        configure_from_settings(settings, prefect=True)  # again, after Prefect's import
-        if warning := exposure_warning(host, settings):
-            log.warning(warning, host=host)
-            print(f"\n!!! {warning}\n", file=sys.stderr, flush=True)
-        print(f"oas listening on http://{host}:{port}", flush=True)
-        if settings.tracking and settings.prefect_api_url:
-            dashboard = settings.prefect_api_url.removesuffix("/api")
-            print(f"Prefect dashboard: {dashboard}", flush=True)
-        else:
-            print("Prefect tracking: off", flush=True)
-        raise_open_files_limit()  # idle connections must not run out of descriptors
-        if reload:
-            # The worker process imports the app afresh on every change; the Prefect server
-            # and database started above stay up, so a reload takes a second, not twenty.
-            from uvicorn.supervisors import ChangeReload
-
-            config = server_config("src.cli.serve:reload_app", settings, host, port,
-                                   factory=True, reload=True,
-                                   reload_dirs=[str(Path(__file__).resolve().parents[1])])
-            ChangeReload(config, target=uvicorn.Server(config).run,
-                         sockets=[config.bind_socket()]).run()
-        else:
-            uvicorn.Server(server_config(create_app(settings), settings, host, port)).run()
+            warm_up_in_background(settings.big_model, settings.small_model)
+            try:
+                local.start()
+            except RuntimeError as exc:
+                log.error("could not start the local Prefect server", error=str(exc))
+                return 1
+        _run_http(settings, host, port, reload)
     finally:
         if pid_file is not None:
             remove_pid(pid_file)
@@ -125,6 +103,37 @@ def serve(args: argparse.Namespace) -> int:
             log.info("stopping the local Prefect server")
             local.stop()
     return 0
+
+
+def _run_http(settings: Settings, host: str, port: int, reload: bool) -> None:
+    import uvicorn
+
+    from src.api.app import create_app
+    from src.api.http_server import raise_open_files_limit, server_config
+
+    configure_from_settings(settings, prefect=True)  # after Prefect's environment is final
+    if warning := exposure_warning(host, settings):
+        log.warning(warning, host=host)
+        print(f"\n!!! {warning}\n", file=sys.stderr, flush=True)
+    print(f"oas listening on http://{host}:{port}", flush=True)
+    if settings.tracking and settings.prefect_api_url:
+        dashboard = settings.prefect_api_url.removesuffix("/api")
+        print(f"Prefect dashboard: {dashboard}", flush=True)
+    else:
+        print("Prefect tracking: off", flush=True)
+    raise_open_files_limit()  # idle connections must not run out of descriptors
+    if reload:
+        # The worker process imports the app afresh on every change; the Prefect server
+        # and database started above stay up, so a reload takes a second, not twenty.
+        from uvicorn.supervisors import ChangeReload
+
+        config = server_config("src.cli.serve:reload_app", settings, host, port,
+                               factory=True, reload=True,
+                               reload_dirs=[str(Path(__file__).resolve().parents[1])])
+        ChangeReload(config, target=uvicorn.Server(config).run,
+                     sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(server_config(create_app(settings), settings, host, port)).run()
 
 
 def reload_app() -> object:

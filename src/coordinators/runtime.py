@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from src.sandbox.service import sandbox_status
 from src.core.settings import Settings
 from src.coordinators.deployments import DeploymentServer
 from src.tracking.artifact import render_summary
+from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.payloads import PayloadStore
 from src.tracking.recorder import Recorder
 
@@ -40,9 +42,10 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         payloads = PayloadStore(settings.payload_store_dir)
         api_url = settings.prefect_api_url if settings.tracking else None
+        served = DeploymentIds() if api_url and settings.serve_deployments else None
         recorder = Recorder(api_url, payloads, render_artifact=render_summary,
                             grace=settings.tracking_grace,
-                            concurrency=settings.tracking_writers)
+                            concurrency=settings.tracking_writers, deployments=served)
         return cls(settings, Services.create(settings), recorder, payloads)
 
     def reload_config(self) -> bool:
@@ -67,13 +70,16 @@ class Runtime:
             # Probing which sandbox works takes tens of ms: not on the first request's path.
             threading.Thread(target=sandbox_status, args=(self.settings,), daemon=True,
                              name="oas-sandbox-probe").start()
-        if self.recorder.api_url and self.settings.serve_deployments:
-            self.deployments = DeploymentServer()
+        if self.recorder.api_url and self.recorder.deployments is not None:
+            # recorded runs wait (in the recorder) for these ids: they get the Retry button
+            self.deployments = DeploymentServer(self.recorder.api_url, self.recorder.deployments)
             self.deployments.start()
 
     async def aclose(self) -> None:
         if self.deployments is not None:
-            self.deployments.stop()
+            # in a thread: the requests cancelled at shutdown finish on this loop meanwhile,
+            # and hand their runs to the recorder before it stops
+            await asyncio.to_thread(self.deployments.stop)
         self.recorder.stop()
         await self.catalog.aclose()
         await self.services.aclose()

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     )
     serve_deployments: bool = Field(
         True, validation_alias=_env("OAS_SERVE_DEPLOYMENTS"),
-        description="serve the replay deployment so runs can be started from the Prefect UI",
+        description="serve the messages and replay deployments: Retry and Run in the Prefect UI",
     )
     prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
     tracking_grace: float = Field(

@@ -146,10 +146,10 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
     turns, stop_reason = 0, None
     while True:
         chunks = await conversation.call(lambda body: open_upstream_stream(upstream, body))
-        if turns == 0:
-            yield converter.start()
+        # `message_start` leaves with the first chunks' events, in one write
+        lead = converter.start() if turns == 0 else b""
         try:
-            async with aclosing(stream_response(chunks, converter)) as events:
+            async with aclosing(stream_response(chunks, converter, lead)) as events:
                 async for event in events:
                     yield event
         finally:

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from src.tracking.batches import Batch
+from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.events import STATE_NAMES, task_run_events
 from src.tracking.logs import install as install_log_capture
 from src.tracking.logs import log_records
@@ -54,6 +55,7 @@ class Recorder:
         grace: float = 0.0,
         session_every: float = 2.0,
         render_artifact: Callable[[Run], str] | None = None,
+        deployments: DeploymentIds | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/") if api_url else None
         self.payloads = payloads
@@ -67,6 +69,8 @@ class Recorder:
         self.grace = grace
         self.session_every = session_every
         self.render_artifact = render_artifact
+        # runs of a served deployment's flow are created in it: Retry on the dashboard
+        self.deployments = deployments
         self.stats = RecorderStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -255,9 +259,11 @@ class Recorder:
             self.stats.payload_bytes += stored.total_bytes
             self.stats.payload_new_bytes += stored.new_bytes
 
-    def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None) -> dict[str, Any]:
+    def _flow_run_body(self, run: Run, flow_id: str, state: str, message: str | None,
+                       deployment_id: str | None = None) -> dict[str, Any]:
         return {
             "flow_id": flow_id,
+            "deployment_id": deployment_id,
             "name": run.name,
             "parameters": run.parameters,
             "tags": list(run.tags),
@@ -280,18 +286,21 @@ class Recorder:
                     pass
             backlog = len(self._inflight) > self.late_after
             flow_id = await self._flow_id(run.flow_name)
+            deployment_id = (await self.deployments.lookup(run.flow_name)
+                             if self.deployments is not None else None)
             final = run.ended is not None
             lag = time.time() - (run.ended or run.started)
             if final and backlog and lag > self.grace:
                 # Late: write the whole run in one call and say so.
                 self.stats.note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
-                body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note))
+                body = self._flow_run_body(run, flow_id, run.state, _join(run.message, note),
+                                           deployment_id)
             elif final and self.grace > 0:  # ended within the grace period: one call
-                body = self._flow_run_body(run, flow_id, run.state, run.message)
+                body = self._flow_run_body(run, flow_id, run.state, run.message, deployment_id)
             else:  # Running now, finished by `_finish`: Prefect shows the real duration
                 final = False
-                body = self._flow_run_body(run, flow_id, "RUNNING", None)
+                body = self._flow_run_body(run, flow_id, "RUNNING", None, deployment_id)
 
             def with_tags_now() -> dict[str, Any]:  # tags added meanwhile: a PATCH less
                 body["tags"] = list(run.tags)
@@ -301,9 +310,12 @@ class Recorder:
                 try:
                     response = await self._call("POST", "/flow_runs/", json=with_tags_now)
                 except PrefectRefused:
-                    # The flow may be gone (a reset database): look it up again, once.
+                    # The flow may be gone (a reset database): look it up again, once; so
+                    # may the deployment, which only its server registers again: record
+                    # without.
                     self._flow_ids.pop(run.flow_name, None)
                     body["flow_id"] = await self._flow_id(run.flow_name)
+                    body["deployment_id"] = None
                     response = await self._call("POST", "/flow_runs/", json=with_tags_now)
                 if not final:
                     self._running_acked[run.id] = time.time()

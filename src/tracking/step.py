@@ -92,12 +92,15 @@ def step(name: str) -> Callable[[Callable[P, R]], Step[P, R]]:
     lives for one request. It takes no other Prefect task options on purpose: the request
     path calls the function itself, so `retries`, timeouts or caching would hold in replays
     only (retries live in `src/tasks/upstream/retry.py`, where both paths see them).
+    Under Prefect's engine its task runs are named `name` too, without the random suffix
+    Prefect adds by default.
     """
 
     def wrap(fn: Callable[P, R]) -> Step[P, R]:
         return Step(
             fn=fn,
             name=name,
+            task_run_name=name,
             cache_policy=NO_CACHE,
             persist_result=False,
         )

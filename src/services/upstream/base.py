@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from src.services.upstream.errors import upstream_error
 
-__all__ = ["Upstream", "UpstreamStream", "upstream_error"]
+__all__ = ["Upstream", "UpstreamStream", "chunk_batches", "upstream_error"]
 
 
 @runtime_checkable
@@ -34,3 +34,15 @@ class Upstream(Protocol):
     async def open_stream(self, body: dict[str, Any]) -> UpstreamStream: ...
 
     async def aclose(self) -> None: ...
+
+
+def chunk_batches(stream: Any) -> AsyncIterator[list[dict[str, Any]]]:
+    """A stream's chunks as lists, one per network read when the stream can say (its
+    `batches()`), else one list per chunk: consumers handle both alike."""
+    batches = getattr(stream, "batches", None)
+    return batches() if batches is not None else _singles(stream)
+
+
+async def _singles(stream: Any) -> AsyncIterator[list[dict[str, Any]]]:
+    async for chunk in stream:
+        yield [chunk]

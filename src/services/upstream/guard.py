@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from src.services.upstream.base import Upstream, UpstreamStream
+from src.services.upstream.base import Upstream, UpstreamStream, chunk_batches
 from src.services.upstream.errors import timeout_error
 from src.services.upstream.limits import ConcurrencyLimiter
 
@@ -40,7 +40,7 @@ def _meaningful(chunk: dict[str, Any]) -> bool:
 class PrimedStream:
     """An upstream stream with its first chunks in hand; iterating replays them first."""
 
-    def __init__(self, stream: UpstreamStream, rest: AsyncIterator[dict[str, Any]],
+    def __init__(self, stream: UpstreamStream, rest: AsyncIterator[list[dict[str, Any]]],
                  head: list[dict[str, Any]], release: Callable[[], None]) -> None:
         self._stream = stream
         self._rest = rest
@@ -50,16 +50,16 @@ class PrimedStream:
     @classmethod
     async def prime(cls, stream: UpstreamStream, release: Callable[[], None]) -> PrimedStream:
         """Read until the first meaningful chunk (or the end); on failure close and raise."""
-        rest = stream.__aiter__()
+        rest = chunk_batches(stream)
         head: list[dict[str, Any]] = []
         try:
             while len(head) < _MAX_HEAD:
                 try:
-                    chunk = await rest.__anext__()
+                    batch = await rest.__anext__()
                 except StopAsyncIteration:
                     break
-                head.append(chunk)
-                if _meaningful(chunk):
+                head += batch  # the whole read: its chunks go to the client together
+                if any(map(_meaningful, batch)):
                     break
         except BaseException:
             await _close(rest, stream)
@@ -67,11 +67,17 @@ class PrimedStream:
         return cls(stream, rest, head, release)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for chunk in batch:
+                yield chunk
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chunks in hand as one list, then one list per network read."""
         head, self.head = self.head, []
-        for chunk in head:
-            yield chunk
-        async for chunk in self._rest:
-            yield chunk
+        if head:
+            yield head
+        async for batch in self._rest:
+            yield batch
         self._release()
 
     async def aclose(self) -> None:

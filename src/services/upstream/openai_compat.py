@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -36,7 +37,6 @@ from src.services.upstream.errors import (
     timeout_error,
     upstream_error,
 )
-
 
 log = structlog.get_logger("oas.upstream")
 
@@ -84,6 +84,15 @@ class OpenAICompatStream:
         self.secrets = secrets
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async with aclosing(self.batches()) as batches:
+            async for batch in batches:
+                for chunk in batch:
+                    yield chunk
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chunks one network read brought, a list per read: chunks that arrived
+        together are converted and sent on together. Nothing waits for more bytes than
+        the read gave; chunks parsed before a fault in the same read come out first."""
         buffer = b""
         done = False
         chunks = 0
@@ -94,32 +103,42 @@ class OpenAICompatStream:
                 if b"\n" not in raw:
                     continue
                 *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if not line.startswith(b"data:"):
-                        # comments (": OPENROUTER PROCESSING"), event names, blanks
-                        if not is_event_stream_line(line):
-                            raise malformed(self.model, "a body that is not server-sent events "
-                                            f"({_snippet(line, self.secrets)})")
-                        continue
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        done = True
-                        self._check_end(chunks, finished, done)
-                        return
-                    if not data:
-                        continue
-                    try:
-                        chunk = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise malformed(self.model, "a malformed stream chunk") from None
-                    if not isinstance(chunk, dict):
-                        raise malformed(self.model, "a stream chunk that is not an object")
-                    if "error" in chunk and chunk["error"] is not None:
-                        raise error_in_body(chunk["error"], self.model, self.secrets)
-                    chunks += 1
-                    if not finished and (choices := chunk.get("choices")):
-                        finished = bool(choices[0].get("finish_reason"))
-                    yield chunk
+                batch: list[dict[str, Any]] = []
+                try:
+                    for line in lines:
+                        if not line.startswith(b"data:"):
+                            # comments (": OPENROUTER PROCESSING"), event names, blanks
+                            if not is_event_stream_line(line):
+                                raise malformed(self.model, "a body that is not server-sent "
+                                                f"events ({_snippet(line, self.secrets)})")
+                            continue
+                        data = line[5:].strip()
+                        if data == b"[DONE]":
+                            done = True
+                            break
+                        if not data:
+                            continue
+                        try:
+                            chunk = orjson.loads(data)
+                        except orjson.JSONDecodeError:
+                            raise malformed(self.model, "a malformed stream chunk") from None
+                        if not isinstance(chunk, dict):
+                            raise malformed(self.model, "a stream chunk that is not an object")
+                        if "error" in chunk and chunk["error"] is not None:
+                            raise error_in_body(chunk["error"], self.model, self.secrets)
+                        chunks += 1
+                        if not finished and (choices := chunk.get("choices")):
+                            finished = bool(choices[0].get("finish_reason"))
+                        batch.append(chunk)
+                except AnthropicError:
+                    if batch:
+                        yield batch
+                    raise
+                if batch:
+                    yield batch
+                if done:
+                    self._check_end(chunks, finished, done)
+                    return
             if buffer.strip() and not is_event_stream_line(buffer):
                 raise malformed(self.model, "a body that is not server-sent events "
                                 f"({_snippet(buffer, self.secrets)})")

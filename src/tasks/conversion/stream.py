@@ -23,6 +23,7 @@ from src.core.errors import AnthropicError, error_type_for_status
 from src.core.ids import message_id, server_tool_use_id
 from src.core.metrics import metrics
 from src.schemas.anthropic import MessagesRequest
+from src.services.upstream.base import chunk_batches
 from src.tasks.conversion.finish import add_usage, anthropic_usage, stop_details
 from src.tasks.conversion.segments import Segments
 from src.tasks.conversion.sse import BLOCK_STOP, sse, sse_error
@@ -400,23 +401,6 @@ def upstream_stream_error(error: Any) -> AnthropicError:
     return AnthropicError(kind, message)
 
 
-async def feed_stream(
-    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter
-) -> AsyncIterator[bytes]:
-    """Anthropic SSE bytes for one upstream answer's chunks; an error ends the stream with
-    `event: error` (and is raised again, marked as sent)."""
-    try:
-        async for chunk in chunks:
-            out = converter.feed(chunk)
-            if out:
-                yield out
-    except AnthropicError as exc:
-        converter.outcome.error = exc
-        yield sse_error(exc.error_type, exc.message)
-        exc.sent_to_client = True
-        raise
-
-
 async def convert_stream(
     chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
     request: MessagesRequest | None = None,
@@ -424,16 +408,38 @@ async def convert_stream(
     """A whole stream: `message_start`, every chunk's events, then the message's end."""
     converter = StreamConverter(client_model, outcome, request)
     yield converter.start()
-    async for out in feed_stream(chunks, converter):
+    async for out in stream_response.fn(chunks, converter):
         yield out
     yield converter.finish()
 
 
 @step("stream-response")
 async def stream_response(
-    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter
+    chunks: AsyncIterator[dict[str, Any]], converter: StreamConverter, lead: bytes = b""
 ) -> AsyncIterator[bytes]:
     """Task: one upstream answer converted as it streams, first chunk to last (a whole
-    request has one, or one per model call when oas runs server tools)."""
-    async for event in feed_stream(chunks, converter):
-        yield event
+    request has one, or one per model call when oas runs server tools).
+
+    The chunks of one network read (`chunk_batches`) become one bytes object, so they
+    pass the layers above and reach the socket in one write; a chunk alone is never held
+    back for another. `lead` (the answer's `message_start`) goes out with the first
+    read's events: the primed first chunks are in hand, so it waits for nothing. An error
+    ends the stream with `event: error` after what came before it (and is raised again,
+    marked as sent).
+    """
+    feed = converter.feed
+    parts: list[bytes] = [lead] if lead else []
+    try:
+        async for batch in chunk_batches(chunks):
+            for chunk in batch:
+                parts.append(feed(chunk))
+            out, parts = b"".join(parts), []
+            if out:
+                yield out
+        if parts:  # no chunk at all: the lead alone
+            yield b"".join(parts)
+    except AnthropicError as exc:
+        converter.outcome.error = exc
+        yield b"".join(parts) + sse_error(exc.error_type, exc.message)
+        exc.sent_to_client = True
+        raise
