@@ -134,7 +134,8 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     dash.wait_for_state("Completed")
     assert f"/runs/flow-run/{run_id}" in page.url  # the same run, not a new one
     assert len(upstream.requests) > asked  # it really asked the upstream again
-    dash.tab("Task Runs")
+    page.reload()  # the graph then draws the retry's task runs too
+    expect(dash.tab("Task Runs")).to_contain_text("load-payload")
     dash.shot("dashboard-retry-completed.png")
 
     # 6. The same request replayed onto another model, from the `replay` deployment's form.
