@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,6 +234,40 @@ def upstream_unauthorized(work: Path) -> Scenario:
         "code": 401, "message": "No auth credentials found"})
     return Scenario("unauthorized", prompt, model, answer="No auth credentials found")
 
+
+
+def credits_run_out(work: Path, *, topped_up: threading.Event) -> Scenario:
+    """Write a file, then the upstream refuses the next turn with 402 (the OpenRouter account
+    ran out of credits) until `topped_up` is set: the session ends with the error, and
+    retrying the failed request afterwards gets the final answer."""
+    notes = work / "notes.txt"
+    token = secrets.token_hex(4)
+
+    def write(turn: Turn) -> Reply:
+        return Reply(text="I'll write the note.", chunk_size=8, tool_calls=[
+            tool("Write", file_path=str(notes), content=f"note {token}\n")])
+
+    def answer(turn: Turn) -> Reply:
+        result = turn.result_of("Write")
+        turn.require(not turn.outcomes[0].failed, f"Write failed: {result!r}")
+        return Reply(text=f"Wrote notes.txt with note {token}.")
+
+    model = ScriptedModel(marker_for("credits"), [write, answer])
+
+    def intercept(body: dict) -> Reply | None:
+        if topped_up.is_set() or not model.is_main_loop(body) or model._step_of(body) < 1:
+            return None
+        return Reply(status=402, error={"code": 402, "message": INSUFFICIENT_CREDITS})
+
+    model.intercept = intercept
+    return Scenario("credits", _prompt("credits", "Write a note to notes.txt."), model,
+                    answer=f"Wrote notes.txt with note {token}.",
+                    files={notes: f"note {token}\n"})
+
+
+# OpenRouter's words when the account behind the key has no credits left.
+INSUFFICIENT_CREDITS = ("Insufficient credits. Add more using "
+                        "https://openrouter.ai/settings/credits")
 
 
 def stream_breaks_once(work: Path, *, after_content: bool) -> Scenario:
