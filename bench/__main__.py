@@ -33,8 +33,11 @@ def parse(argv: list[str] | None = None) -> tuple[Config, Path, str | None]:
     parser.add_argument("--samples", type=int, default=100, help="sequential samples per figure")
     parser.add_argument("--quick", action="store_true", help="small counts, SQLite only")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the report goes")
-    parser.add_argument("--only", choices=["prefect-cost"],
-                        help="run one part and print its figures (no report is written)")
+    parser.add_argument(
+        "--only",
+        choices=["prefect-cost"],
+        help="run one part and print its figures (no report is written)",
+    )
     args = parser.parse_args(argv)
     samples = min(args.samples, 10) if args.quick else args.samples
     config = Config(args.chunks, args.chunk_size, args.delay, samples, args.quick)
@@ -130,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nreport: {path}")
     missed = [t["target"] for t in suite.results["targets"] if t["verdict"] == "missed"]
     for target in suite.results["targets"]:
-        print(f"  {target['verdict']:>12}  {target['target']}: {target['value']} {target['unit']}"
-              f" ({target['limit']})")
+        print(
+            f"  {target['verdict']:>12}  {target['target']}: {target['value']} {target['unit']}"
+            f" ({target['limit']})"
+        )
     errors = sum(p["errors"] for p in suite.results["phases"].values())
     print(f"{len(missed)} targets missed, {errors} failed requests")
     return 1 if errors else 0

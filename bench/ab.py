@@ -22,8 +22,9 @@ from bench.outside import _FIRST_DELTA, _ms, watch
 from bench.processes import Oas, Prefect, Upstream
 
 
-async def rounds(direct: Target, servers: dict[str, Oas], delay_ms: int, count: int,
-                 tracked: bool) -> None:
+async def rounds(
+    direct: Target, servers: dict[str, Oas], delay_ms: int, count: int, tracked: bool
+) -> None:
     model = f"bench/c100d{delay_ms}s"
     anthropic = encode(small_request(model, True))
     openai = encode(openai_request(small_request(model, True)))
@@ -54,11 +55,13 @@ async def rounds(direct: Target, servers: dict[str, Oas], delay_ms: int, count: 
     floor_first, floor_total = _ms(first["direct"], 50)["p50"], _ms(total["direct"], 50)["p50"]
     for name, server in servers.items():
         used = server.cpu() - cpu[name]
-        print(f"  {delay_ms} ms apart, {name:<9} first delta "
-              f"+{_ms(first[name], 50)['p50'] - floor_first:.2f} ms p50, whole stream "
-              f"+{_ms(total[name], 50)['p50'] - floor_total:.2f} ms p50, CPU "
-              f"{used / (count * 100) * 1e6:.0f} us/chunk all-in (n={len(first[name])})",
-              flush=True)
+        print(
+            f"  {delay_ms} ms apart, {name:<9} first delta "
+            f"+{_ms(first[name], 50)['p50'] - floor_first:.2f} ms p50, whole stream "
+            f"+{_ms(total[name], 50)['p50'] - floor_total:.2f} ms p50, CPU "
+            f"{used / (count * 100) * 1e6:.0f} us/chunk all-in (n={len(first[name])})",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -72,12 +75,14 @@ def main() -> None:
     servers: dict[str, Oas] = {}
     try:
         api = prefect.api_url if prefect else None
-        servers["baseline"] = Oas(upstream.base_url, api,
-                                  extra_env={"PYTHONPATH": str(args.baseline.resolve())})
+        servers["baseline"] = Oas(
+            upstream.base_url, api, extra_env={"PYTHONPATH": str(args.baseline.resolve())}
+        )
         servers["this"] = Oas(upstream.base_url, api)
         for delay_ms in (0, 1):
-            asyncio.run(rounds(Target.upstream(upstream.base_url), servers, delay_ms, args.n,
-                               args.tracked))
+            asyncio.run(
+                rounds(Target.upstream(upstream.base_url), servers, delay_ms, args.n, args.tracked)
+            )
     finally:
         for server in servers.values():
             server.stop()

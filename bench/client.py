@@ -41,24 +41,37 @@ class Target:
 
     @classmethod
     def upstream(cls, base_url: str) -> Target:
-        return cls("direct", f"{base_url}/chat/completions", b"[DONE]",
-                   {"content-type": "application/json", "authorization": "Bearer bench"})
+        return cls(
+            "direct",
+            f"{base_url}/chat/completions",
+            b"[DONE]",
+            {"content-type": "application/json", "authorization": "Bearer bench"},
+        )
 
     @classmethod
     def oas(cls, base_url: str, name: str = "oas") -> Target:
-        return cls(name, f"{base_url}/v1/messages", b"message_stop",
-                   {"content-type": "application/json", "x-api-key": "bench",
-                    "anthropic-version": "2023-06-01"})
+        return cls(
+            name,
+            f"{base_url}/v1/messages",
+            b"message_stop",
+            {
+                "content-type": "application/json",
+                "x-api-key": "bench",
+                "anthropic-version": "2023-06-01",
+            },
+        )
 
 
 def new_client(connections: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                 timeout=aiohttp.ClientTimeout(total=120, sock_connect=10))
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=120, sock_connect=10),
+    )
 
 
-async def send(client: aiohttp.ClientSession, target: Target, body: bytes,
-               stream: bool) -> Sample:
+async def send(client: aiohttp.ClientSession, target: Target, body: bytes, stream: bool) -> Sample:
     """One request, read to its end; never raises."""
     started = time.perf_counter()
     first = 0.0
@@ -77,20 +90,28 @@ async def send(client: aiohttp.ClientSession, target: Target, body: bytes,
         now = time.perf_counter() - started
         return Sample(now, now, False, 0, size, error=f"{type(exc).__name__}: {exc}")
     ok = status == 200 and (target.stream_end in tail if stream else _complete_json(tail))
-    return Sample((first or end) - started, end - started, ok, status, size,
-                  error="" if ok else tail.decode(errors="replace")[-200:])
+    return Sample(
+        (first or end) - started,
+        end - started,
+        ok,
+        status,
+        size,
+        error="" if ok else tail.decode(errors="replace")[-200:],
+    )
 
 
 def _complete_json(tail: bytes) -> bool:
     return tail.rstrip().endswith(b"}")
 
 
-async def closed_loop(target: Target, body: bytes, stream: bool, count: int,
-                      concurrency: int) -> tuple[list[Sample], float]:
+async def closed_loop(
+    target: Target, body: bytes, stream: bool, count: int, concurrency: int
+) -> tuple[list[Sample], float]:
     """`count` requests by `concurrency` workers back to back; (samples, wall seconds)."""
     samples: list[Sample] = []
     remaining = iter(range(count))
     async with new_client(concurrency) as client:
+
         async def worker() -> None:
             for _ in remaining:
                 samples.append(await send(client, target, body, stream))
@@ -100,8 +121,9 @@ async def closed_loop(target: Target, body: bytes, stream: bool, count: int,
         return samples, time.perf_counter() - started
 
 
-async def open_loop(target: Target, body: bytes, stream: bool, rate: float,
-                    seconds: float) -> tuple[list[Sample], float]:
+async def open_loop(
+    target: Target, body: bytes, stream: bool, rate: float, seconds: float
+) -> tuple[list[Sample], float]:
     """Requests started at a fixed `rate` for `seconds`, whatever the answers take."""
     count = max(1, int(rate * seconds))
     samples: list[Sample] = []

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bench.bodies import claude_code_request  # noqa: E402
+from bench.bodies import claude_code_request
 
 
 def main() -> None:
@@ -40,36 +40,54 @@ def main() -> None:
     from tests.support.upstream import ScriptedUpstream
 
     upstream = ScriptedUpstream().start()
-    settings = Settings(_env_file=None, openrouter_base_url=upstream.base_url, tracking=False,
-                        data_dir=Path(tempfile.mkdtemp()))  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None,
+        openrouter_base_url=upstream.base_url,
+        tracking=False,
+        data_dir=Path(tempfile.mkdtemp()),
+    )  # type: ignore[call-arg]
     runtime = Runtime.create(settings)
     runtime.start()
     server = ThreadedServer(create_app(settings, runtime)).start()
     body = claude_code_request(args.turns)
     raw = orjson.dumps(body)
-    print(f"request: {len(raw) / 1024:.0f} KB, {len(body['messages'])} messages, "
-          f"{len(body['tools'])} tools")
+    print(
+        f"request: {len(raw) / 1024:.0f} KB, {len(body['messages'])} messages, "
+        f"{len(body['tools'])} tools"
+    )
 
     with httpx.Client(base_url=server.url, timeout=60) as http:
+
         def count(payload: bytes) -> tuple[float, int]:
             started = time.perf_counter()
-            response = http.post("/v1/messages/count_tokens", content=payload,
-                                 headers={"content-type": "application/json"})
+            response = http.post(
+                "/v1/messages/count_tokens",
+                content=payload,
+                headers={"content-type": "application/json"},
+            )
             elapsed = (time.perf_counter() - started) * 1000
             response.raise_for_status()
             return elapsed, response.json()["input_tokens"]
 
         first, tokens = count(raw)
-        print(f"first count (imports LiteLLM, loads the tokenizer): {first:8.1f} ms  {tokens} tokens")
+        print(
+            f"first count (imports LiteLLM, loads the tokenizer): {first:8.1f} ms  {tokens} tokens"
+        )
         warm = [count(raw)[0] for _ in range(args.repeat)]
-        print(f"same request again: median {statistics.median(warm):6.2f} ms, max {max(warm):6.2f} ms")
+        print(
+            f"same request again: median {statistics.median(warm):6.2f} ms, max {max(warm):6.2f} ms"
+        )
         turns = []
         for i in range(args.repeat):
-            body["messages"] += [{"role": "assistant", "content": f"step {i} done"},
-                                 {"role": "user", "content": f"now do step {i + 1}"}]
+            body["messages"] += [
+                {"role": "assistant", "content": f"step {i} done"},
+                {"role": "user", "content": f"now do step {i + 1}"},
+            ]
             turns.append(count(orjson.dumps(body))[0])
-        print(f"next turn (2 new messages): median {statistics.median(turns):6.2f} ms, "
-              f"max {max(turns):6.2f} ms")
+        print(
+            f"next turn (2 new messages): median {statistics.median(turns):6.2f} ms, "
+            f"max {max(turns):6.2f} ms"
+        )
         other = claude_code_request(args.turns, seed=1)
         cold, _ = count(orjson.dumps(other))
         print(f"a different request of the same size (nothing cached): {cold:6.1f} ms")

@@ -51,9 +51,12 @@ async def watch(target: Target, body: bytes, first_marker: bytes) -> StreamView:
     connector = aiohttp.TCPConnector(force_close=True)
     timeout = aiohttp.ClientTimeout(total=60)
     try:
-        async with (aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                          timeout=timeout) as client,
-                    client.post(target.url, data=body, headers=target.headers) as response):
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, timeout=timeout
+            ) as client,
+            client.post(target.url, data=body, headers=target.headers) as response,
+        ):
             async for data in response.content.iter_any():
                 now = time.time()
                 if not view.first_delta and first_marker in (tail[-64:] + data):
@@ -75,8 +78,15 @@ def _ms(values: list[float], *ps: int) -> dict[str, float]:
     return {f"p{p}": round(percentile(values, p) * 1000, 3) for p in ps}
 
 
-async def compare(direct: Target, oas: Target, chunks: int, delay_ms: int, count: int,
-                  cpu: Any = None, settle: Any = None) -> dict[str, Any]:
+async def compare(
+    direct: Target,
+    oas: Target,
+    chunks: int,
+    delay_ms: int,
+    count: int,
+    cpu: Any = None,
+    settle: Any = None,
+) -> dict[str, Any]:
     """`count` streams each way, interleaved; percentiles in ms, and, with `cpu` (a
     function giving `oas`'s CPU seconds so far), its CPU per streamed chunk, all-in: with
     `settle` (waits until tracking has written every run), the recorder's work too."""
@@ -118,11 +128,17 @@ async def compare(direct: Target, oas: Target, chunks: int, delay_ms: int, count
 
 def show(label: str, result: dict[str, Any]) -> None:
     over = result["overhead_ms"]
-    print(f"  {label:<36} first delta +{over['first_delta_ms']['p50']:.2f} ms p50, "
-          f"whole stream +{over['total_ms']['p50']:.2f} ms, relay hold "
-          f"p50 {over['hold_ms']['p50']:.3f} / p99 {over['hold_ms']['p99']:.3f} ms"
-          + (f", {result['oas_us_per_chunk']:.0f} us CPU/chunk"
-             if "oas_us_per_chunk" in result else ""), flush=True)
+    print(
+        f"  {label:<36} first delta +{over['first_delta_ms']['p50']:.2f} ms p50, "
+        f"whole stream +{over['total_ms']['p50']:.2f} ms, relay hold "
+        f"p50 {over['hold_ms']['p50']:.3f} / p99 {over['hold_ms']['p99']:.3f} ms"
+        + (
+            f", {result['oas_us_per_chunk']:.0f} us CPU/chunk"
+            if "oas_us_per_chunk" in result
+            else ""
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -137,9 +153,17 @@ def main() -> None:
     try:
         oas = Oas(upstream.base_url, None)
         try:
-            result = asyncio.run(compare(Target.upstream(upstream.base_url),
-                                         Target.oas(oas.base_url), args.chunks,
-                                         args.delay_ms, args.n, oas.cpu, oas.drain))
+            result = asyncio.run(
+                compare(
+                    Target.upstream(upstream.base_url),
+                    Target.oas(oas.base_url),
+                    args.chunks,
+                    args.delay_ms,
+                    args.n,
+                    oas.cpu,
+                    oas.drain,
+                )
+            )
         finally:
             oas.stop()
     finally:

@@ -12,8 +12,16 @@ import sqlite3
 import time
 from pathlib import Path
 
-TABLES = ("flow_run", "flow_run_state", "task_run", "task_run_state", "artifact",
-          "events", "event_resources", "log")
+TABLES = (
+    "flow_run",
+    "flow_run_state",
+    "task_run",
+    "task_run_state",
+    "artifact",
+    "events",
+    "event_resources",
+    "log",
+)
 
 
 def snapshot(prefect: object) -> dict[str, int]:
@@ -72,5 +80,4 @@ async def _postgres(socket_dir: Path) -> dict[str, int]:
 
 def per_request(before: dict[str, int], after: dict[str, int], requests: int) -> dict[str, float]:
     """What each request added, on average."""
-    return {key: round((after[key] - before.get(key, 0)) / max(1, requests), 2)
-            for key in after}
+    return {key: round((after[key] - before.get(key, 0)) / max(1, requests), 2) for key in after}

@@ -59,9 +59,23 @@ class Upstream:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/api/v1"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.upstream", "--port", str(self.port), "--chunks",
-             str(chunks), "--chunk-size", str(chunk_size), "--delay", str(delay)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "bench.upstream",
+                "--port",
+                str(self.port),
+                "--chunks",
+                str(chunks),
+                "--chunk-size",
+                str(chunk_size),
+                "--delay",
+                str(delay),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         wait_http(f"{self.base_url}/models", 30, self.process)
         self.ps = psutil.Process(self.process.pid)
 
@@ -80,24 +94,35 @@ class Oas:
     of a running one.
     """
 
-    def __init__(self, upstream_url: str, prefect: str | None, *,
-                 backend: str = "http", extra_env: dict[str, str] | None = None,
-                 timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        prefect: str | None,
+        *,
+        backend: str = "http",
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workdir = Path(tempfile.mkdtemp(prefix="oas-bench-"))
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OAS_", "PREFECT_", "OPENROUTER_"))}
-        env.update({
-            "OAS_PORT": str(self.port),
-            "OAS_DATA_DIR": str(self.workdir / "data"),
-            "OAS_LOG_LEVEL": "WARNING",
-            "OAS_UPSTREAM": backend,
-            "OPENROUTER_BASE_URL": upstream_url,
-            "OPENROUTER_API_KEY": "sk-or-bench-not-a-real-key",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "PYTHONPATH": str(ROOT),
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OAS_", "PREFECT_", "OPENROUTER_"))
+        }
+        env.update(
+            {
+                "OAS_PORT": str(self.port),
+                "OAS_DATA_DIR": str(self.workdir / "data"),
+                "OAS_LOG_LEVEL": "WARNING",
+                "OAS_UPSTREAM": backend,
+                "OPENROUTER_BASE_URL": upstream_url,
+                "OPENROUTER_API_KEY": "sk-or-bench-not-a-real-key",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         if prefect is None:  # untracked
             env["OAS_TRACKING"] = "false"
         elif prefect == "own":  # oas serve starts its own Prefect server
@@ -108,8 +133,13 @@ class Oas:
         self.log = open(self.workdir / "oas.log", "wb")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "src", "serve"], cwd=self.workdir, env=env,
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [sys.executable, "-m", "src", "serve"],
+            cwd=self.workdir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         wait_http(f"{self.base_url}/health", timeout, self.process)
         self.ready_seconds = time.perf_counter() - started
         self.ps = psutil.Process(self.process.pid)

@@ -66,10 +66,14 @@ def route_choice(rules: int = 50, iterations: int = 20_000) -> dict[str, Any]:
     for _ in range(scans):
         block_kinds(body["messages"])
     scan = time.process_time() - scan
-    return {"rules": rules, "iterations": iterations, "messages": len(body["messages"]),
-            "us_per_choice": round(cpu / iterations * 1e6, 2),
-            "wall_us_per_choice": round(wall / iterations * 1e6, 2),
-            "scan_us": round(scan / scans * 1e6, 2)}
+    return {
+        "rules": rules,
+        "iterations": iterations,
+        "messages": len(body["messages"]),
+        "us_per_choice": round(cpu / iterations * 1e6, 2),
+        "wall_us_per_choice": round(wall / iterations * 1e6, 2),
+        "scan_us": round(scan / scans * 1e6, 2),
+    }
 
 
 def main() -> None:

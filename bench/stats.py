@@ -31,9 +31,11 @@ def summary(samples: list[Sample], wall: float | None = None) -> dict[str, Any]:
     good = [s for s in samples if s.ok]
     bad = [s for s in samples if not s.ok]
     out: dict[str, Any] = {
-        "n": len(samples), "errors": len(bad),
+        "n": len(samples),
+        "errors": len(bad),
         "first_error": f"{bad[0].status} {bad[0].error}"[:300] if bad else "",
-        "ttfb_ms": _ms([s.ttfb for s in good]), "total_ms": _ms([s.total for s in good]),
+        "ttfb_ms": _ms([s.ttfb for s in good]),
+        "total_ms": _ms([s.total for s in good]),
         "lag_ms": _ms([s.lag for s in good]),
     }
     if wall:
@@ -49,6 +51,8 @@ def overhead(floor: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
         out[metric] = {}
         for p in PERCENTILES:
             f, m = floor[metric][f"p{p}"], measured[metric][f"p{p}"]
-            out[metric][f"p{p}"] = {"diff": round(m - f, 3),
-                                    "ratio": round(m / f, 3) if f else None}
+            out[metric][f"p{p}"] = {
+                "diff": round(m - f, 3),
+                "ratio": round(m / f, 3) if f else None,
+            }
     return out

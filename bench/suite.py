@@ -79,10 +79,17 @@ class Suite:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.bodies = Bodies(config)
-        self.results: dict[str, Any] = {"config": asdict(self.config), "phases": {},
-                                        "samples": {}, "prefect": {}, "cpu": {},
-                                        "memory": {}, "cold_start": {}, "throughput": {},
-                                        "outside": {}}
+        self.results: dict[str, Any] = {
+            "config": asdict(self.config),
+            "phases": {},
+            "samples": {},
+            "prefect": {},
+            "cpu": {},
+            "memory": {},
+            "cold_start": {},
+            "throughput": {},
+            "outside": {},
+        }
         self.upstream: Upstream | None = None
         self.direct: Target | None = None
 
@@ -93,8 +100,11 @@ class Suite:
         self.results["phases"][key] = stats
         self.results["samples"][key] = [[round(s.ttfb, 6), round(s.total, 6)] for s in samples]
         flag = "" if stats["errors"] == 0 else f"  ERRORS {stats['errors']}: {stats['first_error']}"
-        print(f"  {key:<44} n={stats['n']:<5} ttfb p50 {stats['ttfb_ms']['p50']:8.2f} ms  "
-              f"total p50 {stats['total_ms']['p50']:8.2f} ms{flag}", flush=True)
+        print(
+            f"  {key:<44} n={stats['n']:<5} ttfb p50 {stats['ttfb_ms']['p50']:8.2f} ms  "
+            f"total p50 {stats['total_ms']['p50']:8.2f} ms{flag}",
+            flush=True,
+        )
         return stats
 
     def _sequential(self, target: Target, shape: str, key: str, count: int | None = None) -> dict:
@@ -111,7 +121,8 @@ class Suite:
             time.sleep(0.6)  # the recorder's last batch of task-run events
         used = oas.cpu() - before
         self.results["cpu"][key] = {
-            "requests": requests, "cpu_seconds": round(used, 4),
+            "requests": requests,
+            "cpu_seconds": round(used, 4),
             "us_per_request": round(used / requests * 1e6, 1),
             "us_per_chunk": round(used / (requests * chunks) * 1e6, 2) if chunks else None,
         }
@@ -137,14 +148,22 @@ class Suite:
             if shape == "small-stream":  # what a process here spends to emit one chunk
                 used = self.upstream.cpu() - before
                 self.results["cpu"]["upstream/small-stream"] = {
-                    "requests": c.samples, "cpu_seconds": round(used, 4),
+                    "requests": c.samples,
+                    "cpu_seconds": round(used, 4),
                     "us_per_request": round(used / c.samples * 1e6, 1),
-                    "us_per_chunk": round(used / (c.samples * c.chunks) * 1e6, 2)}
+                    "us_per_chunk": round(used / (c.samples * c.chunks) * 1e6, 2),
+                }
         for concurrency in (20, 100):
             for shape in ("small-stream", "paced-stream"):
-                samples, wall = run(closed_loop(self.direct, self.bodies.openai[shape], True,
-                                                self._concurrent_count(concurrency),
-                                                concurrency))
+                samples, wall = run(
+                    closed_loop(
+                        self.direct,
+                        self.bodies.openai[shape],
+                        True,
+                        self._concurrent_count(concurrency),
+                        concurrency,
+                    )
+                )
                 self._keep(f"direct/{shape}/c{concurrency}", samples, wall)
 
     def routing(self) -> None:
@@ -152,8 +171,11 @@ class Suite:
         from bench.routing import route_choice
 
         self.results["routing"] = figure = route_choice()
-        print(f"  route choice, {figure['rules']} rules: {figure['us_per_choice']} us CPU "
-              f"(conversation scan for images/documents: {figure['scan_us']} us)", flush=True)
+        print(
+            f"  route choice, {figure['rules']} rules: {figure['us_per_choice']} us CPU "
+            f"(conversation scan for images/documents: {figure['scan_us']} us)",
+            flush=True,
+        )
 
     def _concurrent_count(self, concurrency: int) -> int:
         return concurrency * (2 if self.config.quick else 4)
@@ -164,25 +186,45 @@ class Suite:
         run(warm(target, self.bodies.anthropic["small-stream"], True))
         run(warm(target, self.bodies.anthropic["small"], False))
         c = self.config
-        self._cpu(oas, f"{name}/small", lambda: self._sequential(target, "small", f"{name}/small/c1"),
-                  c.samples, 0)
-        self._cpu(oas, f"{name}/small-stream",
-                  lambda: self._sequential(target, "small-stream", f"{name}/small-stream/c1"),
-                  c.samples, c.chunks)
+        self._cpu(
+            oas,
+            f"{name}/small",
+            lambda: self._sequential(target, "small", f"{name}/small/c1"),
+            c.samples,
+            0,
+        )
+        self._cpu(
+            oas,
+            f"{name}/small-stream",
+            lambda: self._sequential(target, "small-stream", f"{name}/small-stream/c1"),
+            c.samples,
+            c.chunks,
+        )
         short = max(1, c.chunks // 10)
-        self._cpu(oas, f"{name}/short-stream",
-                  lambda: self._sequential(target, "short-stream", f"{name}/short-stream/c1"),
-                  c.samples, short)
-        self._sequential(target, "claude-code-stream", f"{name}/claude-code-stream/c1",
-                         max(10, c.samples // 2))
+        self._cpu(
+            oas,
+            f"{name}/short-stream",
+            lambda: self._sequential(target, "short-stream", f"{name}/short-stream/c1"),
+            c.samples,
+            short,
+        )
+        self._sequential(
+            target, "claude-code-stream", f"{name}/claude-code-stream/c1", max(10, c.samples // 2)
+        )
 
     def concurrency(self, oas: Oas, name: str) -> None:
         target = Target.oas(oas.base_url, name)
         for concurrency in (20, 100):
             for shape in ("small-stream", "paced-stream"):
-                samples, wall = run(closed_loop(target, self.bodies.anthropic[shape], True,
-                                                self._concurrent_count(concurrency),
-                                                concurrency))
+                samples, wall = run(
+                    closed_loop(
+                        target,
+                        self.bodies.anthropic[shape],
+                        True,
+                        self._concurrent_count(concurrency),
+                        concurrency,
+                    )
+                )
                 self._keep(f"{name}/{shape}/c{concurrency}", samples, wall)
 
     def max_throughput(self, oas: Oas, name: str, concurrency: int = 32) -> None:
@@ -195,8 +237,12 @@ class Suite:
         stats = self._keep(f"{name}/throughput/c{concurrency}", samples, wall)
         after = oas.drain()
         self.results["throughput"][name] = {
-            "requests": count, "seconds": round(wall, 3), "rps": stats["rps"],
-            "errors": stats["errors"], **_tracking_delta(before, after)}
+            "requests": count,
+            "seconds": round(wall, 3),
+            "rps": stats["rps"],
+            "errors": stats["errors"],
+            **_tracking_delta(before, after),
+        }
         print(f"  throughput {name}: {stats['rps']:.0f} requests/s", flush=True)
 
     def sustained(self, oas: Oas, name: str, rate: float, seconds: float) -> dict:
@@ -206,17 +252,24 @@ class Suite:
         not how many chunks 2 cores can stream."""
         target = Target.oas(oas.base_url, name)
         before = oas.drain()  # runs of the phases before are written first
-        samples, wall = run(open_loop(target, self.bodies.anthropic["short-stream"], True,
-                                      rate, seconds))
+        samples, wall = run(
+            open_loop(target, self.bodies.anthropic["short-stream"], True, rate, seconds)
+        )
         stats = self._keep(f"{name}/rate{rate:g}", samples, wall)
         drain_started = time.perf_counter()
         after = oas.drain(timeout=300)
         recorded_in = wall + (time.perf_counter() - drain_started)
         delta = _tracking_delta(before, after)
-        out = {"rate": rate, "seconds": seconds, "requests": len(samples),
-               "errors": stats["errors"], "achieved_rps": round(len(samples) / wall, 1),
-               "recorded_rps": round(delta["tracked"] / recorded_in, 1),
-               "start_lag_p99_ms": stats["lag_ms"]["p99"], **delta}
+        out = {
+            "rate": rate,
+            "seconds": seconds,
+            "requests": len(samples),
+            "errors": stats["errors"],
+            "achieved_rps": round(len(samples) / wall, 1),
+            "recorded_rps": round(delta["tracked"] / recorded_in, 1),
+            "start_lag_p99_ms": stats["lag_ms"]["p99"],
+            **delta,
+        }
         self.results["throughput"][f"{name}/rate{rate:g}"] = out
         print(f"  rate {rate:g}/s {name}: {out}", flush=True)
         return out
@@ -236,10 +289,12 @@ class Suite:
         time.sleep(1)
         after = oas.rss()
         self.results["memory"][name] = {
-            "after_warmup_mb": round(warm_rss / 2**20, 1), "requests": count,
+            "after_warmup_mb": round(warm_rss / 2**20, 1),
+            "requests": count,
             f"after_{count}_mb": round(after / 2**20, 1),
             "growth_kb_per_request": round((after - warm_rss) / count / 1024, 2),
-            "errors": sum(not s.ok for s in samples)}
+            "errors": sum(not s.ok for s in samples),
+        }
         print(f"  memory {name}: {self.results['memory'][name]}", flush=True)
 
     def prefect_cost(self, oas: Oas, prefect: Prefect, name: str) -> None:
@@ -264,22 +319,27 @@ class Suite:
             run(closed_loop(target, body, True, 1, 1))
         oas.drain()
         db_after, api_after = prefect_cost.settled(prefect), oas.prefect_stats()
-        session_bytes = sum(len(encode(claude_code_request(10 + t, model=self.config.model,
-                                                           stream=True)))
-                            for t in range(turns))
+        session_bytes = sum(
+            len(encode(claude_code_request(10 + t, model=self.config.model, stream=True)))
+            for t in range(turns)
+        )
         self.results["prefect"][name] = {
-            "small": {"requests": count,
-                      **_writes(api_before, api_mid, count),
-                      "database_per_request": prefect_cost.per_request(db_before, db_mid, count),
-                      "payload_bytes_per_request": _per(api_before, api_mid, "payload_new_bytes",
-                                                        count)},
+            "small": {
+                "requests": count,
+                **_writes(api_before, api_mid, count),
+                "database_per_request": prefect_cost.per_request(db_before, db_mid, count),
+                "payload_bytes_per_request": _per(api_before, api_mid, "payload_new_bytes", count),
+            },
             "claude_code_session": {
-                "requests": turns, "request_kb_avg": round(session_bytes / turns / 1024, 1),
+                "requests": turns,
+                "request_kb_avg": round(session_bytes / turns / 1024, 1),
                 **_writes(api_mid, api_after, turns),
                 "database_per_request": prefect_cost.per_request(db_mid, db_after, turns),
                 "payload_bytes_per_request": _per(api_mid, api_after, "payload_bytes", turns),
-                "payload_new_bytes_per_request": _per(api_mid, api_after, "payload_new_bytes",
-                                                      turns)},
+                "payload_new_bytes_per_request": _per(
+                    api_mid, api_after, "payload_new_bytes", turns
+                ),
+            },
         }
         print(f"  prefect cost {name}: {self.results['prefect'][name]}", flush=True)
 
@@ -289,16 +349,22 @@ class Suite:
         direct = self.direct or Target.upstream(self.upstream.base_url)  # type: ignore[union-attr]
         for label, delay_ms in (("b2b", 0), ("paced", 1)):
             key = f"{name}/{label}"
-            result = run(outside.compare(direct, Target.oas(oas.base_url), 100, delay_ms,
-                                         count, oas.cpu, oas.drain))
+            result = run(
+                outside.compare(
+                    direct, Target.oas(oas.base_url), 100, delay_ms, count, oas.cpu, oas.drain
+                )
+            )
             self.results["outside"][key] = result
             outside.show(f"outside {key}", result)
             for side in ("direct", "oas"):  # failed streams count as the phases' do
                 self.results["phases"][f"outside/{key}/{side}"] = {
-                    "n": count, "errors": result[side]["errors"],
+                    "n": count,
+                    "errors": result[side]["errors"],
                     "first_error": result[side]["first_error"],
                     "ttfb_ms": result[side]["first_delta_ms"],
-                    "total_ms": result[side]["total_ms"], "lag_ms": {}}
+                    "total_ms": result[side]["total_ms"],
+                    "lag_ms": {},
+                }
 
     def cold_start(self, key: str, seconds: float) -> None:
         self.results["cold_start"][key] = round(seconds, 2)
@@ -316,12 +382,17 @@ def _per(before: dict, after: dict, key: str, requests: int) -> float:
 def _writes(before: dict, after: dict, requests: int) -> dict:
     """Per request: the recorder's API calls and request bytes, events, log lines and
     session artifact versions."""
-    return {f"{key}_per_request": _per(before, after, key, requests)
-            for key in ("api_calls", "api_bytes", "events", "log_lines", "session_writes")}
+    return {
+        f"{key}_per_request": _per(before, after, key, requests)
+        for key in ("api_calls", "api_bytes", "events", "log_lines", "session_writes")
+    }
 
 
 def _tracking_delta(before: dict, after: dict) -> dict:
-    return {key: after.get(key, 0) - before.get(key, 0)
-            for key in ("tracked", "untracked", "late", "api_calls", "api_retries")} | {
-        key: after.get(key, 0) for key in ("record_lag_p50_seconds", "record_lag_p99_seconds",
-                                           "pending", "writing")}
+    return {
+        key: after.get(key, 0) - before.get(key, 0)
+        for key in ("tracked", "untracked", "late", "api_calls", "api_retries")
+    } | {
+        key: after.get(key, 0)
+        for key in ("record_lag_p50_seconds", "record_lag_p99_seconds", "pending", "writing")
+    }

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import orjson
 
-WORDS = "def return value the file path import self result for in if not None".split()
+WORDS = ["def", "return", "value", "the", "file", "path", "import", "self", "result", "for", "in", "if", "not", "None"]
 
 
 @dataclass(frozen=True)
@@ -77,47 +77,83 @@ class Renderer:
 
     def _usage(self, shape: Shape) -> dict:
         completion = max(1, shape.chunks * shape.chunk_size // 4)
-        return {"prompt_tokens": 120, "completion_tokens": completion,
-                "total_tokens": 120 + completion, "cost": 0.0001,
-                "prompt_tokens_details": {"cached_tokens": 0}}
+        return {
+            "prompt_tokens": 120,
+            "completion_tokens": completion,
+            "total_tokens": 120 + completion,
+            "cost": 0.0001,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        }
 
     def stream(self, shape: Shape) -> tuple[bytes, list[bytes], bytes]:
         """(head, one piece per content chunk, tail), each already an HTTP chunk."""
         if shape not in self._streams:
-            base = {"id": "gen-bench", "object": "chat.completion.chunk",
-                    "created": int(time.time()), "model": "bench/model", "provider": "Bench"}
+            base = {
+                "id": "gen-bench",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": "bench/model",
+                "provider": "Bench",
+            }
 
             def chunk(delta: dict, finish: str | None = None) -> bytes:
-                return _sse({**base, "choices": [{"index": 0, "delta": delta,
-                                                   "finish_reason": finish}]})
+                return _sse(
+                    {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                )
 
-            head = _http_chunk(b": OPENROUTER PROCESSING\n\n"
-                               + chunk({"role": "assistant", "content": ""}))
+            head = _http_chunk(
+                b": OPENROUTER PROCESSING\n\n" + chunk({"role": "assistant", "content": ""})
+            )
             # each piece differs from the last (LiteLLM ends a stream that repeats itself)
             slot = _STAMP_SLOT.decode() if shape.stamped else ""
-            body = [_http_chunk(chunk({"role": "assistant",
-                                       "content": f"{slot}{i} " + _text(shape.chunk_size, i)}))
-                    for i in range(shape.chunks)]
-            tail = _http_chunk(chunk({}, "stop")
-                               + _sse({**base, "choices": [], "usage": self._usage(shape)})
-                               + b"data: [DONE]\n\n") + b"0\r\n\r\n"
+            body = [
+                _http_chunk(
+                    chunk(
+                        {"role": "assistant", "content": f"{slot}{i} " + _text(shape.chunk_size, i)}
+                    )
+                )
+                for i in range(shape.chunks)
+            ]
+            tail = (
+                _http_chunk(
+                    chunk({}, "stop")
+                    + _sse({**base, "choices": [], "usage": self._usage(shape)})
+                    + b"data: [DONE]\n\n"
+                )
+                + b"0\r\n\r\n"
+            )
             self._streams[shape] = (head, body, tail)
         return self._streams[shape]
 
     def body(self, shape: Shape) -> bytes:
         """The same answer as one chat completion."""
         if shape not in self._bodies:
-            self._bodies[shape] = orjson.dumps({
-                "id": "gen-bench", "object": "chat.completion", "created": int(time.time()),
-                "model": "bench/model", "provider": "Bench",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                    "role": "assistant", "content": _text(shape.chunks * shape.chunk_size)}}],
-                "usage": self._usage(shape)})
+            self._bodies[shape] = orjson.dumps(
+                {
+                    "id": "gen-bench",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": "bench/model",
+                    "provider": "Bench",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": _text(shape.chunks * shape.chunk_size),
+                            },
+                        }
+                    ],
+                    "usage": self._usage(shape),
+                }
+            )
         return self._bodies[shape]
 
 
-MODELS = orjson.dumps({"data": [{"id": "bench/model", "name": "Bench model",
-                                 "context_length": 200000}]})
+MODELS = orjson.dumps(
+    {"data": [{"id": "bench/model", "name": "Bench model", "context_length": 200000}]}
+)
 
 
 class BenchUpstream:
@@ -137,8 +173,12 @@ class BenchUpstream:
         chunks, _, delay = spec.removesuffix("s").partition("d")
         if not chunks.isdigit() or (delay and not delay.isdigit()):
             return self.default
-        return Shape(int(chunks), self.default.chunk_size,
-                     int(delay) / 1000 if delay else self.default.delay, stamped)
+        return Shape(
+            int(chunks),
+            self.default.chunk_size,
+            int(delay) / 1000 if delay else self.default.delay,
+            stamped,
+        )
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -170,8 +210,10 @@ class BenchUpstream:
 
     @staticmethod
     def _send(writer: asyncio.StreamWriter, kind: bytes, data: bytes) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
-                     % (kind, len(data), data))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
+            % (kind, len(data), data)
+        )
 
     async def _completion(self, writer: asyncio.StreamWriter, body: dict) -> None:
         shape = self._shape(body.get("model"))
@@ -179,8 +221,10 @@ class BenchUpstream:
             self._send(writer, b"application/json", self.render.body(shape))
             return
         head, pieces, tail = self.render.stream(shape)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                     b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n" + head)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n" + head
+        )
         await writer.drain()
         for piece in pieces:
             if shape.stamped:  # the send time, taken as the piece is written

@@ -113,7 +113,9 @@ class OasInstance:
     def async_client(self, **kwargs: object):
         import anthropic
 
-        return anthropic.AsyncAnthropic(base_url=self.url, api_key="client-key", max_retries=0, **kwargs)
+        return anthropic.AsyncAnthropic(
+            base_url=self.url, api_key="client-key", max_retries=0, **kwargs
+        )
 
     def stop(self) -> None:
         import asyncio
@@ -133,8 +135,14 @@ def oas(upstream_server: ScriptedUpstream) -> Iterator[OasInstance]:
 @pytest.fixture(scope="session")
 def tracked_oas(upstream_server: ScriptedUpstream, prefect_api: str) -> Iterator[OasInstance]:
     """`oas` recording every request to the test Prefect server."""
-    instance = OasInstance(make_settings(upstream_server, _SESSION_DIR / "oas-tracked",
-                                         tracking=True, prefect_api_url=prefect_api))
+    instance = OasInstance(
+        make_settings(
+            upstream_server,
+            _SESSION_DIR / "oas-tracked",
+            tracking=True,
+            prefect_api_url=prefect_api,
+        )
+    )
     yield instance
     instance.stop()
 
@@ -145,8 +153,9 @@ def make_oas(upstream_server: ScriptedUpstream, tmp_path: Path) -> Iterator[obje
     started: list[OasInstance] = []
 
     def factory(**overrides: object) -> OasInstance:
-        instance = OasInstance(make_settings(upstream_server, tmp_path / f"oas{len(started)}",
-                                             **overrides))
+        instance = OasInstance(
+            make_settings(upstream_server, tmp_path / f"oas{len(started)}", **overrides)
+        )
         started.append(instance)
         return instance
 

@@ -41,8 +41,13 @@ def test_overhead_is_the_difference_to_the_floor():
 
 
 def test_a_target_without_a_measurement_is_not_met():
-    results = {"phases": {}, "cpu": {}, "throughput": {}, "memory": {}, "cold_start": {
-        "oas, external Prefect (PostgreSQL)": 4.2}}
+    results = {
+        "phases": {},
+        "cpu": {},
+        "throughput": {},
+        "memory": {},
+        "cold_start": {"oas, external Prefect (PostgreSQL)": 4.2},
+    }
     verdicts = {t["target"]: t["verdict"] for t in judge(results)}
     assert verdicts["ready with an external Prefect"] == "missed"
     assert verdicts["untracked throughput"] == "not measured"
@@ -54,7 +59,12 @@ def test_the_quick_benchmark_runs_and_writes_its_report(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OAS_"))}
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--chunks", "40", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["phases"], "no phase ran"

@@ -44,13 +44,20 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
 
 def test_help_lists_every_subcommand_and_answers_without_heavy_imports():
     result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from src.cli import main\n"
-         "try: main(['--help'])\n"
-         "except SystemExit: pass\n"
-         "heavy = [m for m in ('prefect', 'litellm', 'fastapi', 'uvicorn') if m in sys.modules]\n"
-         "print('HEAVY', heavy)"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from src.cli import main\n"
+            "try: main(['--help'])\n"
+            "except SystemExit: pass\n"
+            "heavy = [m for m in ('prefect', 'litellm', 'fastapi', 'uvicorn') if m in sys.modules]\n"
+            "print('HEAVY', heavy)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert "HEAVY []" in result.stdout, result.stdout
     for name in _subcommands():
         assert re.search(rf"^\s+{name}\s+\S", result.stdout, re.MULTILINE), name
@@ -77,7 +84,8 @@ def test_no_command_prints_help_and_fails(capsys):
 
 
 def test_config_shows_values_and_where_they_came_from_with_secrets_masked(
-        clean_env, tmp_path, capsys):
+    clean_env, tmp_path, capsys
+):
     clean_env.setenv("OPENROUTER_API_KEY", UPSTREAM_KEY)
     clean_env.setenv("OAS_PORT", "9100")
     clean_env.setenv("OAS_API_KEYS", "client-secret-1,client-secret-2")
@@ -86,8 +94,9 @@ def test_config_shows_values_and_where_they_came_from_with_secrets_masked(
 
     assert oas_main(["config"]) == 0
     out = capsys.readouterr().out
-    lines = {line.split()[0]: line for line in out.splitlines()
-             if line[:1].isupper() and " " in line}
+    lines = {
+        line.split()[0]: line for line in out.splitlines() if line[:1].isupper() and " " in line
+    }
     assert "9100" in lines["OAS_PORT"] and lines["OAS_PORT"].endswith("environment")
     assert "openai/gpt-4o" in lines["OAS_BIG_MODEL"] and ".env" in lines["OAS_BIG_MODEL"]
     assert lines["OAS_HOST"].endswith("default")
@@ -151,7 +160,6 @@ def test_reload_is_refused_in_production_before_anything_starts(clean_env, tmp_p
     assert not (tmp_path / "data").exists(), "nothing may start when --reload is refused"
 
 
-
 @pytest.mark.e2e
 def test_serve_reload_runs_the_app_in_a_worker_and_stops_on_sigterm(upstream, tmp_path):
     import os
@@ -164,10 +172,19 @@ def test_serve_reload_runs_the_app_in_a_worker_and_stops_on_sigterm(upstream, tm
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "OPENROUTER_"))}
-    env.update(OAS_PORT=str(port), OAS_DATA_DIR=str(tmp_path / "data"),
-               OPENROUTER_BASE_URL=upstream.base_url, OPENROUTER_API_KEY=UPSTREAM_KEY)
-    server = subprocess.Popen([sys.executable, "-m", "src", "serve", "--reload", "--no-prefect"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        OAS_PORT=str(port),
+        OAS_DATA_DIR=str(tmp_path / "data"),
+        OPENROUTER_BASE_URL=upstream.base_url,
+        OPENROUTER_API_KEY=UPSTREAM_KEY,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "src", "serve", "--reload", "--no-prefect"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -178,8 +195,15 @@ def test_serve_reload_runs_the_app_in_a_worker_and_stops_on_sigterm(upstream, tm
                 break
             except httpx.HTTPError:
                 time.sleep(0.25)
-        answer = httpx.post(f"http://127.0.0.1:{port}/v1/messages", timeout=10, json={
-            "model": "big", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/messages",
+            timeout=10,
+            json={
+                "model": "big",
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
         assert answer.json()["content"][0]["text"] == "echo: hi"
     finally:
         server.send_signal(signal.SIGTERM)

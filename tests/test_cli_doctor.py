@@ -80,12 +80,15 @@ def test_an_unreachable_upstream_is_a_problem(env, capsys):
 
 def _openrouter_like(key_status: int) -> ThreadedServer:
     async def models(request):
-        return JSONResponse({"data": [{"id": "anthropic/claude-sonnet-4"},
-                                      {"id": "openai/gpt-4o"}]})
+        return JSONResponse(
+            {"data": [{"id": "anthropic/claude-sonnet-4"}, {"id": "openai/gpt-4o"}]}
+        )
 
     async def key(request):
-        return JSONResponse({"error": {"code": key_status, "message": "No auth credentials found"}},
-                            status_code=key_status)
+        return JSONResponse(
+            {"error": {"code": key_status, "message": "No auth credentials found"}},
+            status_code=key_status,
+        )
 
     app = Starlette(routes=[Route("/api/v1/models", models), Route("/api/v1/key", key)])
     return ThreadedServer(app).start()
@@ -109,8 +112,11 @@ def test_no_key_for_openrouter_is_a_problem_but_a_local_server_may_need_none():
     openrouter = Settings(_env_file=None, openrouter_api_key=None)  # type: ignore[call-arg]
     [check] = check_upstream_key(openrouter, 1)
     assert check.status == FAIL and "OPENROUTER_API_KEY=" in check.fix
-    local = Settings(_env_file=None, openrouter_api_key=None,  # type: ignore[call-arg]
-                     openrouter_base_url="http://127.0.0.1:11434/v1")
+    local = Settings(
+        _env_file=None,
+        openrouter_api_key=None,  # type: ignore[call-arg]
+        openrouter_base_url="http://127.0.0.1:11434/v1",
+    )
     [check] = check_upstream_key(local, 1)
     assert check.status == "warn"
 

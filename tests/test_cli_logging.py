@@ -26,14 +26,22 @@ def restore_logging():
 
 
 def _file_handler() -> logging.handlers.TimedRotatingFileHandler:
-    return next(h for h in logging.getLogger().handlers
-                if isinstance(h, logging.handlers.TimedRotatingFileHandler))
+    return next(
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.handlers.TimedRotatingFileHandler)
+    )
 
 
 def test_logs_go_to_the_file_as_well_with_keys_masked(tmp_path, restore_logging):
     log_file = tmp_path / "logs" / "oas.log"
-    configure_from_settings(Settings(_env_file=None, log_file=log_file,  # type: ignore[call-arg]
-                                     log_format="json"))
+    configure_from_settings(
+        Settings(
+            _env_file=None,
+            log_file=log_file,  # type: ignore[call-arg]
+            log_format="json",
+        )
+    )
     structlog.get_logger("oas.test").warning("upstream said", detail=f"bad key {UPSTREAM_KEY}")
     logging.getLogger("uvicorn.error").warning("a stdlib line")
     _file_handler().flush()
@@ -45,8 +53,13 @@ def test_logs_go_to_the_file_as_well_with_keys_masked(tmp_path, restore_logging)
 
 def test_the_file_rotates_daily_and_keeps_only_the_retention(tmp_path, restore_logging):
     log_file = tmp_path / "oas.log"
-    configure_from_settings(Settings(_env_file=None, log_file=log_file,  # type: ignore[call-arg]
-                                     log_retention_days=3))
+    configure_from_settings(
+        Settings(
+            _env_file=None,
+            log_file=log_file,  # type: ignore[call-arg]
+            log_retention_days=3,
+        )
+    )
     handler = _file_handler()
     assert handler.when == "MIDNIGHT" and handler.backupCount == 3
     log = structlog.get_logger("oas.test")
@@ -65,19 +78,26 @@ def test_the_file_rotates_daily_and_keeps_only_the_retention(tmp_path, restore_l
 
 def _request_with_logs(make_oas, upstream, tmp_path: Path, **settings: object) -> str:
     log_file = tmp_path / f"oas-{len(list(tmp_path.glob('oas-*.log')))}.log"
-    config = Settings(_env_file=None, log_file=log_file, log_level="DEBUG",  # type: ignore[call-arg]
-                      **settings)
+    config = Settings(
+        _env_file=None,
+        log_file=log_file,
+        log_level="DEBUG",  # type: ignore[call-arg]
+        **settings,
+    )
     configure_from_settings(config)
     oas = make_oas()
     oas.client().messages.create(
-        model="big", max_tokens=10,
-        messages=[{"role": "user", "content": f"the-secret-question {UPSTREAM_KEY}"}])
+        model="big",
+        max_tokens=10,
+        messages=[{"role": "user", "content": f"the-secret-question {UPSTREAM_KEY}"}],
+    )
     _file_handler().flush()
     return log_file.read_text()
 
 
 def test_development_logs_request_bodies_at_debug_with_keys_masked(
-        make_oas, upstream, tmp_path, restore_logging):
+    make_oas, upstream, tmp_path, restore_logging
+):
     logs = _request_with_logs(make_oas, upstream, tmp_path, env="development")
     assert "request body" in logs and "the-secret-question" in logs
     assert "response body" in logs and "echo: the-secret-question" in logs
@@ -89,17 +109,25 @@ def test_production_never_logs_bodies_even_at_debug(make_oas, upstream, tmp_path
     # JSON lines; only oas's own (the test's SDK client logs its request in this process too).
     ours = [line for line in map(json.loads, logs.splitlines()) if line["logger"].startswith("oas")]
     assert any(line["event"] == "request" and line["status"] == 200 for line in ours)
-    assert not [line for line in ours
-                if "body" in line["event"] or "the-secret-question" in str(line)]
+    assert not [
+        line for line in ours if "body" in line["event"] or "the-secret-question" in str(line)
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["console", "json"])
 def test_a_traceback_in_the_log_has_no_locals_and_no_configured_secret(
-        tmp_path, restore_logging, fmt):
+    tmp_path, restore_logging, fmt
+):
     client_key = "plain-client-key-without-any-shape-42"  # not `sk-`: masked for being a key
     log_file = tmp_path / "oas.log"
-    configure_from_settings(Settings(_env_file=None, log_file=log_file, log_format=fmt,  # type: ignore[call-arg]
-                                     api_keys=client_key))
+    configure_from_settings(
+        Settings(
+            _env_file=None,
+            log_file=log_file,
+            log_format=fmt,  # type: ignore[call-arg]
+            api_keys=client_key,
+        )
+    )
 
     def handle(headers: list[tuple[bytes, bytes]]) -> None:
         raise ValueError(f"cannot use {headers[0][1].decode()}")

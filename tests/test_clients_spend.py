@@ -51,13 +51,18 @@ def _sdk(instance, key, **kwargs):
 def _ask(instance, key, model="claude-sonnet-4-5", session=None):
     headers = {"x-claude-code-session-id": session} if session else {}
     return _sdk(instance, key).messages.create(
-        model=model, max_tokens=50, messages=[{"role": "user", "content": "hi"}],
-        extra_headers=headers)
+        model=model,
+        max_tokens=50,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers=headers,
+    )
 
 
 def _costing(cost: float) -> Reply:
-    return Reply(text="ok", usage={"prompt_tokens": 10, "completion_tokens": 5,
-                                   "total_tokens": 15, "cost": cost})
+    return Reply(
+        text="ok",
+        usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": cost},
+    )
 
 
 def test_each_way_of_giving_a_key_identifies_its_client(make_oas, upstream, tmp_path):
@@ -67,9 +72,11 @@ def test_each_way_of_giving_a_key_identifies_its_client(make_oas, upstream, tmp_
         _ask(instance, key)
         assert f"client:{name}" in ended.last().tags
     # Bearer works as well as x-api-key.
-    anthropic.Anthropic(base_url=instance.url, auth_token=BOB, api_key=None,
-                        max_retries=0).messages.create(
-        model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    anthropic.Anthropic(
+        base_url=instance.url, auth_token=BOB, api_key=None, max_retries=0
+    ).messages.create(
+        model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+    )
     assert "client:bob" in ended.last().tags
     # OAS_API_KEYS keeps working, anonymously.
     _ask(instance, "shared-team-key")
@@ -78,8 +85,9 @@ def test_each_way_of_giving_a_key_identifies_its_client(make_oas, upstream, tmp_
         _ask(instance, "alice-key-wrong")
 
 
-def test_spend_per_client_and_model_in_metrics_and_oas_usage(make_oas, upstream, tmp_path,
-                                                              monkeypatch, capsys):
+def test_spend_per_client_and_model_in_metrics_and_oas_usage(
+    make_oas, upstream, tmp_path, monkeypatch, capsys
+):
     instance = make_oas(config_file=_config(tmp_path, budget=100))
     upstream.queue(_costing(0.25), _costing(0.5), _costing(0.125))
     _ask(instance, ALICE, session="s-alice")
@@ -109,13 +117,19 @@ def test_spend_per_client_and_model_in_metrics_and_oas_usage(make_oas, upstream,
     assert oas_main(["usage", "--sessions", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert {(r["client"], r["model"], r["requests"], r["cost"]) for r in rows} == {
-        ("alice", "s-alice", 2, 0.75), ("bob", "s-bob", 1, 0.125)}
+        ("alice", "s-alice", 2, 0.75),
+        ("bob", "s-bob", 1, 0.125),
+    }
 
 
 def test_without_a_reported_cost_the_price_table_is_used(make_oas, upstream, tmp_path):
     instance = make_oas(config_file=_config(tmp_path, budget=100))
-    upstream.queue(Reply(text="ok", usage={"prompt_tokens": 1000, "completion_tokens": 1000,
-                                           "total_tokens": 2000}))
+    upstream.queue(
+        Reply(
+            text="ok",
+            usage={"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000},
+        )
+    )
     _ask(instance, BOB, model="openai/gpt-4o")
     from src.services.tokenizer import litellm_module
 
@@ -124,8 +138,11 @@ def test_without_a_reported_cost_the_price_table_is_used(make_oas, upstream, tmp
     deadline = time.monotonic() + 30  # the price table needs LiteLLM's import
     while time.monotonic() < deadline:
         metrics = httpx.get(f"{instance.url}/metrics", headers={"x-api-key": BOB}).text
-        line = [x for x in metrics.splitlines()
-                if x.startswith('oas_spend_usd_total{client="bob",model="openai/gpt-4o"}')]
+        line = [
+            x
+            for x in metrics.splitlines()
+            if x.startswith('oas_spend_usd_total{client="bob",model="openai/gpt-4o"}')
+        ]
         if line:
             break
         time.sleep(0.1)

@@ -73,25 +73,45 @@ async def test_write_run_edit_view_then_continue_in_a_second_request(settings: S
     assert model.toolbox.names() == {"bash_code_execution", "text_editor_code_execution"}
     assert model.container() is None  # nothing ran yet: no container
 
-    created = await model.edit(command="create", path="app.py",
-                               file_text="def greet(name):\n    return 'Hello, ' + name\n\n"
-                                         "print(greet('world'))\n")
-    assert result(created) == {"type": "text_editor_code_execution_create_result",
-                               "is_file_update": False}
+    created = await model.edit(
+        command="create",
+        path="app.py",
+        file_text="def greet(name):\n    return 'Hello, ' + name\n\nprint(greet('world'))\n",
+    )
+    assert result(created) == {
+        "type": "text_editor_code_execution_create_result",
+        "is_file_update": False,
+    }
 
     ran = result(await model.bash("python3 app.py"))
     assert (ran["stdout"], ran["stderr"], ran["return_code"]) == ("Hello, world\n", "", 0)
 
-    edited = result(await model.edit(command="str_replace", path=sandbox_path(model, "app.py"),
-                                     old_str="'Hello, '", new_str="'Goodbye, '"))
-    assert edited == {"type": "text_editor_code_execution_str_replace_result", "old_start": 2,
-                      "old_lines": 1, "new_start": 2, "new_lines": 1,
-                      "lines": ["-    return 'Hello, ' + name", "+    return 'Goodbye, ' + name"]}
+    edited = result(
+        await model.edit(
+            command="str_replace",
+            path=sandbox_path(model, "app.py"),
+            old_str="'Hello, '",
+            new_str="'Goodbye, '",
+        )
+    )
+    assert edited == {
+        "type": "text_editor_code_execution_str_replace_result",
+        "old_start": 2,
+        "old_lines": 1,
+        "new_start": 2,
+        "new_lines": 1,
+        "lines": ["-    return 'Hello, ' + name", "+    return 'Goodbye, ' + name"],
+    }
 
     viewed = result(await model.edit(command="view", path="app.py", view_range=[2, 2]))
-    assert viewed == {"type": "text_editor_code_execution_view_result", "file_type": "text",
-                      "content": "    return 'Goodbye, ' + name\n", "num_lines": 1,
-                      "start_line": 2, "total_lines": 4}
+    assert viewed == {
+        "type": "text_editor_code_execution_view_result",
+        "file_type": "text",
+        "content": "    return 'Goodbye, ' + name\n",
+        "num_lines": 1,
+        "start_line": 2,
+        "total_lines": 4,
+    }
     assert result(await model.bash("python3 app.py"))["stdout"] == "Goodbye, world\n"
 
     first = model.container()
@@ -104,8 +124,9 @@ async def test_write_run_edit_view_then_continue_in_a_second_request(settings: S
     assert later.container() == {"id": first["id"], "expires_at": first["expires_at"]}
     listing = result(await later.edit(command="view", path="."))
     assert "app.py" in listing["content"].splitlines()
-    recreated = result(await later.edit(command="create", path="app.py",
-                                        file_text="print('third')\n"))
+    recreated = result(
+        await later.edit(command="create", path="app.py", file_text="print('third')\n")
+    )
     assert recreated["is_file_update"] is True
     assert result(await later.bash("python3 app.py && ls"))["stdout"] == "third\napp.py\n"
     again = later.container()
@@ -130,8 +151,11 @@ async def test_blocks_parse_as_the_anthropic_sdk_types(settings: Settings) -> No
         await model.bash(""),
     ]
     for block in blocks:
-        cls = (BetaBashCodeExecutionToolResultBlock if block["type"].startswith("bash")
-               else BetaTextEditorCodeExecutionToolResultBlock)
+        cls = (
+            BetaBashCodeExecutionToolResultBlock
+            if block["type"].startswith("bash")
+            else BetaTextEditorCodeExecutionToolResultBlock
+        )
         parsed = cls.model_validate(block)
         assert parsed.content.type == block["content"]["type"]
     assert error_code(blocks[3]) == "file_not_found"
@@ -144,12 +168,19 @@ async def test_blocks_parse_as_the_anthropic_sdk_types(settings: Settings) -> No
 async def test_the_older_python_version(settings: Settings) -> None:
     model = Model.start(settings, tool_type="code_execution_20250522")
     assert model.toolbox.names() == {"code_execution"}
-    outcome = await model.call("code_execution", {"code": "import sys\nprint(sum(range(10)))\n"
-                                                          "print('oops', file=sys.stderr)"})
+    outcome = await model.call(
+        "code_execution",
+        {"code": "import sys\nprint(sum(range(10)))\nprint('oops', file=sys.stderr)"},
+    )
     block = outcome.blocks[0]
     BetaCodeExecutionToolResultBlock.model_validate(block)
-    assert block["content"] == {"type": "code_execution_result", "stdout": "45\n",
-                                "stderr": "oops\n", "return_code": 0, "content": []}
+    assert block["content"] == {
+        "type": "code_execution_result",
+        "stdout": "45\n",
+        "stderr": "oops\n",
+        "return_code": 0,
+        "content": [],
+    }
     assert "45" in outcome.for_model
     flood = await model.call("code_execution", {"code": "print('x' * 10_000_000)"})
     content = flood.blocks[0]["content"]  # no output_file_too_large in this version: cut
@@ -172,8 +203,16 @@ async def test_paths_outside_the_workspace_are_refused(root: Path, settings: Set
     await model.bash("mkdir sub")  # (and make the workspace)
 
     # outside in every tier's view
-    for path in ("../secret.txt", "../../../secret.txt", "../../../../../../../etc/passwd",
-                 "/etc/passwd", "/", "/root/.bashrc", "sub/../../x", "./sub/../.."):
+    for path in (
+        "../secret.txt",
+        "../../../secret.txt",
+        "../../../../../../../etc/passwd",
+        "/etc/passwd",
+        "/",
+        "/root/.bashrc",
+        "sub/../../x",
+        "./sub/../..",
+    ):
         block = await model.edit(command="view", path=path)
         assert error_code(block) == "invalid_tool_input", path
         assert "outside the workspace" in block["content"]["error_message"]
@@ -182,9 +221,11 @@ async def test_paths_outside_the_workspace_are_refused(root: Path, settings: Set
         assert error_code(block) == "invalid_tool_input", path
 
     # links made inside the sandbox that point out: absolute, relative, chained, to dirs
-    made = await model.bash("ln -s /etc/passwd etcpw && ln -s ../../../secret.txt rel && "
-                            "ln -s /etc etcdir && ln -s / top && ln -s rel chain && "
-                            f"ln -s {secret} abs && ln -s {outside_dir} dir")
+    made = await model.bash(
+        "ln -s /etc/passwd etcpw && ln -s ../../../secret.txt rel && "
+        "ln -s /etc etcdir && ln -s / top && ln -s rel chain && "
+        f"ln -s {secret} abs && ln -s {outside_dir} dir"
+    )
     assert result(made)["return_code"] == 0
     for path in ("etcpw", "rel", "chain", "top/etc/passwd", "etcdir/hostname"):
         block = await model.edit(command="view", path=path)
@@ -208,16 +249,21 @@ async def test_paths_outside_the_workspace_are_refused(root: Path, settings: Set
 
     # links that stay inside are followed, as a shell would
     await model.edit(command="create", path="real/data.txt", file_text="inside\n")
-    assert result(await model.bash("ln -s real/data.txt inner && ln -s real alias"))[
-        "return_code"] == 0
+    assert (
+        result(await model.bash("ln -s real/data.txt inner && ln -s real alias"))["return_code"]
+        == 0
+    )
     assert result(await model.edit(command="view", path="inner"))["content"] == "inside\n"
-    assert result(await model.edit(command="view", path="alias/../real/data.txt"))[
-        "content"] == "inside\n"
+    assert (
+        result(await model.edit(command="view", path="alias/../real/data.txt"))["content"]
+        == "inside\n"
+    )
     await model.close()
 
 
-async def test_a_hard_link_to_a_file_of_another_user_is_not_read(settings: Settings,
-                                                                 tier: str) -> None:
+async def test_a_hard_link_to_a_file_of_another_user_is_not_read(
+    settings: Settings, tier: str
+) -> None:
     if os.geteuid() != 0:
         pytest.skip("only root can own a file the sandbox user does not")
     model = Model.start(settings)
@@ -246,37 +292,41 @@ async def test_a_runaway_command_is_stopped(root: Path, tier: str) -> None:
 
 
 def _running(marker: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
 
 
 async def test_a_fork_bomb_is_contained(root: Path, tier: str) -> None:
-    settings = settings_for(root, tier, code_execution_timeout=4.0,
-                            code_execution_max_processes=16)
+    settings = settings_for(root, tier, code_execution_timeout=4.0, code_execution_max_processes=16)
     model = Model.start(settings)
     # bounded even if nothing contained it: at most 200 forks, each sleeping a while
-    counted = result(await model.bash(
-        "python3 -c \"import os, time\n"
-        "n = 0\n"
-        "for _ in range(200):\n"
-        "    try:\n"
-        "        pid = os.fork()\n"
-        "    except OSError:\n"
-        "        break\n"
-        "    if pid == 0:\n"
-        "        time.sleep(30.25)\n"
-        "        os._exit(0)\n"
-        "    n += 1\n"
-        "print(n)\""))
+    counted = result(
+        await model.bash(
+            'python3 -c "import os, time\n'
+            "n = 0\n"
+            "for _ in range(200):\n"
+            "    try:\n"
+            "        pid = os.fork()\n"
+            "    except OSError:\n"
+            "        break\n"
+            "    if pid == 0:\n"
+            "        time.sleep(30.25)\n"
+            "        os._exit(0)\n"
+            "    n += 1\n"
+            'print(n)"'
+        )
+    )
     # rlimits counts every process of the uid on the host, which come and go meanwhile
     bound = 16 if tier != "rlimits" or os.geteuid() == 0 else 24
     assert 0 < int(counted["stdout"]) < bound
     # the classic, made finite (depth 9: at most 1023 shells) and marked so we can look
-    block = await model.bash("b() { [ $1 -gt 0 ] && { b $(($1-1)) & b $(($1-1)) & }; "
-                             "sleep 31.75; }; b 9")
-    assert block["content"]["type"] in ("bash_code_execution_tool_result_error",
-                                        "bash_code_execution_result")
+    block = await model.bash(
+        "b() { [ $1 -gt 0 ] && { b $(($1-1)) & b $(($1-1)) & }; sleep 31.75; }; b 9"
+    )
+    assert block["content"]["type"] in (
+        "bash_code_execution_tool_result_error",
+        "bash_code_execution_result",
+    )
     if block["content"]["type"].endswith("error"):
         assert error_code(block) == "execution_time_exceeded"
     # nothing of either is left running, and the sandbox still answers
@@ -298,13 +348,13 @@ async def test_huge_output_is_capped(root: Path, tier: str) -> None:
 
 
 async def test_memory_file_size_and_cpu_limits(root: Path, tier: str) -> None:
-    settings = settings_for(root, tier, code_execution_memory_mb=256,
-                            code_execution_max_file_mb=1)
+    settings = settings_for(root, tier, code_execution_memory_mb=256, code_execution_max_file_mb=1)
     model = Model.start(settings)
     big = result(await model.bash("python3 -c 'x = bytearray(1024 ** 3)'"))
     assert big["return_code"] != 0 and "MemoryError" in big["stderr"]
-    file_limited = result(await model.bash("head -c 5000000 /dev/zero > big.bin; "
-                                           "echo $?; stat -c %s big.bin"))
+    file_limited = result(
+        await model.bash("head -c 5000000 /dev/zero > big.bin; echo $?; stat -c %s big.bin")
+    )
     code, size = file_limited["stdout"].split()
     assert code != "0" and int(size) <= 1024 * 1024
     limits = result(await model.bash("ulimit -t; ulimit -u"))["stdout"].split()
@@ -315,8 +365,9 @@ async def test_memory_file_size_and_cpu_limits(root: Path, tier: str) -> None:
 # ------------------------------------------------------------------ environment
 
 
-async def test_no_secret_of_oas_reaches_the_sandbox(root: Path, tier: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_secret_of_oas_reaches_the_sandbox(
+    root: Path, tier: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", SENTINEL)
     monkeypatch.setenv("OAS_API_KEYS", SENTINEL)
     monkeypatch.setenv("PREFECT_API_KEY", SENTINEL)
@@ -327,22 +378,42 @@ async def test_no_secret_of_oas_reaches_the_sandbox(root: Path, tier: str,
     assert SENTINEL not in env
     names = {line.split("=", 1)[0] for line in env.splitlines() if "=" in line}
     assert not {n for n in names if n.startswith(("OAS_", "PREFECT_", "OPENROUTER", "ANTHROPIC"))}
-    assert names <= {"PATH", "HOME", "TMPDIR", "PWD", "LANG", "LC_ALL", "TERM", "SHELL", "USER",
-                     "LOGNAME", "PYTHONUNBUFFERED", "SHLVL", "_", "OLDPWD"}
+    assert names <= {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "PWD",
+        "LANG",
+        "LC_ALL",
+        "TERM",
+        "SHELL",
+        "USER",
+        "LOGNAME",
+        "PYTHONUNBUFFERED",
+        "SHLVL",
+        "_",
+        "OLDPWD",
+    }
 
     # a process started with the key in its environment, as `oas serve` may be
-    holder = subprocess.Popen(  # noqa: ASYNC220 - started and killed, never waited on long
+    holder = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(30)"],
-        env={**os.environ, "OPENROUTER_API_KEY": SENTINEL})
+        env={**os.environ, "OPENROUTER_API_KEY": SENTINEL},
+    )
     try:
-        found = result(await model.bash(
-            "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c SANDBOX-SENTINEL"))
+        found = result(
+            await model.bash(
+                "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c SANDBOX-SENTINEL"
+            )
+        )
     finally:
         holder.kill()
         holder.wait()
     if tier == "rlimits" and os.geteuid() != 0:
-        pytest.skip("documented weakness: without namespaces, a command can read the "
-                    "environment of other processes of the same user")
+        pytest.skip(
+            "documented weakness: without namespaces, a command can read the "
+            "environment of other processes of the same user"
+        )
     assert found["stdout"].strip() == "0"
     await model.close()
 
@@ -354,8 +425,10 @@ async def test_no_network_unless_configured(root: Path, tier: str) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        probe = (f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3);"
-                 " print('connected')\"")
+        probe = (
+            f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3);"
+            " print('connected')\""
+        )
         closed = Model.start(settings_for(root, tier))
         blocked = result(await closed.bash(probe))
         assert blocked["return_code"] != 0 and "connected" not in blocked["stdout"]
@@ -393,8 +466,11 @@ async def test_bad_input_gets_an_error_block(settings: Settings) -> None:
         ("text_editor_code_execution", {"command": "view"}, "invalid_tool_input"),
         ("text_editor_code_execution", {"command": "view", "path": "nope.py"}, "file_not_found"),
         ("text_editor_code_execution", {"command": "create", "path": "a"}, "invalid_tool_input"),
-        ("text_editor_code_execution", {"command": "str_replace", "path": "nope",
-                                        "old_str": "a", "new_str": "b"}, "file_not_found"),
+        (
+            "text_editor_code_execution",
+            {"command": "str_replace", "path": "nope", "old_str": "a", "new_str": "b"},
+            "file_not_found",
+        ),
         ("text_editor_code_execution", {"command": "view", "path": "a\0b"}, "invalid_tool_input"),
     ]
     for name, arguments, code in cases:
@@ -418,8 +494,9 @@ async def test_unknown_or_expired_container_is_a_400(root: Path, tier: str) -> N
             build_toolbox(request(container=container), settings)
         assert caught.value.status == 400 and "not found" in caught.value.message
 
-    short = settings_for(root, tier, code_execution_ttl=0.5,
-                         code_execution_dir=root / f"{tier}-expiry")
+    short = settings_for(
+        root, tier, code_execution_ttl=0.5, code_execution_dir=root / f"{tier}-expiry"
+    )
     model = Model.start(short)
     await model.bash("echo hi > keep.txt")
     container = model.container()
@@ -435,8 +512,9 @@ async def test_unknown_or_expired_container_is_a_400(root: Path, tier: str) -> N
 
 
 async def test_a_workspace_in_use_is_not_swept(root: Path, tier: str) -> None:
-    settings = settings_for(root, tier, code_execution_ttl=0.5,
-                            code_execution_dir=root / f"{tier}-in-use")
+    settings = settings_for(
+        root, tier, code_execution_ttl=0.5, code_execution_dir=root / f"{tier}-in-use"
+    )
     model = Model.start(settings)
     await model.bash("echo hi > keep.txt")
     tool = model.toolbox.tools[0]
@@ -465,11 +543,12 @@ def test_auto_picks_the_strongest_tier_that_works(root: Path) -> None:
         assert status["available"] is False and "rlimits" in status["skipped"]
         return
     assert status["isolation"]["tier"] == working[0]
-    assert set(status["skipped"]) == set(TIERS[:TIERS.index(working[0])])
+    assert set(status["skipped"]) == set(TIERS[: TIERS.index(working[0])])
 
 
-async def test_no_working_sandbox_answers_unavailable(root: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_working_sandbox_answers_unavailable(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("src.sandbox.isolation.shutil.which", lambda name: None)
     settings = settings_for(root, "bubblewrap", code_execution_dir=root / "no-bwrap")
     model = Model.start(settings)  # the tool is still offered: the model learns why not
@@ -497,8 +576,13 @@ async def test_each_operation_is_a_task_of_the_run(settings: Settings) -> None:
         await model.close()
     finally:
         current_run.reset(token)
-    assert [t.name for t in run.tasks] == ["file-create", "bash-exec", "str-replace",
-                                           "file-view", "bash-exec"]
+    assert [t.name for t in run.tasks] == [
+        "file-create",
+        "bash-exec",
+        "str-replace",
+        "file-view",
+        "bash-exec",
+    ]
     assert {t.state for t in run.tasks} == {"COMPLETED"}  # a failing command is an answer
     assert "code-execution" in run.tags
     assert run.summary["container"].startswith("container_")

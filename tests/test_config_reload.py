@@ -25,14 +25,26 @@ BROKEN = "routes:\n  - name: r\n    when: {thinkin: true}\n    model: x/y\n"
 
 def _oas(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "PREFECT_API"))}
-    return subprocess.run([sys.executable, "-m", "src", *args], cwd=ROOT, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "src", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _ask(url: str) -> None:
-    httpx.post(f"{url}/v1/messages", timeout=30, json={
-        "model": "claude-sonnet-4-5", "max_tokens": 20,
-        "messages": [{"role": "user", "content": "hi"}]}).raise_for_status()
+    httpx.post(
+        f"{url}/v1/messages",
+        timeout=30,
+        json={
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    ).raise_for_status()
 
 
 def test_reload_applies_a_new_file_and_refuses_a_broken_one(upstream, tmp_path):
@@ -85,8 +97,11 @@ def test_reload_applies_a_new_file_and_refuses_a_broken_one(upstream, tmp_path):
 def test_serve_refuses_to_start_naming_the_file_and_the_key(tmp_path):
     config = tmp_path / "oas.yaml"
     config.write_text(BROKEN)
-    result = _oas("serve", "--no-prefect", env={"OAS_CONFIG": str(config),
-                                                "OAS_DATA_DIR": str(tmp_path / "data")})
+    result = _oas(
+        "serve",
+        "--no-prefect",
+        env={"OAS_CONFIG": str(config), "OAS_DATA_DIR": str(tmp_path / "data")},
+    )
     assert result.returncode == 2
     assert str(config) in result.stderr
     assert "routes.0.when.thinkin: unknown condition" in result.stderr

@@ -19,9 +19,9 @@ from src.core.errors import AnthropicError
 from src.core.metrics import metrics
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.stream import StreamConverter, StreamOutcome
-from tests.support.conversion import convert_stream, to_anthropic
 from src.tasks.conversion.thinking import ENVELOPE
 from src.tasks.conversion.tool_ids import upstream_id_of
+from tests.support.conversion import convert_stream, to_anthropic
 
 WEATHER = {
     "name": "get_weather",

@@ -230,8 +230,10 @@ def test_every_thinking_kind_is_accepted(thinking):
         ({"stream": "yes"}, "stream: Input should be a valid boolean"),
         ({"stream": 1}, "stream: Input should be a valid boolean"),
         ({"stream": "true"}, "stream: Input should be a valid boolean"),
-        ({"tool_choice": {"type": "auto", "disable_parallel_tool_use": "no"}},
-         "tool_choice.disable_parallel_tool_use: Input should be a valid boolean"),
+        (
+            {"tool_choice": {"type": "auto", "disable_parallel_tool_use": "no"}},
+            "tool_choice.disable_parallel_tool_use: Input should be a valid boolean",
+        ),
     ],
 )
 def test_bad_requests_are_a_400_naming_the_field(patch, message):

@@ -41,8 +41,9 @@ def dashboard_page() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             yield browser.new_page(viewport=VIEWPORT)
         finally:
@@ -56,8 +57,9 @@ def served(upstream: ScriptedUpstream, session_dir: Path) -> Iterator[OasServe]:
     Its directory is not under pytest's tmp_path: as root, the database runs as a system
     user that must traverse the parents, and every pytest run on the machine resets
     /tmp/pytest-of-root to 0700."""
-    serve = OasServe(Path(tempfile.mkdtemp(prefix="serve-", dir=session_dir)),
-                     upstream.base_url, UPSTREAM_KEY)
+    serve = OasServe(
+        Path(tempfile.mkdtemp(prefix="serve-", dir=session_dir)), upstream.base_url, UPSTREAM_KEY
+    )
     try:
         yield serve.start()
     finally:
@@ -66,7 +68,8 @@ def served(upstream: ScriptedUpstream, session_dir: Path) -> Iterator[OasServe]:
 
 @pytest.mark.timeout(900)  # oas serve's start, a Claude Code session, two runs of a flow
 def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
-        dashboard_page, served: OasServe, upstream: ScriptedUpstream, tmp_path: Path):
+    dashboard_page, served: OasServe, upstream: ScriptedUpstream, tmp_path: Path
+):
     from playwright.sync_api import expect
 
     # A Claude Code session: the note is written, then the next turn hits a 402.
@@ -76,8 +79,9 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
     work.mkdir()
     scenario = scenarios.credits_run_out(work, topped_up=topped_up)
     upstream.default = scenario.model
-    transcript = claude_code.run(scenario.prompt, base_url=served.url, home=tmp_path / "home",
-                                 cwd=work, timeout=180)
+    transcript = claude_code.run(
+        scenario.prompt, base_url=served.url, home=tmp_path / "home", cwd=work, timeout=180
+    )
     assert not transcript.timed_out, transcript.describe()
     assert transcript.result["is_error"], transcript.describe()
     assert "Insufficient credits" in transcript.stdout, transcript.describe()
@@ -140,8 +144,11 @@ def test_a_person_finds_a_failed_run_of_a_session_reads_it_and_retries_it(
 
     # 6. The same request replayed onto another model, from the `replay` deployment's form.
     asked = len(upstream.requests)
-    replay_id = dash.custom_run("replay", {"flow_run_id": run_id, "model": "openai/gpt-4o"},
-                                shot="dashboard-replay-deployment.png")
+    replay_id = dash.custom_run(
+        "replay",
+        {"flow_run_id": run_id, "model": "openai/gpt-4o"},
+        shot="dashboard-replay-deployment.png",
+    )
     assert replay_id != run_id
     dash.wait_for_state("Completed")
     assert upstream.requests[asked:] and upstream.requests[-1]["model"] == "openai/gpt-4o"

@@ -21,7 +21,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_requests_never_fail_while_prefect_is_down_and_tracking_resumes(make_oas, upstream, tmp_path):
+def test_requests_never_fail_while_prefect_is_down_and_tracking_resumes(
+    make_oas, upstream, tmp_path
+):
     prefect = LocalPrefectServer(tmp_path / "prefect", port=_free_port())
     api = prefect.start()
     try:
@@ -38,14 +40,16 @@ def test_requests_never_fail_while_prefect_is_down_and_tracking_resumes(make_oas
                 try:
                     if answered[0] % 2:
                         reply = client.messages.create(
-                            model="big", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+                            model="big", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                        )
                         assert reply.content[0].text == "still here"
                     else:
-                        with client.messages.stream(model="big", max_tokens=10,
-                                                    messages=[{"role": "user", "content": "x"}]) as s:
+                        with client.messages.stream(
+                            model="big", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                        ) as s:
                             assert s.get_final_message().content[0].text == "still here"
                     answered[0] += 1
-                except BaseException as exc:  # noqa: BLE001 - every failure counts
+                except BaseException as exc:
                     failures.append(exc)
                 time.sleep(0.05)  # about 15 requests a second
 

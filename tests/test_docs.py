@@ -20,11 +20,22 @@ DOCS = ROOT / "docs"
 REFERENCE = DOCS / "03-configuration.md"
 README = ROOT / "README.md"
 
-GUIDES = ["01-getting-started", "02-claude-code", "03-configuration", "04-models-and-routing",
-          "05-prefect-dashboard", "06-replay", "07-server-tools-and-mcp",
-          "08-errors-and-troubleshooting", "09-deployment-and-scaling", "10-performance",
-          "11-architecture", "12-endpoints", "13-api-compatibility",
-          "14-errors-resilience-security"]
+GUIDES = [
+    "01-getting-started",
+    "02-claude-code",
+    "03-configuration",
+    "04-models-and-routing",
+    "05-prefect-dashboard",
+    "06-replay",
+    "07-server-tools-and-mcp",
+    "08-errors-and-troubleshooting",
+    "09-deployment-and-scaling",
+    "10-performance",
+    "11-architecture",
+    "12-endpoints",
+    "13-api-compatibility",
+    "14-errors-resilience-security",
+]
 
 # Written on another branch (claude-code); until it is merged it may be absent, and links to
 # it are not counted as broken. Remove it from this set once docs/02-claude-code.md is on main.
@@ -35,8 +46,10 @@ _ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|([^|]*)\|", re.MULTILINE)
 
 def documented(path: Path) -> dict[str, str]:
     """Env var -> default cell of every table row that starts with a `VARIABLE`."""
-    return {name: " ".join(cell.replace("`", "").split())
-            for name, cell in _ROW.findall(path.read_text())}
+    return {
+        name: " ".join(cell.replace("`", "").split())
+        for name, cell in _ROW.findall(path.read_text())
+    }
 
 
 def _row(info: SettingInfo) -> str:
@@ -54,19 +67,29 @@ def test_every_setting_is_documented_with_its_real_default(doc):
     infos = setting_infos()
     missing = [info for info in infos if info.env not in rows]
     unknown = sorted(set(rows) - {info.env for info in infos})
-    wrong = [(info, rows[info.env]) for info in infos
-             if info.env in rows and rows[info.env] != info.default]
+    wrong = [
+        (info, rows[info.env])
+        for info in infos
+        if info.env in rows and rows[info.env] != info.default
+    ]
     problems = []
     if missing:
-        problems.append(f"{doc.relative_to(ROOT)} lacks these settings of src/core/settings.py; "
-                        "add the rows (and say what each does):\n"
-                        + "\n".join(_row(info) for info in missing))
+        problems.append(
+            f"{doc.relative_to(ROOT)} lacks these settings of src/core/settings.py; "
+            "add the rows (and say what each does):\n" + "\n".join(_row(info) for info in missing)
+        )
     if unknown:
-        problems.append(f"{doc.relative_to(ROOT)} documents variables that Settings does not "
-                        f"read; remove or rename: {', '.join(unknown)}")
+        problems.append(
+            f"{doc.relative_to(ROOT)} documents variables that Settings does not "
+            f"read; remove or rename: {', '.join(unknown)}"
+        )
     if wrong:
-        problems.append("defaults differ from Settings; fix the default cells:\n" + "\n".join(
-            f"  {info.env}: documented {cell!r}, real {info.default!r}" for info, cell in wrong))
+        problems.append(
+            "defaults differ from Settings; fix the default cells:\n"
+            + "\n".join(
+                f"  {info.env}: documented {cell!r}, real {info.default!r}" for info, cell in wrong
+            )
+        )
     assert not problems, "\n\n".join(problems)
 
 
@@ -131,8 +154,11 @@ def test_every_command_shown_exists_and_every_command_is_shown():
     shown: set[str] = set()
     for doc in _markdown_files():
         for block in shell_blocks(doc.read_text()):
-            commands_only = "\n".join(line.split(" #")[0] for line in block.splitlines()
-                                      if not line.lstrip().startswith("#"))
+            commands_only = "\n".join(
+                line.split(" #")[0]
+                for line in block.splitlines()
+                if not line.lstrip().startswith("#")
+            )
             for match in re.finditer(r"(?:^|[\s;&|(])oas ([a-z][a-z-]*)", commands_only):
                 word = match.group(1)
                 assert word in commands, f"{doc.name} shows `oas {word}`, which does not exist"
@@ -170,8 +196,7 @@ def test_the_performance_page_shows_the_committed_benchmark_run():
     """Its targets table is the report's, row for row: no figure the benchmark did not measure."""
     page = (DOCS / "10-performance.md").read_text()
     section = page.split("### Targets", 1)[1].split("###", 1)[0]
-    rows = [line for line in section.splitlines()
-            if line.startswith("|") and "---" not in line][1:]
+    rows = [line for line in section.splitlines() if line.startswith("|") and "---" not in line][1:]
     results = json.loads((ROOT / "bench" / "results" / "results.json").read_text())
     targets = results["targets"]
     assert len(rows) == len(targets), "the page and bench/results disagree on the targets"

@@ -13,16 +13,26 @@ USER = [{"role": "user", "content": "hi"}]
 def assert_error(response: httpx.Response, status: int, error_type: str) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
-    assert body == {"type": "error", "error": {"type": error_type, "message": body["error"]["message"]},
-                    "request_id": response.headers["request-id"]}
+    assert body == {
+        "type": "error",
+        "error": {"type": error_type, "message": body["error"]["message"]},
+        "request_id": response.headers["request-id"],
+    }
     assert body["error"]["message"]
     return body
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("HEAD", "/"), ("GET", "/"), ("HEAD", "/api/hello"), ("GET", "/api/hello"),
-    ("POST", "/api/event_logging/batch"), ("GET", "/health"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("HEAD", "/"),
+        ("GET", "/"),
+        ("HEAD", "/api/hello"),
+        ("GET", "/api/hello"),
+        ("POST", "/api/event_logging/batch"),
+        ("GET", "/health"),
+    ],
+)
 def test_probes_answer_fast_with_a_request_id(oas, method, path):
     response = httpx.request(method, f"{oas.url}{path}", json=[] if method == "POST" else None)
     assert response.status_code == 200
@@ -56,19 +66,29 @@ def test_unexpected_failure_is_a_500_api_error_with_request_id_and_no_trace(oas,
 
 @pytest.mark.parametrize("content", [b"", b"   ", b"{not json", b"[1, 2", b"\xff\xfe\x00"])
 def test_unreadable_body_is_a_400(oas, content):
-    response = httpx.post(f"{oas.url}/v1/messages", content=content,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{oas.url}/v1/messages", content=content, headers={"content-type": "application/json"}
+    )
     assert_error(response, 400, "invalid_request_error")
 
 
-@pytest.mark.parametrize("body", [
-    [], "a string", 42, None, {}, {"model": "big"}, {"model": "big", "max_tokens": 10},
-    {"model": "big", "max_tokens": 0, "messages": USER},
-    {"model": "", "max_tokens": 10, "messages": USER},
-    {"model": "big", "max_tokens": 10, "messages": []},
-    {"model": "big", "max_tokens": 10, "messages": [{"role": "robot", "content": "x"}]},
-    {"model": "big", "max_tokens": 10, "messages": USER, "temperature": 7},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "a string",
+        42,
+        None,
+        {},
+        {"model": "big"},
+        {"model": "big", "max_tokens": 10},
+        {"model": "big", "max_tokens": 0, "messages": USER},
+        {"model": "", "max_tokens": 10, "messages": USER},
+        {"model": "big", "max_tokens": 10, "messages": []},
+        {"model": "big", "max_tokens": 10, "messages": [{"role": "robot", "content": "x"}]},
+        {"model": "big", "max_tokens": 10, "messages": USER, "temperature": 7},
+    ],
+)
 def test_invalid_request_is_a_400_naming_the_problem(oas, upstream, body):
     response = httpx.post(f"{oas.url}/v1/messages", json=body)
     assert_error(response, 400, "invalid_request_error")

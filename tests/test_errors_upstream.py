@@ -71,39 +71,74 @@ def test_upstream_status_becomes_the_anthropic_error(oas, upstream, status, erro
 
 
 def test_upstream_402_keeps_openrouter_words_and_is_a_billing_error(oas, upstream):
-    upstream.queue(Reply(status=402, error={
-        "code": 402, "message": "Insufficient credits. Add more using https://openrouter.ai/credits"}))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     402, "billing_error")
+    upstream.queue(
+        Reply(
+            status=402,
+            error={
+                "code": 402,
+                "message": "Insufficient credits. Add more using https://openrouter.ai/credits",
+            },
+        )
+    )
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 402, "billing_error"
+    )
     assert "Insufficient credits" in message
 
 
 def test_moderation_reasons_and_flagged_input_are_kept(oas, upstream):
-    upstream.queue(Reply(status=403, error={
-        "code": 403, "message": "Input was flagged",
-        "metadata": {"reasons": ["harassment", "violence"], "flagged_input": "some bad words...",
-                     "provider_name": "OpenAI", "model_slug": "openai/gpt-4o"}}))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     403, "permission_error")
+    upstream.queue(
+        Reply(
+            status=403,
+            error={
+                "code": 403,
+                "message": "Input was flagged",
+                "metadata": {
+                    "reasons": ["harassment", "violence"],
+                    "flagged_input": "some bad words...",
+                    "provider_name": "OpenAI",
+                    "model_slug": "openai/gpt-4o",
+                },
+            },
+        )
+    )
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 403, "permission_error"
+    )
     assert "Input was flagged" in message
     assert "harassment, violence" in message
     assert "some bad words" in message
 
 
 def test_provider_raw_message_and_name_are_kept(oas, upstream):
-    upstream.queue(Reply(status=400, error={
-        "code": 400, "message": "Provider returned error",
-        "metadata": {"provider_name": "Anthropic",
-                     "raw": '{"type":"error","error":{"message":"prompt is too long: 210000 tokens"}}'}}))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     400, "invalid_request_error")
+    upstream.queue(
+        Reply(
+            status=400,
+            error={
+                "code": 400,
+                "message": "Provider returned error",
+                "metadata": {
+                    "provider_name": "Anthropic",
+                    "raw": '{"type":"error","error":{"message":"prompt is too long: 210000 tokens"}}',
+                },
+            },
+        )
+    )
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 400, "invalid_request_error"
+    )
     assert "Provider returned error" in message
     assert "Anthropic said" in message and "prompt is too long" in message
 
 
 def test_429_passes_retry_after_through(oas, upstream):
-    upstream.queue(Reply(status=429, error={"code": 429, "message": "Rate limit exceeded"},
-                         headers={"retry-after": "17"}))
+    upstream.queue(
+        Reply(
+            status=429,
+            error={"code": 429, "message": "Rate limit exceeded"},
+            headers={"retry-after": "17"},
+        )
+    )
     response = post(oas, {"model": "big", "max_tokens": 5, "messages": USER})
     assert "Rate limit exceeded" in assert_anthropic_error(response, 429, "rate_limit_error")
     assert response.headers["retry-after"] == "17"
@@ -111,32 +146,45 @@ def test_429_passes_retry_after_through(oas, upstream):
 
 
 def test_503_no_provider_is_overloaded_529(oas, upstream):
-    upstream.queue(Reply(status=503, error={
-        "code": 503, "message": "No allowed providers are available for the selected model."}))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     529, "overloaded_error")
+    upstream.queue(
+        Reply(
+            status=503,
+            error={
+                "code": 503,
+                "message": "No allowed providers are available for the selected model.",
+            },
+        )
+    )
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 529, "overloaded_error"
+    )
     assert "No allowed providers" in message
 
 
 def test_error_in_a_200_answer_is_not_a_success(oas, upstream):
-    upstream.queue(Reply(raw_body=orjson.dumps({"error": {"code": 502, "message": "provider hiccup"}})))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     502, "api_error")
+    upstream.queue(
+        Reply(raw_body=orjson.dumps({"error": {"code": 502, "message": "provider hiccup"}}))
+    )
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 502, "api_error"
+    )
     assert "provider hiccup" in message and UPSTREAM_MODEL in message
 
 
 def test_malformed_upstream_json_is_a_502(oas, upstream):
     upstream.queue(Reply(raw_body=b'{"choices": [ this is not json'))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     502, "api_error")
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 502, "api_error"
+    )
     assert "malformed JSON" in message and UPSTREAM_MODEL in message
 
 
 def test_first_byte_timeout_is_a_504_naming_the_model(make_oas, upstream):
     oas = make_oas(first_byte_timeout=0.3)
     upstream.queue(Reply(text="too late", first_byte_delay=3))
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     504, "timeout_error")
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 504, "timeout_error"
+    )
     assert "0.3s" in message and UPSTREAM_MODEL in message
 
 
@@ -165,8 +213,9 @@ def test_unreachable_upstream_is_a_502_naming_the_model(make_oas, upstream):
     with RawUpstream("reset") as raw:
         port = raw.port
     oas = make_oas(openrouter_base_url=f"http://127.0.0.1:{port}/api/v1")  # nothing listens
-    message = assert_anthropic_error(post(oas, {"model": "big", "max_tokens": 5, "messages": USER}),
-                                     502, "api_error")
+    message = assert_anthropic_error(
+        post(oas, {"model": "big", "max_tokens": 5, "messages": USER}), 502, "api_error"
+    )
     assert "failed connecting" in message and "Cannot connect" in message
     assert UPSTREAM_MODEL in message
 
@@ -175,7 +224,9 @@ def test_connection_reset_before_the_answer_is_a_502(make_oas, upstream):
     with RawUpstream("reset") as raw:
         oas = make_oas(openrouter_base_url=raw.base_url)
         for stream in (False, True):
-            response = post(oas, {"model": "big", "max_tokens": 5, "messages": USER, "stream": stream})
+            response = post(
+                oas, {"model": "big", "max_tokens": 5, "messages": USER, "stream": stream}
+            )
             assert UPSTREAM_MODEL in assert_anthropic_error(response, 502, "api_error")
         assert raw.connections == 2
 
@@ -198,9 +249,17 @@ def test_connection_reset_mid_stream_is_an_error_event(oas, upstream):
 
 
 def test_mid_stream_error_is_an_error_event_with_the_upstream_words(oas, upstream):
-    upstream.queue(Reply(text="part one, part two", chunk_size=3, mid_stream_error={
-        "code": 502, "message": "Provider disconnected",
-        "metadata": {"provider_name": "Groq", "raw": "upstream connect error"}}))
+    upstream.queue(
+        Reply(
+            text="part one, part two",
+            chunk_size=3,
+            mid_stream_error={
+                "code": 502,
+                "message": "Provider disconnected",
+                "metadata": {"provider_name": "Groq", "raw": "upstream connect error"},
+            },
+        )
+    )
     with pytest.raises(anthropic.APIStatusError) as caught:
         with oas.client().messages.stream(model="big", max_tokens=20, messages=USER) as stream:
             for _ in stream:
@@ -224,7 +283,12 @@ def test_malformed_chunk_mid_stream_is_an_error_event(oas, upstream):
 def test_error_chunk_before_any_content_is_an_http_error(oas, upstream):
     # OpenRouter accepted the stream (200) but the provider failed before its first token:
     # nothing reached the client yet, so it gets a plain HTTP error it can retry.
-    upstream.queue(Reply(text="x", chunk_size=1, mid_stream_error={
-        "code": 429, "message": "Provider rate limited"}))
+    upstream.queue(
+        Reply(
+            text="x",
+            chunk_size=1,
+            mid_stream_error={"code": 429, "message": "Provider rate limited"},
+        )
+    )
     response = post(oas, {"model": "big", "max_tokens": 5, "messages": USER, "stream": True})
     assert "Provider rate limited" in assert_anthropic_error(response, 429, "rate_limit_error")

@@ -22,8 +22,12 @@ HTML = b"<!DOCTYPE html><html><body><h1>Please wait while we check your browser<
 
 
 def chunk(content: str, finish: str | None = None) -> bytes:
-    data = {"id": "gen-1", "object": "chat.completion.chunk", "model": UPSTREAM_MODEL,
-            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
+    data = {
+        "id": "gen-1",
+        "object": "chat.completion.chunk",
+        "model": UPSTREAM_MODEL,
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
+    }
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
@@ -39,8 +43,7 @@ def ask(oas, stream: bool) -> anthropic.types.Message:
 
 def failed_run(oas, caught: pytest.ExceptionInfo[anthropic.APIStatusError]) -> dict:
     reader = PrefectReader(oas.settings.prefect_api_url)
-    return reader.flow_run_for_request(caught.value.response.headers["request-id"],
-                                       state="FAILED")
+    return reader.flow_run_for_request(caught.value.response.headers["request-id"], state="FAILED")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
@@ -65,8 +68,11 @@ def test_an_event_stream_that_is_html_is_a_502_before_the_first_byte(tracked_oas
     assert "error:api_error" in failed_run(tracked_oas, caught)["tags"]
 
 
-@pytest.mark.parametrize("body", [b"", b": keep-alive\n\n", b"data: [DONE]\n\n"],
-                         ids=["empty", "comments-only", "done-only"])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b": keep-alive\n\n", b"data: [DONE]\n\n"],
+    ids=["empty", "comments-only", "done-only"],
+)
 def test_an_event_stream_without_a_chunk_is_a_502(oas, upstream, body):
     upstream.queue(Reply(raw_body=body))
     with pytest.raises(anthropic.InternalServerError) as caught:
@@ -79,8 +85,10 @@ def test_garbage_after_the_answer_started_is_an_error_event(tracked_oas, upstrea
     upstream.queue(Reply(raw_body=chunk("Hello") + chunk(" there") + HTML + b"\n"))
     seen = ""
     client = tracked_oas.client()
-    with pytest.raises(anthropic.APIStatusError) as caught, \
-            client.messages.stream(model="big", max_tokens=20, messages=USER) as events:
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        client.messages.stream(model="big", max_tokens=20, messages=USER) as events,
+    ):
         for event in events:
             if event.type == "text":
                 seen += event.text
@@ -109,14 +117,14 @@ def test_a_stream_cut_before_its_finish_reason_and_done_is_an_error_event(tracke
 
 def test_done_without_a_finish_reason_ends_the_turn_and_tags_the_run(tracked_oas, upstream):
     upstream.queue(Reply(text="a whole answer", chunk_size=4, no_finish_reason=True))
-    with tracked_oas.client().messages.stream(model="big", max_tokens=20,
-                                              messages=USER) as events:
+    with tracked_oas.client().messages.stream(model="big", max_tokens=20, messages=USER) as events:
         message = events.get_final_message()
         request_id = events.response.headers["request-id"]
     assert message.content[0].text == "a whole answer"
     assert message.stop_reason == "end_turn"
     run = PrefectReader(tracked_oas.settings.prefect_api_url).flow_run_for_request(
-        request_id, state="COMPLETED")
+        request_id, state="COMPLETED"
+    )
     assert "no-finish-reason" in run["tags"]
 
 
@@ -127,15 +135,26 @@ def test_a_stream_with_a_finish_reason_but_no_done_is_complete(oas, upstream):
 
 
 def test_a_whole_answer_without_a_finish_reason_is_tagged_too(tracked_oas, upstream):
-    completion = {"id": "gen-1", "object": "chat.completion", "model": UPSTREAM_MODEL,
-                  "choices": [{"index": 0, "finish_reason": None,
-                               "message": {"role": "assistant", "content": "whole"}}],
-                  "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    completion = {
+        "id": "gen-1",
+        "object": "chat.completion",
+        "model": UPSTREAM_MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": None,
+                "message": {"role": "assistant", "content": "whole"},
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+    }
     upstream.queue(Reply(raw_body=orjson.dumps(completion)))
     raw = tracked_oas.client().messages.with_raw_response.create(
-        model="big", max_tokens=20, messages=USER)
+        model="big", max_tokens=20, messages=USER
+    )
     message = raw.parse()
     assert message.content[0].text == "whole" and message.stop_reason == "end_turn"
     run = PrefectReader(tracked_oas.settings.prefect_api_url).flow_run_for_request(
-        raw.headers["request-id"], state="COMPLETED")
+        raw.headers["request-id"], state="COMPLETED"
+    )
     assert "no-finish-reason" in run["tags"]

@@ -18,7 +18,6 @@ from src.core.metrics import metrics
 from src.tasks.conversion.tool_ids import upstream_id_of
 from tests.support.upstream import Reply, ToolCall
 
-
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city",

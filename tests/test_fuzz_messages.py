@@ -14,8 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from tests.strategies import anything, broken_requests, valid_requests
 from tests.support.upstream import Reply
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,12 @@ def assert_shaped_error(response: httpx.Response) -> None:
     body = response.json()
     assert body["type"] == "error"
     assert set(body["error"]) == {"type", "message"}
-    assert body["error"]["type"] in {"invalid_request_error", "request_too_large",
-                                     "not_found_error", "authentication_error"}
+    assert body["error"]["type"] in {
+        "invalid_request_error",
+        "request_too_large",
+        "not_found_error",
+        "authentication_error",
+    }
     assert body["request_id"] == response.headers["request-id"]
     assert "Traceback" not in response.text and 'File "' not in response.text
 
@@ -68,7 +76,9 @@ def test_valid_requests_are_answered(client, upstream_server, request):
 
 @FUZZ
 @given(request=broken_requests())
-def test_broken_requests_get_a_shaped_400_and_never_reach_upstream(client, upstream_server, request):
+def test_broken_requests_get_a_shaped_400_and_never_reach_upstream(
+    client, upstream_server, request
+):
     before = len(upstream_server.requests)
     response = client.post("/v1/messages", json=request)
     assert_shaped_error(response)
@@ -86,10 +96,16 @@ def test_anything_is_an_answer_or_a_shaped_4xx(client, request):
         assert_shaped_error(response)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(raw=__import__("hypothesis").strategies.binary(max_size=300))
 def test_arbitrary_bytes_are_a_shaped_400(client, raw):
-    response = client.post("/v1/messages", content=raw, headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/messages", content=raw, headers={"content-type": "application/json"}
+    )
     if response.status_code != 200:  # (a few byte strings are valid requests after all)
         assert_shaped_error(response)

@@ -24,7 +24,9 @@ def operations(oas, upstream_server):
     upstream_server.reset()
     upstream_server.default = lambda body: Reply(text="schema-fuzzed", chunk_size=3)
     schema = schemathesis.openapi.from_url(f"{oas.url}/openapi.json")
-    found = [result.ok() for result in schema.include(path_regex=r"^/v1/messages").get_all_operations()]
+    found = [
+        result.ok() for result in schema.include(path_regex=r"^/v1/messages").get_all_operations()
+    ]
     yield {f"{op.method.upper()} {op.path}": op for op in found}
     upstream_server.reset()
 
@@ -60,8 +62,11 @@ def assert_not_a_failure(case, response) -> None:
     if response.status_code >= 400:
         body = response.json()
         assert body["type"] == "error", body
-        assert body["error"]["type"] in {"invalid_request_error", "request_too_large",
-                                         "not_found_error"}, body
+        assert body["error"]["type"] in {
+            "invalid_request_error",
+            "request_too_large",
+            "not_found_error",
+        }, body
         assert isinstance(body["error"]["message"], str) and body["error"]["message"]
         assert body["request_id"] == request_id
         assert "Traceback" not in response.text
@@ -75,8 +80,12 @@ def test_no_input_makes_the_server_fail(operations, operation, mode):
     if operation not in operations:
         pytest.skip(f"{operation} is not served by this build")
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operations[operation].as_strategy(mode))
     def check(case) -> None:
         assert_not_a_failure(case, case.call(timeout=TIMEOUT))

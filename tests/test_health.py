@@ -28,8 +28,9 @@ def test_health_is_instant_liveness_without_upstream_or_key(make_oas, upstream):
 
 def test_detailed_health_reports_version_upstream_tracking_and_mapping(make_oas, upstream):
     instance = make_oas(big_model="openai/gpt-4o", small_model="openai/gpt-4o-mini")
-    instance.client().messages.create(model="small", max_tokens=10,
-                                      messages=[{"role": "user", "content": "hi"}])
+    instance.client().messages.create(
+        model="small", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
     health = httpx.get(f"{instance.url}/health/detailed").json()
     assert health["status"] == "ok"
     assert health["version"] == __version__
@@ -80,8 +81,9 @@ def test_detailed_health_needs_a_client_key_when_keys_are_set(make_oas):
 @pytest.mark.e2e
 def test_detailed_health_counts_tracked_runs(tracked_oas, upstream):
     upstream.queue(Reply(text="tracked"))
-    tracked_oas.client().messages.create(model="big", max_tokens=10,
-                                         messages=[{"role": "user", "content": "hi"}])
+    tracked_oas.client().messages.create(
+        model="big", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
     tracked_oas.runtime.recorder.flush()
     health = orjson.loads(httpx.get(f"{tracked_oas.url}/health/detailed").content)
     assert health["prefect"]["tracking"] is True and health["prefect"]["prefect_up"] is True

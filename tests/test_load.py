@@ -42,14 +42,17 @@ def prompt(n: int) -> str:
 
 def slow_echo(delay: float):
     """The scripted upstream echoes each prompt back in 4-character chunks."""
+
     def script(body: dict) -> Reply:
         return Reply(text=f"echo: {body['messages'][-1]['content']}", chunk_size=4, delay=delay)
+
     return script
 
 
 async def one_stream(client: anthropic.AsyncAnthropic, n: int, started: list[int]) -> str:
-    async with client.messages.stream(model="big", max_tokens=200,
-                                      messages=[{"role": "user", "content": prompt(n)}]) as stream:
+    async with client.messages.stream(
+        model="big", max_tokens=200, messages=[{"role": "user", "content": prompt(n)}]
+    ) as stream:
         async for event in stream:
             if event.type == "content_block_delta":
                 started.append(n)
@@ -94,8 +97,10 @@ async def test_100_concurrent_streams_all_complete_and_memory_stays_flat(make_oa
     elapsed = time.monotonic() - started
     gc.collect()
     grown = rss_mb() - baseline
-    print(f"\n300 streams in {elapsed:.1f}s; RSS {baseline:.0f} MB -> +{grown:.1f} MB; "
-          f"live runs {runs_before}")
+    print(
+        f"\n300 streams in {elapsed:.1f}s; RSS {baseline:.0f} MB -> +{grown:.1f} MB; "
+        f"live runs {runs_before}"
+    )
     assert grown < 40, f"RSS grew by {grown:.1f} MB over 300 more streams"
     assert len(upstream.requests) == 4 * CONCURRENT
     assert upstream.disconnects == 0
@@ -114,8 +119,9 @@ def free_port() -> int:
 async def test_prefect_killed_half_way_costs_no_request(make_oas, upstream, tmp_path):
     from src.local_prefect.prefect_server import LocalPrefectServer
 
-    server = LocalPrefectServer(tmp_path / "prefect", port=free_port(), database="sqlite",
-                                restart=False)  # it stays down: oas serves on untracked
+    server = LocalPrefectServer(
+        tmp_path / "prefect", port=free_port(), database="sqlite", restart=False
+    )  # it stays down: oas serves on untracked
     api_url = await asyncio.to_thread(server.start)
     try:
         oas = make_oas(tracking=True, prefect_api_url=api_url)

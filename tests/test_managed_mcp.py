@@ -15,8 +15,8 @@ import pytest
 from src.core.mcp_config import McpConfigError, load_managed_servers, parse_mcp_servers
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
-from src.tasks.server_tools import ToolCall, build_toolbox
 from src.services.managed_mcp import ManagedMcpServers, install
+from src.tasks.server_tools import ToolCall, build_toolbox
 from src.tasks.server_tools.managed_mcp import opt_in_from_header
 from tests.support.mcp_process import ROOT, STDIO_COMMAND, McpHttpServer
 
@@ -30,10 +30,17 @@ async def managed() -> AsyncIterator[ManagedMcpServers]:
     servers = ManagedMcpServers(
         config(
             calc={"command": list(STDIO_COMMAND), "cwd": str(ROOT), "timeout": 15},
-            always={"command": list(STDIO_COMMAND), "cwd": str(ROOT), "offer": "always",
-                    "allowed_tools": ["echo"], "timeout": 15},
+            always={
+                "command": list(STDIO_COMMAND),
+                "cwd": str(ROOT),
+                "offer": "always",
+                "allowed_tools": ["echo"],
+                "timeout": 15,
+            },
         ),
-        health_interval=0.2, backoff_base=0.1, backoff_max=1.0,
+        health_interval=0.2,
+        backoff_base=0.1,
+        backoff_max=1.0,
     )
     servers.start()
     await servers.wait_started(30)
@@ -44,10 +51,14 @@ async def managed() -> AsyncIterator[ManagedMcpServers]:
 
 
 def request(**extra: Any) -> MessagesRequest:
-    return MessagesRequest.model_validate({
-        "model": "sonnet", "max_tokens": 10,
-        "messages": [{"role": "user", "content": "hi"}], **extra,
-    })
+    return MessagesRequest.model_validate(
+        {
+            "model": "sonnet",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}],
+            **extra,
+        }
+    )
 
 
 async def call(toolbox: Any, function: str, arguments: dict[str, Any]) -> Any:
@@ -72,8 +83,11 @@ async def test_servers_run_and_requests_opt_in(managed: ManagedMcpServers) -> No
     plain = build_toolbox(request(), Settings())
     assert plain.names() == {"mcp__always__echo"}  # offer: always, allow list respected
 
-    body: dict[str, Any] = {"model": "sonnet", "max_tokens": 10,
-                            "messages": [{"role": "user", "content": "hi"}]}
+    body: dict[str, Any] = {
+        "model": "sonnet",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     opt_in_from_header(body, "calc")  # what the coordinator does with `x-oas-mcp: calc`
     toolbox = build_toolbox(MessagesRequest.model_validate(body), Settings())
     assert "mcp__calc__add" in toolbox.names()
@@ -103,8 +117,9 @@ async def test_a_dead_server_is_restarted(managed: ManagedMcpServers) -> None:
 
 
 async def test_shutdown_stops_stdio_processes() -> None:
-    servers = ManagedMcpServers(config(calc={"command": list(STDIO_COMMAND), "cwd": str(ROOT)}),
-                                health_interval=5)
+    servers = ManagedMcpServers(
+        config(calc={"command": list(STDIO_COMMAND), "cwd": str(ROOT)}), health_interval=5
+    )
     servers.start()
     await servers.wait_started(30)
     install(servers)
@@ -130,7 +145,8 @@ def _alive(pid: int) -> bool:
 async def test_a_server_that_cannot_start_backs_off_and_is_not_offered() -> None:
     servers = ManagedMcpServers(
         config(broken={"command": [sys.executable, "-c", "raise SystemExit(1)"], "timeout": 5}),
-        backoff_base=0.2, backoff_max=0.5,
+        backoff_base=0.2,
+        backoff_max=0.5,
     )
     servers.start()
     install(servers)
@@ -184,15 +200,20 @@ def test_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert [s["transport"] for s in servers.states()] == ["stdio", "sse"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("mcp_servers: {a: 1}", "must be a list"),
-    ("mcp_servers:\n  - name: a\n", "either `command`"),
-    ("mcp_servers:\n  - {name: a, command: x, url: 'http://x'}\n", "either `command`"),
-    ("mcp_servers:\n  - {name: 'bad name', command: x}\n", "name"),
-    ("mcp_servers:\n  - {name: a, command: x}\n  - {name: a, command: y}\n", "unique"),
-    ("mcp_servers:\n  - {name: a, url: 'http://x', headers: {A: '${OAS_TEST_UNSET_VAR}'}}\n",
-     "OAS_TEST_UNSET_VAR"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("mcp_servers: {a: 1}", "must be a list"),
+        ("mcp_servers:\n  - name: a\n", "either `command`"),
+        ("mcp_servers:\n  - {name: a, command: x, url: 'http://x'}\n", "either `command`"),
+        ("mcp_servers:\n  - {name: 'bad name', command: x}\n", "name"),
+        ("mcp_servers:\n  - {name: a, command: x}\n  - {name: a, command: y}\n", "unique"),
+        (
+            "mcp_servers:\n  - {name: a, url: 'http://x', headers: {A: '${OAS_TEST_UNSET_VAR}'}}\n",
+            "OAS_TEST_UNSET_VAR",
+        ),
+    ],
+)
 def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "oas.yaml"
     path.write_text(text)

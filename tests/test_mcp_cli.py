@@ -13,8 +13,14 @@ from tests.support.web_site import WebSite
 
 
 def oas(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "src", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=90, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "src", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, **env},
+    )
 
 
 def test_list_starts_each_server_and_shows_its_functions(tmp_path: Path) -> None:
@@ -31,7 +37,10 @@ def test_list_starts_each_server_and_shows_its_functions(tmp_path: Path) -> None
     assert result.returncode == 1  # one server did not start
     listing = {entry["name"]: entry for entry in json.loads(result.stdout)}
     assert listing["calc"]["state"] == "running"
-    assert [t["function"] for t in listing["calc"]["tools"]] == ["mcp__calc__add", "mcp__calc__echo"]
+    assert [t["function"] for t in listing["calc"]["tools"]] == [
+        "mcp__calc__add",
+        "mcp__calc__echo",
+    ]
     assert listing["broken"]["state"] != "running" and listing["broken"]["last_error"]
 
     human = oas("mcp", "list", env={**env, "OAS_CONFIG": str(config)})
@@ -45,12 +54,31 @@ def test_list_without_servers_says_how_to_add_them(tmp_path: Path) -> None:
 
 def test_status_reads_the_running_servers_health() -> None:
     site = WebSite()
-    states = [{"name": "calc", "state": "running", "healthy": True, "tools": ["add"],
-               "restarts": 2, "last_error": None, "since": 0},
-              {"name": "web", "state": "restarting", "healthy": False, "tools": [],
-               "restarts": 5, "last_error": "ConnectError: refused", "since": 0}]
-    site.routes["/health/detailed"] = (200, {"Content-Type": "application/json"},
-                                       json.dumps({"status": "ok", "mcp_servers": states}).encode())
+    states = [
+        {
+            "name": "calc",
+            "state": "running",
+            "healthy": True,
+            "tools": ["add"],
+            "restarts": 2,
+            "last_error": None,
+            "since": 0,
+        },
+        {
+            "name": "web",
+            "state": "restarting",
+            "healthy": False,
+            "tools": [],
+            "restarts": 5,
+            "last_error": "ConnectError: refused",
+            "since": 0,
+        },
+    ]
+    site.routes["/health/detailed"] = (
+        200,
+        {"Content-Type": "application/json"},
+        json.dumps({"status": "ok", "mcp_servers": states}).encode(),
+    )
     site.start()
     try:
         result = oas("mcp", "status", env={"OAS_HOST": "127.0.0.1", "OAS_PORT": str(site.port)})

@@ -15,8 +15,8 @@ from anthropic.types.beta import BetaMCPToolResultBlock, BetaMCPToolUseBlock
 from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
-from src.tasks.server_tools import ToolCall, Toolbox, build_toolbox
 from src.services.mcp_client import MAX_FUNCTION_NAME, function_name
+from src.tasks.server_tools import Toolbox, ToolCall, build_toolbox
 from src.tasks.server_tools.mcp_connector import McpServerTool
 from src.tracking.payloads import redact
 from tests.support.mcp_process import McpHttpServer
@@ -40,11 +40,14 @@ def sse_server() -> Iterator[McpHttpServer]:
 
 
 def request_with(servers: list[dict[str, Any]]) -> MessagesRequest:
-    return MessagesRequest.model_validate({
-        "model": "sonnet", "max_tokens": 100,
-        "messages": [{"role": "user", "content": "use the tools"}],
-        "mcp_servers": servers,
-    })
+    return MessagesRequest.model_validate(
+        {
+            "model": "sonnet",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "use the tools"}],
+            "mcp_servers": servers,
+        }
+    )
 
 
 SETTINGS = Settings(mcp_allow_hosts=["127.0.0.1"], mcp_timeout=10.0)
@@ -56,7 +59,9 @@ async def prepared(servers: list[dict[str, Any]], settings: Settings = SETTINGS)
     return toolbox
 
 
-async def call(toolbox: Toolbox, function: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+async def call(
+    toolbox: Toolbox, function: str, arguments: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
     tool = toolbox.find(function)
     assert tool is not None, function
     call = ToolCall(f"{tool.use_id_prefix}01", function, arguments)
@@ -78,11 +83,20 @@ async def test_tools_are_offered_and_called(transport: str, request: pytest.Fixt
 
         use, result, outcome = await call(toolbox, "mcp__calc__add", {"a": 2, "b": 40})
         assert BetaMCPToolUseBlock.model_validate(use)
-        assert use == {"type": "mcp_tool_use", "id": "mcptoolu_01", "name": "add",
-                       "server_name": "calc", "input": {"a": 2, "b": 40}}
+        assert use == {
+            "type": "mcp_tool_use",
+            "id": "mcptoolu_01",
+            "name": "add",
+            "server_name": "calc",
+            "input": {"a": 2, "b": 40},
+        }
         assert BetaMCPToolResultBlock.model_validate(result)
-        assert result == {"type": "mcp_tool_result", "tool_use_id": "mcptoolu_01",
-                          "is_error": False, "content": [{"type": "text", "text": "42"}]}
+        assert result == {
+            "type": "mcp_tool_result",
+            "tool_use_id": "mcptoolu_01",
+            "is_error": False,
+            "content": [{"type": "text", "text": "42"}],
+        }
         assert outcome.for_model == "42" and not outcome.is_error
     finally:
         await toolbox.aclose()
@@ -107,8 +121,10 @@ async def test_tool_errors_are_error_results(http_server: McpHttpServer) -> None
 async def test_a_server_that_died_gives_error_results() -> None:
     """Bounded by the MCP timeout: the call is an error result, not a hang or a 500."""
     server = McpHttpServer("http").start()
-    toolbox = await prepared([{"type": "url", "url": server.url, "name": "calc"}],
-                             Settings(mcp_allow_hosts=["127.0.0.1"], mcp_timeout=2.0))
+    toolbox = await prepared(
+        [{"type": "url", "url": server.url, "name": "calc"}],
+        Settings(mcp_allow_hosts=["127.0.0.1"], mcp_timeout=2.0),
+    )
     try:
         server.stop()
         _, result, outcome = await call(toolbox, "mcp__calc__echo", {"text": "hi"})
@@ -119,12 +135,22 @@ async def test_a_server_that_died_gives_error_results() -> None:
 
 
 async def test_allow_list_and_enabled_flag(http_server: McpHttpServer) -> None:
-    toolbox = await prepared([
-        {"type": "url", "url": http_server.url, "name": "calc",
-         "tool_configuration": {"enabled": True, "allowed_tools": ["echo"]}},
-        {"type": "url", "url": http_server.url, "name": "off",
-         "tool_configuration": {"enabled": False}},
-    ])
+    toolbox = await prepared(
+        [
+            {
+                "type": "url",
+                "url": http_server.url,
+                "name": "calc",
+                "tool_configuration": {"enabled": True, "allowed_tools": ["echo"]},
+            },
+            {
+                "type": "url",
+                "url": http_server.url,
+                "name": "off",
+                "tool_configuration": {"enabled": False},
+            },
+        ]
+    )
     try:
         assert toolbox.names() == {"mcp__calc__echo"}
     finally:
@@ -132,10 +158,13 @@ async def test_allow_list_and_enabled_flag(http_server: McpHttpServer) -> None:
 
 
 async def test_authorization_token_is_sent_and_kept_secret(
-    http_server: McpHttpServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    http_server: McpHttpServer,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    servers = [{"type": "url", "url": http_server.url, "name": "calc",
-                "authorization_token": TOKEN}]
+    servers = [
+        {"type": "url", "url": http_server.url, "name": "calc", "authorization_token": TOKEN}
+    ]
     caplog.set_level(logging.DEBUG)
     toolbox = await prepared(servers)
     try:
@@ -147,8 +176,16 @@ async def test_authorization_token_is_sent_and_kept_secret(
         await toolbox.aclose()
     # A failing connection's error text does not carry it either.
     with pytest.raises(AnthropicError) as failed:
-        await prepared([{"type": "url", "url": "http://127.0.0.1:9/mcp", "name": "down",
-                         "authorization_token": TOKEN}])
+        await prepared(
+            [
+                {
+                    "type": "url",
+                    "url": "http://127.0.0.1:9/mcp",
+                    "name": "down",
+                    "authorization_token": TOKEN,
+                }
+            ]
+        )
     assert TOKEN not in failed.value.message
     out = capsys.readouterr()
     assert TOKEN not in caplog.text + out.out + out.err
@@ -162,21 +199,40 @@ async def test_unreachable_or_private_servers_are_the_clients_400() -> None:
     assert down.value.status == 400 and "down" in down.value.message
     # Without an allow list, loopback (like any private address) is refused.
     with pytest.raises(AnthropicError) as private:
-        await prepared([{"type": "url", "url": "http://127.0.0.1:9/mcp", "name": "local"}],
-                       Settings(mcp_timeout=5.0))
+        await prepared(
+            [{"type": "url", "url": "http://127.0.0.1:9/mcp", "name": "local"}],
+            Settings(mcp_timeout=5.0),
+        )
     assert private.value.status == 400 and "not a public address" in private.value.message
 
 
-@pytest.mark.parametrize(("servers", "message"), [
-    ("nope", "expected a list"),
-    ([{"type": "url", "url": "http://x.example/mcp"}], "name: required"),
-    ([{"type": "url", "name": "a"}], "http(s) URL"),
-    ([{"type": "stdio", "name": "a", "url": "http://x.example"}], "only 'url'"),
-    ([{"type": "url", "name": "a", "url": "http://x.example"},
-      {"type": "url", "name": "a", "url": "http://y.example"}], "used twice"),
-    ([{"type": "url", "name": "a", "url": "http://x.example",
-       "tool_configuration": {"allowed_tools": "echo"}}], "allowed_tools"),
-])
+@pytest.mark.parametrize(
+    ("servers", "message"),
+    [
+        ("nope", "expected a list"),
+        ([{"type": "url", "url": "http://x.example/mcp"}], "name: required"),
+        ([{"type": "url", "name": "a"}], "http(s) URL"),
+        ([{"type": "stdio", "name": "a", "url": "http://x.example"}], "only 'url'"),
+        (
+            [
+                {"type": "url", "name": "a", "url": "http://x.example"},
+                {"type": "url", "name": "a", "url": "http://y.example"},
+            ],
+            "used twice",
+        ),
+        (
+            [
+                {
+                    "type": "url",
+                    "name": "a",
+                    "url": "http://x.example",
+                    "tool_configuration": {"allowed_tools": "echo"},
+                }
+            ],
+            "allowed_tools",
+        ),
+    ],
+)
 def test_malformed_mcp_servers_are_400s(servers: Any, message: str) -> None:
     with pytest.raises(AnthropicError) as error:
         build_toolbox(request_with(servers), SETTINGS)
@@ -200,6 +256,7 @@ def test_function_names_are_valid_and_distinct() -> None:
 
 
 def test_requests_without_mcp_servers_get_no_mcp_tools() -> None:
-    request = MessagesRequest.model_validate({"model": "x", "max_tokens": 1,
-                                              "messages": [{"role": "user", "content": "hi"}]})
+    request = MessagesRequest.model_validate(
+        {"model": "x", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert not [t for t in build_toolbox(request, SETTINGS).tools if isinstance(t, McpServerTool)]

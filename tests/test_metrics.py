@@ -17,8 +17,11 @@ def scrape(instance) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = httpx.get(f"{instance.url}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(response.text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def value(samples, name: str, **labels: str) -> float:
@@ -32,12 +35,17 @@ def ask(instance, **kwargs):
 
 def test_requests_latency_tokens_and_cost_are_counted(oas, upstream):
     before = scrape(oas)
-    upstream.queue(Reply(text="one", usage={"prompt_tokens": 120, "completion_tokens": 7,
-                                            "total_tokens": 127, "cost": 0.25}))
+    upstream.queue(
+        Reply(
+            text="one",
+            usage={"prompt_tokens": 120, "completion_tokens": 7, "total_tokens": 127, "cost": 0.25},
+        )
+    )
     ask(oas)
     upstream.queue(Reply(text="streamed", chunk_size=2))
-    with oas.client().messages.stream(model="big", max_tokens=50,
-                                      messages=[{"role": "user", "content": "hi"}]) as stream:
+    with oas.client().messages.stream(
+        model="big", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
         stream.get_final_message()
     after = scrape(oas)
 
@@ -87,7 +95,10 @@ def test_count_tokens_requests_are_counted_apart(oas):
     oas.client().messages.count_tokens(model="big", messages=[{"role": "user", "content": "hi"}])
     after = scrape(oas)
     labels = {"flow": "count-tokens", "mode": "count", "outcome": "completed"}
-    assert value(after, "oas_requests_total", **labels) - value(before, "oas_requests_total", **labels) == 1
+    assert (
+        value(after, "oas_requests_total", **labels) - value(before, "oas_requests_total", **labels)
+        == 1
+    )
 
 
 def test_tool_metrics_count_calls_returned_results_and_errors(oas, upstream):
@@ -96,16 +107,33 @@ def test_tool_metrics_count_calls_returned_results_and_errors(oas, upstream):
     first = ask(oas, tools=[{"name": "Bash", "input_schema": {"type": "object"}}])
     tool_use = next(b for b in first.content if b.type == "tool_use")
     upstream.queue(Reply(text="the command failed"))
-    ask(oas, tools=[{"name": "Bash", "input_schema": {"type": "object"}}], messages=[
-        {"role": "user", "content": "list files"},
-        {"role": "assistant", "content": [tool_use.model_dump()]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id,
-                                      "content": "permission denied", "is_error": True}]}])
+    ask(
+        oas,
+        tools=[{"name": "Bash", "input_schema": {"type": "object"}}],
+        messages=[
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [tool_use.model_dump()]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": tool_use.id,
+                        "content": "permission denied",
+                        "is_error": True,
+                    }
+                ],
+            },
+        ],
+    )
     after = httpx.get(f"{oas.url}/tool-metrics").json()
     old = before["tools"].get("Bash", {"calls": 0, "results": 0, "errors": 0})
     bash = after["tools"]["Bash"]
-    assert (bash["calls"] - old["calls"], bash["results"] - old["results"],
-            bash["errors"] - old["errors"]) == (1, 1, 1)
+    assert (
+        bash["calls"] - old["calls"],
+        bash["results"] - old["results"],
+        bash["errors"] - old["errors"],
+    ) == (1, 1, 1)
     assert {"repaired", "invalid"} <= set(bash)
     model = after["models"][oas.settings.big_model]
     assert {"requests", "errors", "input_tokens", "output_tokens", "cost"} <= set(model)
@@ -124,17 +152,33 @@ def test_metrics_need_a_client_key_when_keys_are_set(make_oas):
 
 
 def test_only_the_last_turns_tool_results_are_news():
-    body = {"messages": [
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "Read", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "x"}]},
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "b", "name": "Bash", "input": {}},
-            {"type": "tool_use", "id": "c", "name": "Grep", "input": {}}]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "b", "is_error": True},
-            {"type": "tool_result", "tool_use_id": "c", "content": "found"},
-            {"type": "text", "text": "go on"}]},
-    ]}
+    body = {
+        "messages": [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "a", "name": "Read", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "a", "content": "x"}],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "b", "name": "Bash", "input": {}},
+                    {"type": "tool_use", "id": "c", "name": "Grep", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "b", "is_error": True},
+                    {"type": "tool_result", "tool_use_id": "c", "content": "found"},
+                    {"type": "text", "text": "go on"},
+                ],
+            },
+        ]
+    }
     assert returned_tool_results(body) == [("Bash", True), ("Grep", False)]
     assert returned_tool_results({"messages": [{"role": "user", "content": "hi"}]}) == []
     assert returned_tool_results({"messages": "junk"}) == []

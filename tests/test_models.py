@@ -69,7 +69,9 @@ def test_an_unknown_model_is_a_404_not_found_error(oas):
     assert "no-such-model" in body["error"]["message"]
 
 
-def test_the_upstream_list_is_fetched_once_and_served_stale_when_the_upstream_fails(make_oas, upstream):
+def test_the_upstream_list_is_fetched_once_and_served_stale_when_the_upstream_fails(
+    make_oas, upstream
+):
     instance = make_oas()
     all_models(instance)
     all_models(instance)
@@ -125,5 +127,9 @@ def test_claude_display_names():
 
 def test_page_of_an_unknown_cursor_is_empty():
     entries = [{"id": str(i)} for i in range(5)]
-    assert page(entries, 2, "nope", None) == {"data": [], "has_more": False, "first_id": None,
-                                              "last_id": None}
+    assert page(entries, 2, "nope", None) == {
+        "data": [],
+        "has_more": False,
+        "first_id": None,
+        "last_id": None,
+    }

@@ -42,8 +42,9 @@ def test_oas_version_prints_it(capsys):
 
 def test_the_changelog_has_a_section_for_this_version():
     changelog = (ROOT / "CHANGELOG.md").read_text()
-    assert re.search(rf"^## \[?{re.escape(__version__)}\]?", changelog, re.MULTILINE), \
+    assert re.search(rf"^## \[?{re.escape(__version__)}\]?", changelog, re.MULTILINE), (
         f"CHANGELOG.md has no '## {__version__}' section"
+    )
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------
@@ -86,8 +87,11 @@ def test_the_image_is_multi_stage_and_runs_oas_serve_as_a_non_root_user():
 def test_the_image_is_configured_only_by_environment_and_holds_no_secret():
     env_lines = " ".join(v for k, v in dockerfile_instructions() if k == "ENV")
     env = dict(re.findall(r"(\w+)=(\S+)", env_lines))
-    known = {name for info in Settings.model_fields.values()
-             for name in getattr(info.validation_alias, "choices", [])}
+    known = {
+        name
+        for info in Settings.model_fields.values()
+        for name in getattr(info.validation_alias, "choices", [])
+    }
     for name in env:
         if name.startswith("OAS_"):
             assert name in known, f"the Dockerfile sets {name}, which Settings does not read"
@@ -127,8 +131,13 @@ def test_everything_the_build_copies_is_in_the_build_context_and_secrets_are_not
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: no such file"
                 assert in_build_context(source), f"COPY {source}: excluded by .dockerignore"
-    needed = ["pyproject.toml", "uv.lock", "README.md", "docker/install.sh",
-              *(str(p.relative_to(ROOT)) for p in (ROOT / "src").rglob("*.py"))]
+    needed = [
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "docker/install.sh",
+        *(str(p.relative_to(ROOT)) for p in (ROOT / "src").rglob("*.py")),
+    ]
     assert [p for p in needed if not in_build_context(p)] == []
     for private in (".env", ".venv/bin/python", ".git/config", "tests/conftest.py", ".oas/x"):
         assert not in_build_context(private), f"{private} would be sent to the docker daemon"
@@ -174,8 +183,9 @@ def test_compose_runs_prefect_on_postgres_and_oas_records_to_it():
     assert f":{password}@" in db_url
     prefect_image = services["prefect"]["image"]
     locked = importlib.metadata.version("prefect")
-    assert prefect_image.startswith(f"prefecthq/prefect:{locked}-"), \
+    assert prefect_image.startswith(f"prefecthq/prefect:{locked}-"), (
         "the Prefect server image must match the Prefect version oas is locked to"
+    )
     assert services["oas"]["environment"]["PREFECT_API_URL"] == "http://prefect:4200/api"
     assert services["oas"]["build"] == "."
 
@@ -214,10 +224,13 @@ def test_the_gateway_passes_streams_and_big_requests_through():
 def test_compose_keeps_data_in_declared_volumes_shared_by_the_replicas():
     doc = compose()
     declared = set(doc["volumes"])
-    data_dir = dict(re.findall(r"(\w+)=(\S+)", " ".join(
-        v for k, v in dockerfile_instructions() if k == "ENV")))["OAS_DATA_DIR"]
-    mounts = {name: [str(m).split(":") for m in s.get("volumes", [])]
-              for name, s in doc["services"].items()}
+    data_dir = dict(
+        re.findall(r"(\w+)=(\S+)", " ".join(v for k, v in dockerfile_instructions() if k == "ENV"))
+    )["OAS_DATA_DIR"]
+    mounts = {
+        name: [str(m).split(":") for m in s.get("volumes", [])]
+        for name, s in doc["services"].items()
+    }
     assert ["oas-data", data_dir] in mounts["oas"]
     assert ["postgres-data", "/var/lib/postgresql/data"] in mounts["postgres"]
     used = {m[0] for ms in mounts.values() for m in ms}
@@ -235,7 +248,7 @@ def test_prefect_yaml_declares_the_deployment_oas_serves():
     assert " ".join(replay["description"].split()) == REPLAY_DEPLOYMENT["description"]
     module, _, attribute = replay["entrypoint"].partition(":")
     namespace: dict[str, Any] = {}
-    exec((ROOT / module).read_text(), namespace)  # noqa: S102 - our own source
+    exec((ROOT / module).read_text(), namespace)
     assert namespace[attribute].name == "replay"
     assert doc["prefect-version"] == importlib.metadata.version("prefect")
 

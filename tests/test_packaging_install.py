@@ -48,26 +48,49 @@ def system_postgres() -> Iterator[SystemPostgres]:
 
 
 @pytest.fixture(scope="module")
-def prefect_on_postgres(system_postgres: SystemPostgres,
-                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prefect_on_postgres(
+    system_postgres: SystemPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """`prefect server start` with its database on the Debian PostgreSQL, as in compose."""
     home = tmp_path_factory.mktemp("prefect-on-pg")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, **SERVER_TUNING, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_DATABASE_CONNECTION_URL": system_postgres.url}
+    env = {
+        **os.environ,
+        **SERVER_TUNING,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": system_postgres.url,
+    }
     log_path = home / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "WARNING"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "WARNING",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Prefect on PostgreSQL did not start:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    "Prefect on PostgreSQL did not start:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             try:
                 if httpx.get(f"{api}/health", timeout=1).status_code == 200:
                     break
@@ -95,22 +118,28 @@ def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = f"{Path(uv).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     result = subprocess.run(
         ["sh", str(ROOT / "docker" / "install.sh"), str(ROOT), str(venv)],
-        env={**os.environ, "PYTHON": sys.executable, "PATH": path}, capture_output=True,
-        text=True, timeout=600)
+        env={**os.environ, "PYTHON": sys.executable, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == f"oas {__version__}"
     return venv
 
 
 def test_prefect_on_debian_postgresql_records_every_request(
-        make_oas, upstream, prefect_on_postgres, system_postgres):
+    make_oas, upstream, prefect_on_postgres, system_postgres
+):
     oas = make_oas(tracking=True, prefect_api_url=prefect_on_postgres)
     upstream.queue(Reply(text="stored in postgres"), Reply(text="streamed to postgres"))
     raw = oas.client().messages.with_raw_response.create(
-        model="big", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+        model="big", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    )
     assert raw.parse().content[0].text == "stored in postgres"
-    with oas.client().messages.stream(model="small", max_tokens=20,
-                                      messages=[{"role": "user", "content": "hi"}]) as stream:
+    with oas.client().messages.stream(
+        model="small", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
         assert stream.get_final_message().content[0].text == "streamed to postgres"
         streamed_id = stream.response.headers["request-id"]
 
@@ -125,53 +154,79 @@ def test_prefect_on_debian_postgresql_records_every_request(
     # The rows are in the Debian PostgreSQL, read back over TCP with the password.
     stored = system_postgres.sql(
         "SELECT count(*) FROM flow_run WHERE parameters->>'request_id' IN "
-        f"('{ids[0]}', '{ids[1]}') AND state_type = 'COMPLETED'")
+        f"('{ids[0]}', '{ids[1]}') AND state_type = 'COMPLETED'"
+    )
     assert stored == "2"
 
 
-def _serve_env(venv: Path, tmp: Path, upstream_url: str, prefect_api: str,
-               port: int) -> dict[str, str]:
+def _serve_env(
+    venv: Path, tmp: Path, upstream_url: str, prefect_api: str, port: int
+) -> dict[str, str]:
     """The environment the image gives `oas serve` (Dockerfile ENV), pointed at loopback."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OAS_", "OPENROUTER_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update({
-        "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}",
-        "HOME": str(tmp),
-        "PREFECT_HOME": str(tmp / "prefect-home"),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "OAS_ENV": "production",
-        "OAS_HOST": "127.0.0.1",  # the image says 0.0.0.0; tests stay on loopback
-        "OAS_PORT": str(port),
-        "OAS_DATA_DIR": str(tmp / "data"),
-        "OAS_SMALL_MODEL": "openai/gpt-4o",  # one the scripted upstream lists
-        "OPENROUTER_API_KEY": UPSTREAM_KEY,
-        "OPENROUTER_BASE_URL": upstream_url,
-        "PREFECT_API_URL": prefect_api,
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OAS_", "OPENROUTER_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}",
+            "HOME": str(tmp),
+            "PREFECT_HOME": str(tmp / "prefect-home"),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "OAS_ENV": "production",
+            "OAS_HOST": "127.0.0.1",  # the image says 0.0.0.0; tests stay on loopback
+            "OAS_PORT": str(port),
+            "OAS_DATA_DIR": str(tmp / "data"),
+            "OAS_SMALL_MODEL": "openai/gpt-4o",  # one the scripted upstream lists
+            "OPENROUTER_API_KEY": UPSTREAM_KEY,
+            "OPENROUTER_BASE_URL": upstream_url,
+            "PREFECT_API_URL": prefect_api,
+        }
+    )
     return env
 
 
 def test_the_image_install_steps_give_a_server_that_answers_and_records(
-        installed_venv, upstream, prefect_on_postgres, tmp_path):
+    installed_venv, upstream, prefect_on_postgres, tmp_path
+):
     venv = installed_venv
     probe = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import importlib.metadata as m, src; print(m.version('oas'), src.__file__)"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m, src; print(m.version('oas'), src.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     version, location = probe.stdout.split()
     assert version == __version__
     assert location.startswith(str(venv)), "oas must run from the wheel, not the source tree"
 
     port = free_port()
     env = _serve_env(venv, tmp_path, upstream.base_url, prefect_on_postgres, port)
-    doctor = subprocess.run([str(venv / "bin" / "oas"), "doctor", "--json"], env=env,
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    doctor = subprocess.run(
+        [str(venv / "bin" / "oas"), "doctor", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     report = json.loads(doctor.stdout)
     assert doctor.returncode == 0, report
     assert {c["name"]: c["status"] for c in report["checks"]}["prefect"] == "ok"
 
-    server = subprocess.Popen([str(venv / "bin" / "oas"), "serve"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(venv / "bin" / "oas"), "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     output = ""
     try:
         url = f"http://127.0.0.1:{port}"
@@ -188,12 +243,15 @@ def test_the_image_install_steps_give_a_server_that_answers_and_records(
         upstream.queue(Reply(text="from the installed wheel"))
         client = anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0)
         raw = client.messages.with_raw_response.create(
-            model="claude-3-5-haiku-latest", max_tokens=20,
-            messages=[{"role": "user", "content": "hello"}])
+            model="claude-3-5-haiku-latest",
+            max_tokens=20,
+            messages=[{"role": "user", "content": "hello"}],
+        )
         assert raw.parse().content[0].text == "from the installed wheel"
         assert upstream.requests[-1]["model"] == "openai/gpt-4o"
         run = PrefectReader(prefect_on_postgres).flow_run_for_request(
-            raw.headers["request-id"], state="COMPLETED")
+            raw.headers["request-id"], state="COMPLETED"
+        )
         assert "upstream:openai/gpt-4o" in run["tags"]
     finally:
         server.send_signal(signal.SIGTERM)  # what `docker stop` sends

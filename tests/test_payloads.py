@@ -8,9 +8,14 @@ import time
 from src.tracking.payloads import REDACTED, PayloadStore
 
 SYSTEM = [{"type": "text", "text": "You are Claude Code. " * 4000}]  # ~84 KB, resent every turn
-TOOLS = [{"name": f"Tool{i}", "description": "does things " * 200,
-          "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}}
-         for i in range(30)]
+TOOLS = [
+    {
+        "name": f"Tool{i}",
+        "description": "does things " * 200,
+        "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}},
+    }
+    for i in range(30)
+]
 
 
 def _turn(n: int) -> dict:
@@ -19,8 +24,13 @@ def _turn(n: int) -> dict:
         messages.append({"role": "user", "content": f"question {i}"})
         messages.append({"role": "assistant", "content": f"answer {i}"})
     messages.append({"role": "user", "content": f"question {n}"})
-    return {"model": "claude-sonnet-4-5", "max_tokens": 100, "system": SYSTEM, "tools": TOOLS,
-            "messages": messages}
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "system": SYSTEM,
+        "tools": TOOLS,
+        "messages": messages,
+    }
 
 
 def test_a_stored_request_loads_back_exactly(tmp_path):
@@ -47,8 +57,17 @@ def test_the_repeated_system_prompt_and_tools_are_stored_once(tmp_path):
 
 def test_mcp_tokens_never_reach_the_disk(tmp_path):
     store = PayloadStore(tmp_path)
-    request = {**_turn(0), "mcp_servers": [{"type": "url", "url": "https://mcp.example/sse",
-                                            "name": "ex", "authorization_token": "secret-token-123"}]}
+    request = {
+        **_turn(0),
+        "mcp_servers": [
+            {
+                "type": "url",
+                "url": "https://mcp.example/sse",
+                "name": "ex",
+                "authorization_token": "secret-token-123",
+            }
+        ],
+    }
     store.save("req_1", request, None)
     loaded, _ = store.load("req_1")
     assert loaded["mcp_servers"][0]["authorization_token"] == REDACTED

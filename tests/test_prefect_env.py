@@ -28,8 +28,14 @@ except Exception as exc:
 def test_without_an_api_url_a_prefect_call_fails_instead_of_starting_a_server(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["HOME"] = str(tmp_path)  # Prefect's default profile, which allows ephemeral mode
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path, text=True,
-                          capture_output=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     output = done.stdout + done.stderr
     assert "No Prefect API URL provided" in output, output
     assert "temporary server" not in output.lower()

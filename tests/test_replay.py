@@ -26,16 +26,22 @@ def replay_env(monkeypatch, tracked_oas, upstream):
 
 
 def _failed_request(tracked_oas, upstream, **kwargs) -> str:
-    upstream.queue(Reply(status=404, error={"code": 404, "message": "No endpoints found for model"}))
+    upstream.queue(
+        Reply(status=404, error={"code": 404, "message": "No endpoints found for model"})
+    )
     with pytest.raises(anthropic.NotFoundError) as caught:
         tracked_oas.client().messages.create(
-            model="claude-sonnet-4-5", max_tokens=50,
-            messages=[{"role": "user", "content": "What is 6 x 7?"}], **kwargs)
+            model="claude-sonnet-4-5",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "What is 6 x 7?"}],
+            **kwargs,
+        )
     return caught.value.response.headers["request-id"]
 
 
 def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
-        tracked_oas, upstream, prefect_api, replay_env, capsys):
+    tracked_oas, upstream, prefect_api, replay_env, capsys
+):
     reader = PrefectReader(prefect_api)
     request_id = _failed_request(tracked_oas, upstream)
     original = reader.flow_run_for_request(request_id, state="FAILED")
@@ -48,14 +54,17 @@ def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
     assert replayed["messages"] == [{"role": "user", "content": "What is 6 x 7?"}]
     assert replayed["model"] == "anthropic/claude-sonnet-4"
 
-    runs = reader.http.post("/flow_runs/filter", json={
-        "flow_runs": {"tags": {"all_": ["replay", f"replay-of:{original['id']}"]}}}).json()
+    runs = reader.http.post(
+        "/flow_runs/filter",
+        json={"flow_runs": {"tags": {"all_": ["replay", f"replay-of:{original['id']}"]}}},
+    ).json()
     assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED"
     replay = runs[0]
     # as readable as the run it replays: its name, its tags, clean task names
     assert replay["name"] == f"replay · {original['name']}"
-    assert {"model:claude-sonnet-4-5", "non-stream", "upstream:anthropic/claude-sonnet-4"} \
-        <= set(replay["tags"])
+    assert {"model:claude-sonnet-4-5", "non-stream", "upstream:anthropic/claude-sonnet-4"} <= set(
+        replay["tags"]
+    )
     assert not any(t.startswith("error:") for t in replay["tags"])
     names = {t["name"] for t in reader.task_runs(replay["id"], expected=7)}
     assert {"load-payload", "validate-request", "call-upstream", "convert-response"} <= names
@@ -64,7 +73,8 @@ def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
 
 
 def test_replay_on_another_model_and_failing_again_exits_non_zero(
-        tracked_oas, upstream, prefect_api, replay_env, capsys):
+    tracked_oas, upstream, prefect_api, replay_env, capsys
+):
     reader = PrefectReader(prefect_api)
     original = reader.flow_run_for_request(_failed_request(tracked_oas, upstream), state="FAILED")
     tracked_oas.runtime.recorder.flush()
@@ -78,8 +88,9 @@ def test_replay_on_another_model_and_failing_again_exits_non_zero(
     assert "still no endpoints" in lines[0]
     assert "Traceback" not in captured.err + captured.out
     assert upstream.requests[-1]["model"] == "openai/gpt-4o"
-    replay = reader.http.post("/flow_runs/filter", json={
-        "flow_runs": {"tags": {"all_": [f"replay-of:{original['id']}"]}}}).json()[0]
+    replay = reader.http.post(
+        "/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"replay-of:{original['id']}"]}}}
+    ).json()[0]
     assert replay["state_type"] == "FAILED"
     assert "model:openai/gpt-4o" in replay["tags"]
     assert "model:claude-sonnet-4-5" not in replay["tags"]
@@ -87,7 +98,8 @@ def test_replay_on_another_model_and_failing_again_exits_non_zero(
 
 
 def test_replay_with_verbose_shows_the_traceback(
-        tracked_oas, upstream, prefect_api, replay_env, capsys):
+    tracked_oas, upstream, prefect_api, replay_env, capsys
+):
     reader = PrefectReader(prefect_api)
     original = reader.flow_run_for_request(_failed_request(tracked_oas, upstream), state="FAILED")
     tracked_oas.runtime.recorder.flush()
@@ -103,17 +115,21 @@ def test_replay_of_a_stream_streams(tracked_oas, upstream, prefect_api, replay_e
     upstream.queue(Reply(status=503, error={"code": 503, "message": "provider overloaded"}))
     with pytest.raises(anthropic.APIStatusError) as caught:
         with tracked_oas.client().messages.stream(
-                model="small", max_tokens=50, messages=[{"role": "user", "content": "count"}]) as s:
+            model="small", max_tokens=50, messages=[{"role": "user", "content": "count"}]
+        ) as s:
             s.get_final_message()
-    original = reader.flow_run_for_request(caught.value.response.headers["request-id"], state="FAILED")
+    original = reader.flow_run_for_request(
+        caught.value.response.headers["request-id"], state="FAILED"
+    )
     tracked_oas.runtime.recorder.flush()
 
     upstream.queue(Reply(text="one two three four", chunk_size=4))
     assert oas_main(["replay", original["id"]]) == 0
     assert "one two three four" in capsys.readouterr().out
     assert upstream.requests[-1]["stream"] is True
-    replay = reader.http.post("/flow_runs/filter", json={
-        "flow_runs": {"tags": {"all_": [f"replay-of:{original['id']}"]}}}).json()[0]
+    replay = reader.http.post(
+        "/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"replay-of:{original['id']}"]}}}
+    ).json()[0]
     assert {"stream", "model:small"} <= set(replay["tags"])
     artifact = reader.artifacts(replay["id"])[0]["data"]
     ttft = next(line for line in artifact.splitlines() if "time to first token" in line)
@@ -129,24 +145,28 @@ def test_unknown_flow_run_is_a_clear_failure(replay_env, capsys):
 
 
 def test_count_tokens_runs_are_neither_listed_nor_replayed(
-        tracked_oas, upstream, prefect_api, replay_env, monkeypatch, capsys):
+    tracked_oas, upstream, prefect_api, replay_env, monkeypatch, capsys
+):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
     reader = PrefectReader(prefect_api)
     with pytest.raises(anthropic.BadRequestError) as caught:
         tracked_oas.client().messages.count_tokens(model="small", messages=[])
-    counted = reader.flow_run_for_request(caught.value.response.headers["request-id"],
-                                          state="FAILED")
+    counted = reader.flow_run_for_request(
+        caught.value.response.headers["request-id"], state="FAILED"
+    )
     assert oas_main(["runs", "--limit", "200"]) == 0
     assert counted["id"] not in capsys.readouterr().out
     assert oas_main(["replay", counted["id"]]) == 1
     assert capsys.readouterr().err == (
         f"replay failed: flow run {counted['id']} is a count-tokens run: only messages runs "
-        "(and replays of them) can be replayed\n")
+        "(and replays of them) can be replayed\n"
+    )
 
 
 def test_the_replay_deployment_runs_from_prefect_like_the_ui_does(
-        tracked_oas, upstream, prefect_api, tmp_path):
+    tracked_oas, upstream, prefect_api, tmp_path
+):
     import os
     import socket
     import subprocess
@@ -163,25 +183,39 @@ def test_the_replay_deployment_runs_from_prefect_like_the_ui_does(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "OAS_PORT": str(port),
-           "OPENROUTER_BASE_URL": upstream.base_url, "OPENROUTER_API_KEY": UPSTREAM_KEY,
-           "OAS_PAYLOAD_DIR": str(tracked_oas.settings.payload_store_dir),
-           "OAS_DATA_DIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "src", "serve"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "OAS_PORT": str(port),
+        "OPENROUTER_BASE_URL": upstream.base_url,
+        "OPENROUTER_API_KEY": UPSTREAM_KEY,
+        "OAS_PAYLOAD_DIR": str(tracked_oas.settings.payload_store_dir),
+        "OAS_DATA_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "src", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         deployment = None
         while time.monotonic() < deadline and deployment is None:
-            found = httpx.post(f"{prefect_api}/deployments/filter",
-                               json={"deployments": {"name": {"any_": ["replay"]}}}).json()
+            found = httpx.post(
+                f"{prefect_api}/deployments/filter",
+                json={"deployments": {"name": {"any_": ["replay"]}}},
+            ).json()
             deployment = found[0] if found else None
             time.sleep(0.5)
         assert deployment is not None, "oas serve did not register the replay deployment"
         assert deployment["tags"] == ["replay"]
 
         upstream.queue(Reply(text="replayed through the deployment"))
-        run = run_deployment("replay/replay", parameters={"flow_run_id": original["id"]}, timeout=90)
+        run = run_deployment(
+            "replay/replay", parameters={"flow_run_id": original["id"]}, timeout=90
+        )
         assert run.state.is_completed(), run.state
         assert upstream.requests[-1]["messages"][-1]["content"] == "What is 6 x 7?"
         tags = set(reader.http.get(f"/flow_runs/{run.id}").json()["tags"])
@@ -193,7 +227,8 @@ def test_the_replay_deployment_runs_from_prefect_like_the_ui_does(
 
 
 def test_oas_runs_lists_recent_failures_with_their_error(
-        tracked_oas, upstream, prefect_api, replay_env, monkeypatch, capsys):
+    tracked_oas, upstream, prefect_api, replay_env, monkeypatch, capsys
+):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
     reader = PrefectReader(prefect_api)

@@ -74,8 +74,12 @@ def test_a_full_server_answers_529_and_recovers(make_oas, upstream):
     statuses: list[int] = []
 
     def stream() -> None:
-        with httpx.stream("POST", f"{oas.url}/v1/messages", timeout=30, json={
-                "model": "big", "max_tokens": 5, "messages": USER, "stream": True}) as response:
+        with httpx.stream(
+            "POST",
+            f"{oas.url}/v1/messages",
+            timeout=30,
+            json={"model": "big", "max_tokens": 5, "messages": USER, "stream": True},
+        ) as response:
             response.read()
             statuses.append(response.status_code)
 
@@ -86,8 +90,11 @@ def test_a_full_server_answers_529_and_recovers(make_oas, upstream):
     while len(upstream.requests) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)
-    refused = httpx.post(f"{oas.url}/v1/messages", timeout=10,
-                         json={"model": "big", "max_tokens": 5, "messages": USER})
+    refused = httpx.post(
+        f"{oas.url}/v1/messages",
+        timeout=10,
+        json={"model": "big", "max_tokens": 5, "messages": USER},
+    )
     assert refused.status_code == 529
     body = refused.json()
     assert body["error"]["type"] == "overloaded_error"
@@ -97,5 +104,11 @@ def test_a_full_server_answers_529_and_recovers(make_oas, upstream):
         thread.join(30)
     assert statuses == [200, 200, 200]  # the queued one was served once a slot came free
     upstream.default = upstream._echo
-    assert httpx.post(f"{oas.url}/v1/messages", timeout=10, json={
-        "model": "big", "max_tokens": 5, "messages": USER}).status_code == 200
+    assert (
+        httpx.post(
+            f"{oas.url}/v1/messages",
+            timeout=10,
+            json={"model": "big", "max_tokens": 5, "messages": USER},
+        ).status_code
+        == 200
+    )

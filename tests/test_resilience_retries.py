@@ -19,6 +19,7 @@ USER = [{"role": "user", "content": "hi"}]
 
 # ---- the policy, with a fake clock ------------------------------------------------------
 
+
 class FakeTime:
     def __init__(self) -> None:
         self.now = 0.0
@@ -53,8 +54,9 @@ def retryable(kind: str = "overloaded_error", retry_after: str | None = None) ->
 
 
 def attempts(models: tuple[str, ...], fake: FakeTime, **policy: float) -> Attempts:
-    return Attempts(models, RetryPolicy(**policy), clock=fake.clock, sleep=fake.sleep,
-                    rng=lambda: 0.5)
+    return Attempts(
+        models, RetryPolicy(**policy), clock=fake.clock, sleep=fake.sleep, rng=lambda: 0.5
+    )
 
 
 async def test_backoff_grows_exponentially_with_jitter_and_a_cap():
@@ -138,6 +140,7 @@ async def test_all_failing_gives_the_last_error_with_the_story():
 
 # ---- through the server ------------------------------------------------------------------
 
+
 def post(oas, body: dict) -> httpx.Response:
     return httpx.post(f"{oas.url}/v1/messages", json=body, timeout=30)
 
@@ -168,9 +171,12 @@ def test_retry_after_from_the_upstream_is_waited_for(make_oas, upstream):
         def script(body: dict) -> Reply:
             times.append(time.monotonic())
             return reply
+
         return script
 
-    upstream.queue(stamp(Reply(status=429, headers={"retry-after": "0.6"})), stamp(Reply(text="ok")))
+    upstream.queue(
+        stamp(Reply(status=429, headers={"retry-after": "0.6"})), stamp(Reply(text="ok"))
+    )
     assert post(oas, {"model": "big", "max_tokens": 5, "messages": USER}).status_code == 200
     assert times[1] - times[0] >= 0.6
 
@@ -185,13 +191,17 @@ def test_retry_budget_of_zero_means_no_retry(make_oas, upstream):
 def test_fallback_model_answers_and_the_response_says_so(make_oas, upstream):
     oas = make_oas(big_fallbacks=["openai/gpt-4o", "google/gemini-2.5-pro"])
     upstream.queue(Reply(status=529), Reply(status=502), Reply(text="third model speaking"))
-    raw = oas.client().messages.with_raw_response.create(model="claude-opus-4-1", max_tokens=10,
-                                                         messages=USER)
+    raw = oas.client().messages.with_raw_response.create(
+        model="claude-opus-4-1", max_tokens=10, messages=USER
+    )
     assert raw.parse().content[0].text == "third model speaking"
     assert raw.parse().model == "claude-opus-4-1"  # the client's name, as Anthropic echoes it
     assert raw.headers["x-oas-upstream-model"] == "google/gemini-2.5-pro"
     assert [r["model"] for r in upstream.requests] == [
-        "anthropic/claude-sonnet-4", "openai/gpt-4o", "google/gemini-2.5-pro"]
+        "anthropic/claude-sonnet-4",
+        "openai/gpt-4o",
+        "google/gemini-2.5-pro",
+    ]
 
 
 def test_fallbacks_from_the_config_file_for_any_model(make_oas, upstream, tmp_path):
@@ -199,8 +209,9 @@ def test_fallbacks_from_the_config_file_for_any_model(make_oas, upstream, tmp_pa
     config.write_text("fallbacks:\n  deepseek/deepseek-chat: [qwen/qwen3-coder]\n")
     oas = make_oas(config_file=config)
     upstream.queue(Reply(status=503), Reply(text="qwen here"))
-    with oas.client().messages.stream(model="deepseek/deepseek-chat", max_tokens=10,
-                                      messages=USER) as stream:
+    with oas.client().messages.stream(
+        model="deepseek/deepseek-chat", max_tokens=10, messages=USER
+    ) as stream:
         text = stream.get_final_text()
         assert stream.response.headers["x-oas-upstream-model"] == "qwen/qwen3-coder"
     assert text == "qwen here"
@@ -209,8 +220,10 @@ def test_fallbacks_from_the_config_file_for_any_model(make_oas, upstream, tmp_pa
 
 def test_stream_failing_before_its_first_token_falls_back(make_oas, upstream):
     oas = make_oas(small_fallbacks=["openai/gpt-4o-mini"])
-    upstream.queue(Reply(text="x", chunk_size=1, mid_stream_error={"code": 502, "message": "down"}),
-                   Reply(text="fallback streamed", chunk_size=3))
+    upstream.queue(
+        Reply(text="x", chunk_size=1, mid_stream_error={"code": 502, "message": "down"}),
+        Reply(text="fallback streamed", chunk_size=3),
+    )
     with oas.client().messages.stream(model="claude-haiku-4-5", max_tokens=10, messages=USER) as s:
         assert s.get_final_text() == "fallback streamed"
     assert len(upstream.requests) == 2
@@ -218,9 +231,14 @@ def test_stream_failing_before_its_first_token_falls_back(make_oas, upstream):
 
 def test_no_retry_once_bytes_reached_the_client(make_oas, upstream):
     oas = make_oas(retries=3, retry_base_delay=0.01, big_fallbacks=["openai/gpt-4o"])
-    upstream.queue(Reply(text="already said something", chunk_size=3,
-                         mid_stream_error={"code": 502, "message": "provider fell over"}),
-                   Reply(text="would have been a second answer"))
+    upstream.queue(
+        Reply(
+            text="already said something",
+            chunk_size=3,
+            mid_stream_error={"code": 502, "message": "provider fell over"},
+        ),
+        Reply(text="would have been a second answer"),
+    )
     response = post(oas, {"model": "big", "max_tokens": 5, "messages": USER, "stream": True})
     assert response.status_code == 200
     assert '"text":"alr"' in response.text and "second answer" not in response.text
@@ -246,11 +264,18 @@ def test_exhausted_attempts_tell_the_client_what_was_tried(make_oas, upstream):
 def test_the_flow_run_shows_every_attempt(make_oas, upstream, prefect_api):
     from tests.support.prefect_api import PrefectReader
 
-    oas = make_oas(tracking=True, prefect_api_url=prefect_api, retries=1, retry_base_delay=0.01,
-                   big_fallbacks=["openai/gpt-4o"])
-    upstream.queue(Reply(status=429, error={"code": 429, "message": "slow down"}),
-                   Reply(status=502, error={"code": 502, "message": "model down"}),
-                   Reply(text="the fallback answered"))
+    oas = make_oas(
+        tracking=True,
+        prefect_api_url=prefect_api,
+        retries=1,
+        retry_base_delay=0.01,
+        big_fallbacks=["openai/gpt-4o"],
+    )
+    upstream.queue(
+        Reply(status=429, error={"code": 429, "message": "slow down"}),
+        Reply(status=502, error={"code": 502, "message": "model down"}),
+        Reply(text="the fallback answered"),
+    )
     raw = oas.client().messages.with_raw_response.create(model="big", max_tokens=10, messages=USER)
     assert raw.parse().content[0].text == "the fallback answered"
     reader = PrefectReader(prefect_api)

@@ -31,16 +31,27 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, upstream, tmp_path: Path, shutdown_timeout: float,
-                 prefect_api: str | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        upstream,
+        tmp_path: Path,
+        shutdown_timeout: float,
+        prefect_api: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "PREFECT_API"))}
-        env.update({
-            "OPENROUTER_BASE_URL": upstream.base_url, "OPENROUTER_API_KEY": "sk-or-v1-test-key",
-            "OAS_DATA_DIR": str(tmp_path / "data"), "OAS_SHUTDOWN_TIMEOUT": str(shutdown_timeout),
-            "OAS_PORT": str(self.port), "OAS_RETRIES": "0",
-        })
+        env.update(
+            {
+                "OPENROUTER_BASE_URL": upstream.base_url,
+                "OPENROUTER_API_KEY": "sk-or-v1-test-key",
+                "OAS_DATA_DIR": str(tmp_path / "data"),
+                "OAS_SHUTDOWN_TIMEOUT": str(shutdown_timeout),
+                "OAS_PORT": str(self.port),
+                "OAS_RETRIES": "0",
+            }
+        )
         env.update(extra_env or {})
         args = [sys.executable, "-m", "src", "serve"]
         if prefect_api:
@@ -48,8 +59,14 @@ class ServeProcess:
         else:
             args.append("--no-prefect")
         self.log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -99,10 +116,17 @@ class StreamInBackground(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.stream("POST", f"{self.url}/v1/messages", timeout=60, json={
-                "model": "big", "max_tokens": 100, "stream": True,
-                "messages": [{"role": "user", "content": "count slowly"}],
-            }) as response:
+            with httpx.stream(
+                "POST",
+                f"{self.url}/v1/messages",
+                timeout=60,
+                json={
+                    "model": "big",
+                    "max_tokens": 100,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "count slowly"}],
+                },
+            ) as response:
                 self.request_id = response.headers["request-id"]
                 for line in response.iter_lines():
                     self.text += line + "\n"

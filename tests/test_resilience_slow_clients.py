@@ -83,8 +83,7 @@ def enough_open_files() -> None:
 
 def test_health_answers_while_a_thousand_connections_sit_idle(make_oas) -> None:
     oas = make_oas(header_timeout=120)
-    with connections(oas.url, 1000) as idle, \
-            connections(oas.url, 50, HALF_REQUEST_LINE) as half:
+    with connections(oas.url, 1000) as idle, connections(oas.url, 50, HALF_REQUEST_LINE) as half:
         started = time.process_time()
         response = httpx.get(f"{oas.url}/health", timeout=10)
         assert response.status_code == 200
@@ -94,8 +93,7 @@ def test_health_answers_while_a_thousand_connections_sit_idle(make_oas) -> None:
 
 def test_silent_and_half_sent_requests_are_closed_after_the_header_timeout(make_oas) -> None:
     oas = make_oas(header_timeout=1)
-    with connections(oas.url, 50) as silent, \
-            connections(oas.url, 50, HALF_REQUEST_LINE) as half:
+    with connections(oas.url, 50) as silent, connections(oas.url, 50, HALF_REQUEST_LINE) as half:
         for sock in silent:
             assert read_until_closed(sock) == b""  # it said nothing: closed without a word
         for sock in half:
@@ -121,8 +119,10 @@ def test_idle_keep_alive_connections_are_closed(make_oas) -> None:
 
 def test_a_trickled_body_is_cut_after_the_body_timeout(make_oas) -> None:
     oas = make_oas(body_timeout=1)
-    head = (b"POST /v1/messages HTTP/1.1\r\nhost: oas\r\ncontent-type: application/json\r\n"
-            b"content-length: 100000\r\n\r\n{")
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: oas\r\ncontent-type: application/json\r\n"
+        b"content-length: 100000\r\n\r\n{"
+    )
     with connections(oas.url, 1, head) as (sock,):
         deadline = time.monotonic() + 20
         answer = b""
@@ -146,8 +146,9 @@ def test_connections_beyond_the_cap_are_refused_with_529(make_oas) -> None:
     with connections(oas.url, 20) as idle:
         client = anthropic.Anthropic(base_url=oas.url, api_key="k", max_retries=0)
         with pytest.raises(anthropic.APIStatusError) as refused:
-            client.messages.create(model="big", max_tokens=5,
-                                   messages=[{"role": "user", "content": "hi"}])
+            client.messages.create(
+                model="big", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
         assert refused.value.status_code == 529
         assert refused.value.body["error"]["type"] == "overloaded_error"
         assert refused.value.response.headers["retry-after"] == "1"
@@ -173,17 +174,26 @@ def test_the_cap_fits_the_open_files_limit(monkeypatch: pytest.MonkeyPatch, tmp_
     assert connection_limits(settings).max_connections == 2048
 
 
-def test_a_pipelined_half_request_waits_for_the_answer_before_its_deadline(make_oas,
-                                                                          upstream) -> None:
+def test_a_pipelined_half_request_waits_for_the_answer_before_its_deadline(
+    make_oas, upstream
+) -> None:
     """A request line begun while a stream is still going out does not cut into it."""
     from tests.support.upstream import Reply
 
     oas = make_oas(header_timeout=1)
     upstream.queue(Reply(text="one two three four five six", chunk_size=4, delay=0.4))
-    body = orjson.dumps({"model": "big", "max_tokens": 50, "stream": True,
-                         "messages": [{"role": "user", "content": "count"}]})
-    request = (b"POST /v1/messages HTTP/1.1\r\nhost: oas\r\ncontent-type: application/json\r\n"
-               b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    body = orjson.dumps(
+        {
+            "model": "big",
+            "max_tokens": 50,
+            "stream": True,
+            "messages": [{"role": "user", "content": "count"}],
+        }
+    )
+    request = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: oas\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
     with connections(oas.url, 1, request + b"GET /hea") as (sock,):
         answer = read_until_closed(sock, within=30)
     stream, _, after = answer.partition(b"event: message_stop")
@@ -200,8 +210,10 @@ def test_oas_serve_outlasts_the_red_teams_slowloris(upstream, tmp_path) -> None:
 
     serve = ServeProcess(upstream.base_url, tmp_path, open_files=1024)
     try:
-        with connections(serve.url, 1000) as idle, \
-                connections(serve.url, 50, HALF_REQUEST_LINE) as half:
+        with (
+            connections(serve.url, 1000) as idle,
+            connections(serve.url, 50, HALF_REQUEST_LINE) as half,
+        ):
             assert httpx.get(f"{serve.url}/health", timeout=10).status_code == 200
             assert still_open(idle + half) == 1050
             for sock in idle:  # OAS_HEADER_TIMEOUT, 10 s by default

@@ -18,8 +18,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # What the dashboard's Retry sends: the default UI (prefect/server/ui-v2, "Retry" in the
 # run's menu, then in its dialog) forces the state; the classic UI (ui, `retryFlowRun`)
 # lets Prefect's orchestration rules decide, and they reschedule only runs of a deployment.
-UI_RETRY = {"state": {"type": "SCHEDULED", "name": "AwaitingRetry",
-                      "message": "Retry from the UI"}, "force": True}
+UI_RETRY = {
+    "state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"},
+    "force": True,
+}
 CLASSIC_UI_RETRY = {**UI_RETRY, "force": False}
 
 
@@ -39,13 +41,15 @@ def serving_oas(make_oas, upstream, prefect_api, tmp_path, monkeypatch):
 def _failed_request(oas, upstream) -> str:
     upstream.queue(Reply(status=503, error={"code": 503, "message": "provider overloaded"}))
     with pytest.raises(anthropic.APIStatusError) as caught:
-        oas.client().messages.create(model="small", max_tokens=50,
-                                     messages=[{"role": "user", "content": "What is 6 x 7?"}])
+        oas.client().messages.create(
+            model="small", max_tokens=50, messages=[{"role": "user", "content": "What is 6 x 7?"}]
+        )
     return caught.value.response.headers["request-id"]
 
 
-def _wait_for_state(reader: PrefectReader, flow_run_id: str, states: set[str],
-                    timeout: float = 240.0) -> dict[str, Any]:
+def _wait_for_state(
+    reader: PrefectReader, flow_run_id: str, states: set[str], timeout: float = 240.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         run = reader.http.get(f"/flow_runs/{flow_run_id}").json()
@@ -56,22 +60,23 @@ def _wait_for_state(reader: PrefectReader, flow_run_id: str, states: set[str],
         time.sleep(0.5)
 
 
-def _completed_tasks(reader: PrefectReader, flow_run_id: str, expected: set[str],
-                     timeout: float = 30.0) -> set[str]:
+def _completed_tasks(
+    reader: PrefectReader, flow_run_id: str, expected: set[str], timeout: float = 30.0
+) -> set[str]:
     """Names of the run's completed task runs, once `expected` are among them (Prefect
     records task runs a moment after the flow run ends)."""
     deadline = time.monotonic() + timeout
     while True:
-        runs = reader.http.post("/task_runs/filter", json={
-            "flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
+        runs = reader.http.post(
+            "/task_runs/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}}}
+        ).json()
         names = {t["name"] for t in runs if t["state_type"] == "COMPLETED"}
         if expected <= names or time.monotonic() > deadline:
             return names
         time.sleep(0.3)
 
 
-def test_retry_from_the_dashboard_runs_the_same_flow_run_again(serving_oas, upstream,
-                                                                 prefect_api):
+def test_retry_from_the_dashboard_runs_the_same_flow_run_again(serving_oas, upstream, prefect_api):
     reader = PrefectReader(prefect_api)
     request_id = _failed_request(serving_oas, upstream)
     failed = reader.flow_run_for_request(request_id, state="FAILED", timeout=60)
@@ -89,24 +94,27 @@ def test_retry_from_the_dashboard_runs_the_same_flow_run_again(serving_oas, upst
     assert not any(t.startswith("error:") for t in done["tags"])
     assert "model:small" in done["tags"]
     # the retry's own task runs, made by Prefect's engine, with clean names
-    assert {"load-payload", "validate-request", "call-upstream", "convert-response"} \
-        <= _completed_tasks(reader, failed["id"], expected={"convert-response"})
-    logs = reader.http.post("/logs/filter", json={
-        "logs": {"flow_run_id": {"any_": [failed["id"]]}}}).json()
+    assert {
+        "load-payload",
+        "validate-request",
+        "call-upstream",
+        "convert-response",
+    } <= _completed_tasks(reader, failed["id"], expected={"convert-response"})
+    logs = reader.http.post(
+        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [failed["id"]]}}}
+    ).json()
     assert any("answered by" in line["message"] for line in logs), logs
     assert UPSTREAM_KEY not in str(logs)
 
 
-def test_retry_of_a_run_whose_payload_is_gone_fails_saying_so(serving_oas, upstream,
-                                                              prefect_api):
+def test_retry_of_a_run_whose_payload_is_gone_fails_saying_so(serving_oas, upstream, prefect_api):
     reader = PrefectReader(prefect_api)
     request_id = _failed_request(serving_oas, upstream)
     failed = reader.flow_run_for_request(request_id, state="FAILED", timeout=60)
     serving_oas.runtime.recorder.flush()
     (serving_oas.settings.payload_store_dir / "requests" / f"{request_id}.json").unlink()
 
-    answer = reader.http.post(f"/flow_runs/{failed['id']}/set_state",
-                              json=CLASSIC_UI_RETRY).json()
+    answer = reader.http.post(f"/flow_runs/{failed['id']}/set_state", json=CLASSIC_UI_RETRY).json()
     assert answer["status"] == "ACCEPT", answer
     done = _wait_for_state(reader, failed["id"], {"FAILED", "COMPLETED", "CRASHED"})
     assert done["state_type"] == "FAILED"
@@ -116,14 +124,17 @@ def test_retry_of_a_run_whose_payload_is_gone_fails_saying_so(serving_oas, upstr
 def test_the_replay_deployment_runs_from_the_run_form(serving_oas, upstream, prefect_api):
     """The dashboard's Run form creates a flow run of the deployment with its parameters."""
     reader = PrefectReader(prefect_api)
-    failed = reader.flow_run_for_request(_failed_request(serving_oas, upstream), state="FAILED",
-                                         timeout=60)
+    failed = reader.flow_run_for_request(
+        _failed_request(serving_oas, upstream), state="FAILED", timeout=60
+    )
     serving_oas.runtime.recorder.flush()
     deployment = reader.http.get("/deployments/name/replay/replay").json()
 
     upstream.queue(Reply(text="replayed on another model"))
-    created = reader.http.post(f"/deployments/{deployment['id']}/create_flow_run", json={
-        "parameters": {"flow_run_id": failed["id"], "model": "openai/gpt-4o"}}).json()
+    created = reader.http.post(
+        f"/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"flow_run_id": failed["id"], "model": "openai/gpt-4o"}},
+    ).json()
     done = _wait_for_state(reader, created["id"], {"COMPLETED", "FAILED", "CRASHED"})
     assert done["state_type"] == "COMPLETED", done["state"]
     assert upstream.requests[-1]["model"] == "openai/gpt-4o"

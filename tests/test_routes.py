@@ -50,11 +50,17 @@ routes:
     fallbacks: [moonshotai/kimi-k2]
 """
 
-PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")).decode()
-TOOL = {"name": "Bash", "description": "run a command",
-        "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+    )
+).decode()
+TOOL = {
+    "name": "Bash",
+    "description": "run a command",
+    "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+}
 OTHER_TOOL = {**TOOL, "name": "Read"}
 
 
@@ -74,38 +80,120 @@ def _user(*content):
 CASES = {
     "default": ({"model": "claude-sonnet-4-5"}, "anthropic/claude-sonnet-4", "route:default"),
     "models table": ({"model": "claude-haiku-4-5"}, "google/gemini-2.5-flash", "route:models"),
-    "model glob": ({"model": "claude-sonnet-4-5", "stream": True}, "anthropic/claude-sonnet-4.5",
-                   "route:streaming-sonnet"),
-    "thinking": ({"model": "claude-sonnet-4-5", "max_tokens": 4000,
-                      "thinking": {"type": "enabled", "budget_tokens": 2000}},
-                 "deepseek/deepseek-r1", "route:thinking"),
-    "images": ({"model": "claude-sonnet-4-5", "messages": _user(
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-        {"type": "text", "text": "what is this?"})}, "openai/gpt-4o", "route:images"),
-    "an image a tool returned": ({"model": "claude-sonnet-4-5", "tools": [TOOL], "messages": [
-        {"role": "user", "content": "look at shot.png"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
-                                           "input": {"command": "cat shot.png"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                         "data": PNG}}]}]}]},
-        "openai/gpt-4o", "route:images"),
-    "documents": ({"model": "claude-opus-4-1", "messages": _user(
-        {"type": "document", "source": {"type": "text", "media_type": "text/plain",
-                                        "data": "a short note"}},
-        {"type": "text", "text": "summarize"})}, "google/gemini-2.5-pro", "route:documents"),
-    "web search": ({"model": "claude-sonnet-4-5", "tools": [
-        {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}]},
-        "perplexity/sonar", "route:web"),
-    "a tool by name": ({"model": "claude-sonnet-4-5", "tools": [OTHER_TOOL, TOOL]},
-                       "qwen/qwen3-coder", "route:bash-tools"),
-    "any tool": ({"model": "claude-sonnet-4-5", "tools": [OTHER_TOOL]}, "openai/gpt-4.1",
-                 "route:any-tools"),
-    "stream but not sonnet": ({"model": "claude-opus-4-1", "stream": True}, "openai/gpt-5.1",
-                              "route:models"),
-    "input tokens over": ({"model": "claude-sonnet-4-5",
-                               "messages": _user({"type": "text", "text": "lorem ipsum " * 2000})},
-                          "google/gemini-2.5-pro-long", "route:long"),
+    "model glob": (
+        {"model": "claude-sonnet-4-5", "stream": True},
+        "anthropic/claude-sonnet-4.5",
+        "route:streaming-sonnet",
+    ),
+    "thinking": (
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 4000,
+            "thinking": {"type": "enabled", "budget_tokens": 2000},
+        },
+        "deepseek/deepseek-r1",
+        "route:thinking",
+    ),
+    "images": (
+        {
+            "model": "claude-sonnet-4-5",
+            "messages": _user(
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                },
+                {"type": "text", "text": "what is this?"},
+            ),
+        },
+        "openai/gpt-4o",
+        "route:images",
+    ),
+    "an image a tool returned": (
+        {
+            "model": "claude-sonnet-4-5",
+            "tools": [TOOL],
+            "messages": [
+                {"role": "user", "content": "look at shot.png"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": "toolu_1",
+                            "name": "Bash",
+                            "input": {"command": "cat shot.png"},
+                        }
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "toolu_1",
+                            "content": [
+                                {
+                                    "type": "image",
+                                    "source": {
+                                        "type": "base64",
+                                        "media_type": "image/png",
+                                        "data": PNG,
+                                    },
+                                }
+                            ],
+                        }
+                    ],
+                },
+            ],
+        },
+        "openai/gpt-4o",
+        "route:images",
+    ),
+    "documents": (
+        {
+            "model": "claude-opus-4-1",
+            "messages": _user(
+                {
+                    "type": "document",
+                    "source": {"type": "text", "media_type": "text/plain", "data": "a short note"},
+                },
+                {"type": "text", "text": "summarize"},
+            ),
+        },
+        "google/gemini-2.5-pro",
+        "route:documents",
+    ),
+    "web search": (
+        {
+            "model": "claude-sonnet-4-5",
+            "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}],
+        },
+        "perplexity/sonar",
+        "route:web",
+    ),
+    "a tool by name": (
+        {"model": "claude-sonnet-4-5", "tools": [OTHER_TOOL, TOOL]},
+        "qwen/qwen3-coder",
+        "route:bash-tools",
+    ),
+    "any tool": (
+        {"model": "claude-sonnet-4-5", "tools": [OTHER_TOOL]},
+        "openai/gpt-4.1",
+        "route:any-tools",
+    ),
+    "stream but not sonnet": (
+        {"model": "claude-opus-4-1", "stream": True},
+        "openai/gpt-5.1",
+        "route:models",
+    ),
+    "input tokens over": (
+        {
+            "model": "claude-sonnet-4-5",
+            "messages": _user({"type": "text", "text": "lorem ipsum " * 2000}),
+        },
+        "google/gemini-2.5-pro-long",
+        "route:long",
+    ),
 }
 
 
@@ -127,18 +215,24 @@ def test_each_condition_routes_to_its_model(routed, upstream, case):
 
 
 def test_the_summary_says_which_conditions_matched(routed, upstream):
-    with routed.client().messages.stream(model="claude-sonnet-4-5", max_tokens=50,
-                                         messages=_user()) as stream:
+    with routed.client().messages.stream(
+        model="claude-sonnet-4-5", max_tokens=50, messages=_user()
+    ) as stream:
         stream.until_done()
     assert routed.ended.last().summary["route"] == (
-        "streaming-sonnet (model: claude-sonnet-*, stream: true)")
+        "streaming-sonnet (model: claude-sonnet-*, stream: true)"
+    )
     routed.client().messages.create(model="claude-haiku-4-5", max_tokens=50, messages=_user())
     assert routed.ended.last().summary["route"] == "models (model: claude-haiku-*)"
 
 
 def test_a_route_sends_its_own_provider_preferences(routed, upstream):
-    routed.client().messages.create(model="claude-sonnet-4-5", max_tokens=4000, messages=_user(),
-                                    thinking={"type": "enabled", "budget_tokens": 2000})
+    routed.client().messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=4000,
+        messages=_user(),
+        thinking={"type": "enabled", "budget_tokens": 2000},
+    )
     assert upstream.requests[-1]["provider"] == {"order": ["deepinfra"], "allow_fallbacks": False}
     routed.client().messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=_user())
     assert "provider" not in upstream.requests[-1]
@@ -147,10 +241,14 @@ def test_a_route_sends_its_own_provider_preferences(routed, upstream):
 def test_a_route_falls_back_to_its_own_fallbacks(routed, upstream):
     upstream.queue(Reply(status=503, error={"message": "overloaded", "code": 503}))
     message = routed.client().messages.create(
-        model="claude-sonnet-4-5", max_tokens=50,
-        messages=_user({"type": "text", "text": "lorem ipsum " * 2000}))
-    assert [r["model"] for r in upstream.requests] == ["google/gemini-2.5-pro-long",
-                                                      "moonshotai/kimi-k2"]
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        messages=_user({"type": "text", "text": "lorem ipsum " * 2000}),
+    )
+    assert [r["model"] for r in upstream.requests] == [
+        "google/gemini-2.5-pro-long",
+        "moonshotai/kimi-k2",
+    ]
     assert message.model == "claude-sonnet-4-5"
 
 
@@ -158,30 +256,43 @@ def test_tokens_are_counted_only_when_a_rule_needs_them(routed, upstream):
     before = tokenizer.cache.hits + tokenizer.cache.misses
     # An image request is decided by the `images` rule, before the `long` rule's count.
     routed.client().messages.create(
-        model="claude-sonnet-4-5", max_tokens=50, messages=_user(
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        messages=_user(
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-            {"type": "text", "text": "lorem ipsum " * 2000}))
+            {"type": "text", "text": "lorem ipsum " * 2000},
+        ),
+    )
     assert tokenizer.cache.hits + tokenizer.cache.misses == before
     # A plain request reaches the `long` rule: it is counted, as count_tokens counts it.
-    body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": _user(
-        {"type": "text", "text": "lorem ipsum " * 200})}
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 50,
+        "messages": _user({"type": "text", "text": "lorem ipsum " * 200}),
+    }
     routed.client().messages.create(**body)
     assert tokenizer.cache.hits + tokenizer.cache.misses > before
-    counted = routed.client().messages.count_tokens(model=body["model"],
-                                                    messages=body["messages"]).input_tokens
+    counted = (
+        routed.client()
+        .messages.count_tokens(model=body["model"], messages=body["messages"])
+        .input_tokens
+    )
     assert counted <= 3000 and upstream.requests[-1]["model"] == "anthropic/claude-sonnet-4"
 
 
 def test_a_client_condition_routes_that_clients_requests(make_oas, upstream, tmp_path):
     path = tmp_path / "oas.yaml"
-    path.write_text(CONFIG + "clients:\n  - {name: ci, key: ci-key-123}\n"
-                    "  - {name: dev, key: dev-key-456}\n")
+    path.write_text(
+        CONFIG + "clients:\n  - {name: ci, key: ci-key-123}\n  - {name: dev, key: dev-key-456}\n"
+    )
     instance = make_oas(config_file=path)
     ended = EndedRuns(instance)
     import anthropic
 
-    for key, model, client in (("ci-key-123", "ci/model", "client:ci"),
-                               ("dev-key-456", "anthropic/claude-sonnet-4", "client:dev")):
+    for key, model, client in (
+        ("ci-key-123", "ci/model", "client:ci"),
+        ("dev-key-456", "anthropic/claude-sonnet-4", "client:dev"),
+    ):
         sdk = anthropic.Anthropic(base_url=instance.url, api_key=key, max_retries=0)
         sdk.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=_user())
         assert upstream.requests[-1]["model"] == model

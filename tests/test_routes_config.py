@@ -40,8 +40,10 @@ def _load(tmp_path, text):
 def test_a_good_file_loads_with_its_tables(tmp_path):
     config = _load(tmp_path, GOOD)
     assert [r.name for r in config.routes] == ["thinking", "long", "ci"]
-    assert config.model_table.lookup("claude-haiku-4-5") == ("claude-haiku-*",
-                                                             "google/gemini-2.5-flash")
+    assert config.model_table.lookup("claude-haiku-4-5") == (
+        "claude-haiku-*",
+        "google/gemini-2.5-flash",
+    )
     assert config.routes[0].fallbacks == ["openai/o3"]
     assert config.client_table.by_name["ci"].budget_usd == 2.5
     # Only digests are kept for identification; plain keys are listed for log masking.
@@ -49,29 +51,46 @@ def test_a_good_file_loads_with_its_tables(tmp_path):
     assert config.client_key_values() == ["ci-key-123456"]
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("modles: {}\n", "modles: unknown section"),
-    ("routes:\n  - {name: r, when: {thinkin: true}, model: x/y}\n",
-     "routes.0.when.thinkin: unknown condition"),
-    ("routes:\n  - {name: r, when: {model: 'claude-[opus'}, model: x/y}\n",
-     "routes.0.when.model: bad glob"),
-    ("models: {'claude-[x': a/b}\n", "models: bad glob"),
-    ("routes:\n  - {name: r, when: {thinking: true}}\n", "routes.0.model: required"),
-    ("routes:\n  - {name: r, model: a/b, colour: red}\n", "routes.0.colour: unknown key"),
-    ("routes:\n  - {name: r, model: a/b}\n  - {name: r, model: c/d}\n",
-     "routes.1.name: 'r' is also routes.0"),
-    ("routes:\n  - {name: r, when: {input_tokens_over: many}, model: a/b}\n",
-     "routes.0.when.input_tokens_over"),
-    ("clients:\n  - {name: a, key: k1}\n  - {name: a, key: k2}\n",
-     "clients.1.name: 'a' is also clients.0"),
-    ("clients:\n  - {name: a, key: same}\n  - {name: b, key: same}\n",
-     "clients.1: the same key as clients.0"),
-    ("clients:\n  - {name: a, key: k, budget_usd: 0}\n", "clients.0.budget_usd"),
-    ("clients:\n  - {name: a, key: k, budget_usd: -5}\n", "clients.0.budget_usd"),
-    ("clients:\n  - {name: a}\n", "give exactly one of key, key_sha256, key_env"),
-    ("clients:\n  - {name: a, key_env: OAS_TEST_UNSET_VARIABLE}\n",
-     "OAS_TEST_UNSET_VARIABLE is not set"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("modles: {}\n", "modles: unknown section"),
+        (
+            "routes:\n  - {name: r, when: {thinkin: true}, model: x/y}\n",
+            "routes.0.when.thinkin: unknown condition",
+        ),
+        (
+            "routes:\n  - {name: r, when: {model: 'claude-[opus'}, model: x/y}\n",
+            "routes.0.when.model: bad glob",
+        ),
+        ("models: {'claude-[x': a/b}\n", "models: bad glob"),
+        ("routes:\n  - {name: r, when: {thinking: true}}\n", "routes.0.model: required"),
+        ("routes:\n  - {name: r, model: a/b, colour: red}\n", "routes.0.colour: unknown key"),
+        (
+            "routes:\n  - {name: r, model: a/b}\n  - {name: r, model: c/d}\n",
+            "routes.1.name: 'r' is also routes.0",
+        ),
+        (
+            "routes:\n  - {name: r, when: {input_tokens_over: many}, model: a/b}\n",
+            "routes.0.when.input_tokens_over",
+        ),
+        (
+            "clients:\n  - {name: a, key: k1}\n  - {name: a, key: k2}\n",
+            "clients.1.name: 'a' is also clients.0",
+        ),
+        (
+            "clients:\n  - {name: a, key: same}\n  - {name: b, key: same}\n",
+            "clients.1: the same key as clients.0",
+        ),
+        ("clients:\n  - {name: a, key: k, budget_usd: 0}\n", "clients.0.budget_usd"),
+        ("clients:\n  - {name: a, key: k, budget_usd: -5}\n", "clients.0.budget_usd"),
+        ("clients:\n  - {name: a}\n", "give exactly one of key, key_sha256, key_env"),
+        (
+            "clients:\n  - {name: a, key_env: OAS_TEST_UNSET_VARIABLE}\n",
+            "OAS_TEST_UNSET_VARIABLE is not set",
+        ),
+    ],
+)
 def test_a_mistake_names_the_file_and_the_key(tmp_path, text, says):
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, text)
@@ -107,19 +126,34 @@ def explain(tmp_path, monkeypatch, capsys):
 
 
 def test_routes_explain_prints_the_decision(explain):
-    thinking = explain({"model": "claude-sonnet-4-5", "max_tokens": 10,
-                        "thinking": {"type": "enabled", "budget_tokens": 5},
-                        "messages": [{"role": "user", "content": "hi"}]})
-    assert thinking == {"tag": "route:thinking", "route": "thinking",
-                        "matched": "model: claude-*, thinking: true",
-                        "client_model": "claude-sonnet-4-5",
-                        "upstream_model": "deepseek/deepseek-r1", "fallbacks": ["openai/o3"],
-                        "provider": None, "input_tokens": None}
-    short = {"model": "claude-haiku-4-5", "max_tokens": 10,
-             "messages": [{"role": "user", "content": "hi"}]}
+    thinking = explain(
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 10,
+            "thinking": {"type": "enabled", "budget_tokens": 5},
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    )
+    assert thinking == {
+        "tag": "route:thinking",
+        "route": "thinking",
+        "matched": "model: claude-*, thinking: true",
+        "client_model": "claude-sonnet-4-5",
+        "upstream_model": "deepseek/deepseek-r1",
+        "fallbacks": ["openai/o3"],
+        "provider": None,
+        "input_tokens": None,
+    }
+    short = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     decided = explain(short)
-    assert (decided["tag"], decided["upstream_model"]) == ("route:models",
-                                                           "google/gemini-2.5-flash")
+    assert (decided["tag"], decided["upstream_model"]) == (
+        "route:models",
+        "google/gemini-2.5-flash",
+    )
     assert 0 < decided["input_tokens"] <= 100  # counted: the `long` rule asked
     by_client = explain(short, "--client", "nightly")
     assert (by_client["tag"], by_client["matched"]) == ("route:ci", "client: [ci, nightly]")

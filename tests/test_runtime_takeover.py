@@ -41,9 +41,25 @@ def _free_port() -> int:
 
 def _psql(pg: EmbeddedPostgres, password: str | None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], **({"PGPASSWORD": password} if password else {})}
-    return subprocess.run([_bin("psql"), "-h", str(pg.socket_dir), "-U", "postgres", "-w",
-                           "-d", "prefect", "-tAc", "SELECT 1"],
-                          env=env, capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        [
+            _bin("psql"),
+            "-h",
+            str(pg.socket_dir),
+            "-U",
+            "postgres",
+            "-w",
+            "-d",
+            "prefect",
+            "-tAc",
+            "SELECT 1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_a_cluster_made_with_trust_gets_a_password_on_the_next_start(base, caplog):
@@ -68,8 +84,9 @@ def test_a_cluster_made_with_trust_gets_a_password_on_the_next_start(base, caplo
 
 def _fake_process(*words: str) -> subprocess.Popen[bytes]:
     """A process whose command line carries `words` (as a leftover's would)."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *words],
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", *words], start_new_session=True
+    )
     deadline = time.monotonic() + 10
     while words[-1] not in command_line(process.pid) and time.monotonic() < deadline:
         time.sleep(0.01)  # until it runs its own program, not the copy of its parent
@@ -83,8 +100,16 @@ def test_the_next_start_stops_a_prefect_server_a_killed_oas_left_running(base, c
     gone_oas.wait()
     server = LocalPrefectServer(base, port=_free_port(), database="sqlite")
     server.root.mkdir(parents=True)
-    server.pid_file.write_text(json.dumps({"oas": gone_oas.pid, "oas_command": "oas serve",
-                                           "prefect": leftover.pid, "postgres": None}))
+    server.pid_file.write_text(
+        json.dumps(
+            {
+                "oas": gone_oas.pid,
+                "oas_command": "oas serve",
+                "prefect": leftover.pid,
+                "postgres": None,
+            }
+        )
+    )
     try:
         server.start()
         leftover.wait(20)  # stopped (and reaped here, its parent)
@@ -101,9 +126,16 @@ def test_a_second_oas_on_a_data_dir_in_use_is_refused(base):
     try:
         server = LocalPrefectServer(base, port=_free_port(), database="sqlite")
         server.root.mkdir(parents=True)
-        server.pid_file.write_text(json.dumps({
-            "oas": running_oas.pid, "oas_command": command_line(running_oas.pid),
-            "prefect": None, "postgres": None}))
+        server.pid_file.write_text(
+            json.dumps(
+                {
+                    "oas": running_oas.pid,
+                    "oas_command": command_line(running_oas.pid),
+                    "prefect": None,
+                    "postgres": None,
+                }
+            )
+        )
         with pytest.raises(RuntimeError, match="another oas"):
             server.start()
         assert server.process is None and alive(running_oas.pid)

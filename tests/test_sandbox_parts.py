@@ -39,8 +39,14 @@ def test_relative_absolute_and_mapped_paths(tree: tuple[PathMap, Path, Path]) ->
     (files / "a").mkdir()
     (files / "a" / "b.txt").write_text("x")
     (tmp / "t.txt").write_text("y")
-    for text in ("a/b.txt", "/workspace/a/b.txt", "./a/./b.txt", "a/../a/b.txt",
-                 "/workspace//a/b.txt", "/tmp/../workspace/a/b.txt"):
+    for text in (
+        "a/b.txt",
+        "/workspace/a/b.txt",
+        "./a/./b.txt",
+        "a/../a/b.txt",
+        "/workspace//a/b.txt",
+        "/tmp/../workspace/a/b.txt",
+    ):
         with resolve(path_map, text) as r:
             assert (r.shown, r.exists) == ("/workspace/a/b.txt", True), text
     with resolve(path_map, "/tmp/t.txt") as r:
@@ -49,17 +55,30 @@ def test_relative_absolute_and_mapped_paths(tree: tuple[PathMap, Path, Path]) ->
         assert not r.exists
 
 
-@pytest.mark.parametrize("text", ["..", "../secret", "../../secret", "/etc/passwd", "/",
-                                  "/workspace/../../secret", "/proc/self/environ", "/work"])
-def test_paths_above_or_beside_the_roots_are_outside(tree: tuple[PathMap, Path, Path],
-                                                     text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "..",
+        "../secret",
+        "../../secret",
+        "/etc/passwd",
+        "/",
+        "/workspace/../../secret",
+        "/proc/self/environ",
+        "/work",
+    ],
+)
+def test_paths_above_or_beside_the_roots_are_outside(
+    tree: tuple[PathMap, Path, Path], text: str
+) -> None:
     with pytest.raises(PathError) as caught:
         resolve(tree[0], text)
     assert caught.value.code == "invalid_tool_input" and "outside" in caught.value.message
 
 
-def test_links_are_followed_by_the_sandbox_rules_only(tree: tuple[PathMap, Path, Path],
-                                                      tmp_path: Path) -> None:
+def test_links_are_followed_by_the_sandbox_rules_only(
+    tree: tuple[PathMap, Path, Path], tmp_path: Path
+) -> None:
     path_map, files, _ = tree
     (files / "real.txt").write_text("in\n")
     os.symlink("real.txt", files / "rel")
@@ -69,8 +88,11 @@ def test_links_are_followed_by_the_sandbox_rules_only(tree: tuple[PathMap, Path,
     os.symlink("../secret", files / "up")
     os.symlink("loop2", files / "loop1")
     os.symlink("loop1", files / "loop2")
-    for text, shown in (("rel", "/workspace/real.txt"), ("abs", "/workspace/real.txt"),
-                        ("tmplink/x", "/tmp/x")):
+    for text, shown in (
+        ("rel", "/workspace/real.txt"),
+        ("abs", "/workspace/real.txt"),
+        ("tmplink/x", "/tmp/x"),
+    ):
         with resolve(path_map, text) as r:
             assert r.shown == shown
     for text in ("host", "up"):
@@ -106,16 +128,24 @@ def test_file_types_the_editor_will_not_touch(tree: tuple[PathMap, Path, Path]) 
 # ------------------------------------------------------------------ editing
 
 
-@pytest.mark.parametrize(("text", "old", "new", "expect"), [
-    ("a\nb\nc\n", "b", "B", (2, 1, 2, 1, ["-b", "+B"], "a\nB\nc\n")),
-    ("a\nb\nc\n", "b\n", "", (2, 1, 2, 0, ["-b"], "a\nc\n")),
-    ("a\nb\nc\n", "a\nb", "x\ny\nz", (1, 2, 1, 3, ["-a", "-b", "+x", "+y", "+z"],
-                                      "x\ny\nz\nc\n")),
-    ("one two", "two", "2", (1, 1, 1, 1, ["-one two", "+one 2"], "one 2")),
-    ("x = 1\ny = 2", "= 2", "= 3", (2, 1, 2, 1, ["-y = 2", "+y = 3"], "x = 1\ny = 3")),
-])
-def test_str_replace_describes_whole_lines(tree: tuple[PathMap, Path, Path], text: str,
-                                           old: str, new: str, expect: tuple) -> None:
+@pytest.mark.parametrize(
+    ("text", "old", "new", "expect"),
+    [
+        ("a\nb\nc\n", "b", "B", (2, 1, 2, 1, ["-b", "+B"], "a\nB\nc\n")),
+        ("a\nb\nc\n", "b\n", "", (2, 1, 2, 0, ["-b"], "a\nc\n")),
+        (
+            "a\nb\nc\n",
+            "a\nb",
+            "x\ny\nz",
+            (1, 2, 1, 3, ["-a", "-b", "+x", "+y", "+z"], "x\ny\nz\nc\n"),
+        ),
+        ("one two", "two", "2", (1, 1, 1, 1, ["-one two", "+one 2"], "one 2")),
+        ("x = 1\ny = 2", "= 2", "= 3", (2, 1, 2, 1, ["-y = 2", "+y = 3"], "x = 1\ny = 3")),
+    ],
+)
+def test_str_replace_describes_whole_lines(
+    tree: tuple[PathMap, Path, Path], text: str, old: str, new: str, expect: tuple
+) -> None:
     path_map, files, _ = tree
     (files / "f").write_text(text)
     os.chmod(files / "f", 0o640)
@@ -147,8 +177,9 @@ def test_view_ranges_limits_and_binary(tree: tuple[PathMap, Path, Path]) -> None
     assert listing.is_dir and "n.txt" in listing.content.splitlines()
 
 
-def test_create_replaces_the_name_not_the_inode(tree: tuple[PathMap, Path, Path],
-                                                tmp_path: Path) -> None:
+def test_create_replaces_the_name_not_the_inode(
+    tree: tuple[PathMap, Path, Path], tmp_path: Path
+) -> None:
     path_map, files, _ = tree
     other = tmp_path / "other.txt"
     other.write_text("keep\n")
@@ -165,7 +196,11 @@ def test_create_replaces_the_name_not_the_inode(tree: tuple[PathMap, Path, Path]
 
 def test_programs_in_a_command_line() -> None:
     assert programs_in("cd src && FOO=1 python3 -m pytest | tee log; /usr/bin/curl -s x") == [
-        "cd", "python3", "tee", "curl"]
+        "cd",
+        "python3",
+        "tee",
+        "curl",
+    ]
     assert programs_in("echo $(wget -q -O- x) `nc -l 1`") == ["echo", "wget", "nc"]
     assert programs_in("sudo rm -rf /; timeout 5 ssh host") == ["sudo", "rm", "timeout", "ssh"]
     assert programs_in("for f in *.py; do black $f; done") == ["black"]
@@ -230,16 +265,39 @@ def test_container_field_shape(tmp_path: Path) -> None:
 
 
 def test_describe_result_for_the_model() -> None:
-    assert describe_result({"type": "bash_code_execution_result", "stdout": "hi\n",
-                            "stderr": "", "return_code": 0, "content": []}) == \
-        "exit code: 0\nstdout:\nhi"
-    view = describe_result({"type": "text_editor_code_execution_view_result",
-                            "file_type": "text", "content": "a\nb\n", "num_lines": 2,
-                            "start_line": 9, "total_lines": 10})
+    assert (
+        describe_result(
+            {
+                "type": "bash_code_execution_result",
+                "stdout": "hi\n",
+                "stderr": "",
+                "return_code": 0,
+                "content": [],
+            }
+        )
+        == "exit code: 0\nstdout:\nhi"
+    )
+    view = describe_result(
+        {
+            "type": "text_editor_code_execution_view_result",
+            "file_type": "text",
+            "content": "a\nb\n",
+            "num_lines": 2,
+            "start_line": 9,
+            "total_lines": 10,
+        }
+    )
     assert view == "lines 9-10 of 10:\n     9\ta\n    10\tb"
-    assert describe_result({"type": "text_editor_code_execution_tool_result_error",
-                            "error_code": "file_not_found", "error_message": "x: no such file"}
-                           ) == "Error: file_not_found: x: no such file"
+    assert (
+        describe_result(
+            {
+                "type": "text_editor_code_execution_tool_result_error",
+                "error_code": "file_not_found",
+                "error_message": "x: no such file",
+            }
+        )
+        == "Error: file_not_found: x: no such file"
+    )
 
 
 def test_what_is_covered_inside_the_shown_paths(tmp_path: Path) -> None:
@@ -253,8 +311,11 @@ def test_what_is_covered_inside_the_shown_paths(tmp_path: Path) -> None:
     (tmp_path / "elsewhere.sock").touch()
     (tmp_path / "link").symlink_to(area)  # the operator shows the area by another name
     shown = [str(tmp_path / "link"), "/usr"]
-    sockets = [str(area / "tools" / "svc.sock"), str(area / "data" / "pg" / "pg.sock"),
-               str(tmp_path / "elsewhere.sock")]
+    sockets = [
+        str(area / "tools" / "svc.sock"),
+        str(area / "data" / "pg" / "pg.sock"),
+        str(tmp_path / "elsewhere.sock"),
+    ]
     # shown through a symlink: the link is shown as a link, nothing of the area in it
     assert cover(shown, [str(area / "data")], sockets).dirs == ()
     # shown inside a directory reached through a symlink: mapped to where it appears

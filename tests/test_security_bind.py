@@ -22,12 +22,16 @@ def test_default_listen_address_is_loopback():
     assert serve_module.is_loopback(settings().host)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "LOCALHOST"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "LOCALHOST"]
+)
 def test_loopback_addresses_need_no_warning(host):
     assert serve_module.exposure_warning(host, settings()) is None
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "my-server.lan", "eth0"])
+@pytest.mark.parametrize(
+    "host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "my-server.lan", "eth0"]
+)
 def test_anything_else_without_keys_is_warned_about(host):
     warning = serve_module.exposure_warning(host, settings())
     assert warning is not None and host in warning and "OAS_API_KEYS" in warning
@@ -81,8 +85,9 @@ def test_serve_is_quiet_beyond_loopback_with_keys(serve_without_listening, capsy
     assert "WITHOUT OAS_API_KEYS" not in capsys.readouterr().err
 
 
-def test_serve_refuses_a_broken_config_file_cleanly(serve_without_listening, capsys, monkeypatch,
-                                                    tmp_path):
+def test_serve_refuses_a_broken_config_file_cleanly(
+    serve_without_listening, capsys, monkeypatch, tmp_path
+):
     path = tmp_path / "oas.yaml"
     path.write_text("fallbakcs:\n  big: [x/y]\n")
     monkeypatch.setenv("OAS_CONFIG", str(path))

@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 from src.core import secrets
-from src.core.settings import Settings
 from src.core.child_env import child_env
+from src.core.settings import Settings
 from src.local_prefect.private_files import secure_data_dir
 from src.tracking.payloads import PayloadStore
 
@@ -20,11 +20,13 @@ def _modes(root: Path) -> dict[str, int]:
 
 def test_payloads_are_written_private(tmp_path):
     store = PayloadStore(tmp_path / "payloads")
-    store.save("req_1", {"model": "big", "system": "s", "messages": [{"role": "user",
-                                                                      "content": "hi"}]})
+    store.save(
+        "req_1", {"model": "big", "system": "s", "messages": [{"role": "user", "content": "hi"}]}
+    )
     modes = _modes(tmp_path)
-    assert modes and all(m == (0o700 if (tmp_path / p).is_dir() else 0o600)
-                         for p, m in modes.items()), modes
+    assert modes and all(
+        m == (0o700 if (tmp_path / p).is_dir() else 0o600) for p, m in modes.items()
+    ), modes
 
 
 def test_a_data_dir_an_older_oas_left_readable_is_tightened(tmp_path):
@@ -70,7 +72,9 @@ def test_flow_run_processes_inherit_the_upstream_key_and_nothing_else_secret(mon
 
 def test_named_client_keys_of_the_config_file_are_known_secrets(tmp_path):
     config = tmp_path / "oas.yaml"
-    config.write_text("clients:\n  alice: {key: alice-key-0123456789, budget_usd: 5}\n"
-                      "  bob:\n    keys: [bob-key-0123456789]\n")
+    config.write_text(
+        "clients:\n  alice: {key: alice-key-0123456789, budget_usd: 5}\n"
+        "  bob:\n    keys: [bob-key-0123456789]\n"
+    )
     found = secrets.client_keys_in_config(config)
     assert sorted(found) == ["alice-key-0123456789", "bob-key-0123456789"]

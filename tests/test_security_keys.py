@@ -19,8 +19,9 @@ KEYS = ["first-client-key-0123456789", "second-client-key-abcdefghij"]
 def keyed(upstream_server, tmp_path_factory):
     from tests.conftest import OasInstance, make_settings
 
-    instance = OasInstance(make_settings(upstream_server, tmp_path_factory.mktemp("keyed"),
-                                         api_keys=KEYS))
+    instance = OasInstance(
+        make_settings(upstream_server, tmp_path_factory.mktemp("keyed"), api_keys=KEYS)
+    )
     yield instance
     instance.stop()
 
@@ -47,8 +48,9 @@ ROUTES = every_route()
 def call(url: str, method: str, path: str, headers: dict | None = None) -> httpx.Response:
     path = path.replace("{", "").replace("}", "")  # any path parameter: a literal value
     body = {"model": "big", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-    return httpx.request(method, f"{url}{path}", headers=headers, timeout=30,
-                         json=body if method == "POST" else None)
+    return httpx.request(
+        method, f"{url}{path}", headers=headers, timeout=30, json=body if method == "POST" else None
+    )
 
 
 def test_the_app_has_protected_routes_to_check():
@@ -57,33 +59,44 @@ def test_the_app_has_protected_routes_to_check():
 
 
 @pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[1] not in OPEN_PATHS])
-@pytest.mark.parametrize("headers", [
-    None,
-    {"x-api-key": "wrong"},
-    {"authorization": "Bearer wrong"},
-    {"x-api-key": KEYS[0][:-1]},           # a prefix of a key
-    {"x-api-key": KEYS[0] + "x"},          # a key and more
-    {"authorization": KEYS[0]},            # no Bearer scheme
-    {"x-api-key": "ключ-é".encode()},      # not ASCII
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {"x-api-key": "wrong"},
+        {"authorization": "Bearer wrong"},
+        {"x-api-key": KEYS[0][:-1]},  # a prefix of a key
+        {"x-api-key": KEYS[0] + "x"},  # a key and more
+        {"authorization": KEYS[0]},  # no Bearer scheme
+        {"x-api-key": "ключ-é".encode()},  # not ASCII
+    ],
+)
 def test_protected_route_refuses_without_a_valid_key(keyed, upstream, method, path, headers):
     response = call(keyed.url, method, path, headers)
     assert response.status_code == 401
     if method != "HEAD":
-        assert response.json() == {"type": "error", "request_id": response.headers["request-id"],
-                                   "error": {"type": "authentication_error",
-                                             "message": "invalid x-api-key"}}
+        assert response.json() == {
+            "type": "error",
+            "request_id": response.headers["request-id"],
+            "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+        }
     assert upstream.requests == []
 
 
 @pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[1] not in OPEN_PATHS])
-@pytest.mark.parametrize("headers", [
-    {"x-api-key": KEYS[0]},
-    {"x-api-key": KEYS[1]},
-    {"authorization": f"Bearer {KEYS[1]}"},
-    {"authorization": f"bearer {KEYS[0]}"},
-    {"x-api-key": "anything", "authorization": f"Bearer {KEYS[0]}"},  # Claude Code may send both
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": KEYS[0]},
+        {"x-api-key": KEYS[1]},
+        {"authorization": f"Bearer {KEYS[1]}"},
+        {"authorization": f"bearer {KEYS[0]}"},
+        {
+            "x-api-key": "anything",
+            "authorization": f"Bearer {KEYS[0]}",
+        },  # Claude Code may send both
+    ],
+)
 def test_protected_route_accepts_any_configured_key(keyed, upstream, method, path, headers):
     assert call(keyed.url, method, path, headers).status_code != 401
 
@@ -101,8 +114,13 @@ def test_unknown_paths_are_refused_before_anything_else(keyed):
 
 
 def test_without_keys_configured_nothing_is_asked(oas, upstream):
-    assert httpx.post(f"{oas.url}/v1/messages", json={
-        "model": "big", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}).status_code == 200
+    assert (
+        httpx.post(
+            f"{oas.url}/v1/messages",
+            json={"model": "big", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        ).status_code
+        == 200
+    )
 
 
 def test_every_key_is_compared_whichever_matches(keyed, monkeypatch):

@@ -66,10 +66,19 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         broken = "break" in json.dumps(body["messages"])
-        answer = {"id": "c1", "object": "chat.completion", "model": body["model"],
-                  "choices": [{"index": 0, "finish_reason": "stop",
-                               "message": {"role": "assistant", "content": "hi there"}}],
-                  "usage": {"prompt_tokens": "many" if broken else 3, "completion_tokens": 2}}
+        answer = {
+            "id": "c1",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "hi there"},
+                }
+            ],
+            "usage": {"prompt_tokens": "many" if broken else 3, "completion_tokens": 2},
+        }
         data = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -92,20 +101,39 @@ class Served:
         self.port = _free_port()
         self.prefect_port = _free_port()
         config = base / "oas.yaml"
-        config.write_text(json.dumps({"mcp_servers": [{
-            "name": "tools", "command": [sys.executable, "-m", "tests.support.mcp_server", "stdio"],
-            "cwd": str(ROOT), "env": {"MCP_TOKEN": "${TOOLS_MCP_TOKEN}"}}]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "mcp_servers": [
+                        {
+                            "name": "tools",
+                            "command": [sys.executable, "-m", "tests.support.mcp_server", "stdio"],
+                            "cwd": str(ROOT),
+                            "env": {"MCP_TOKEN": "${TOOLS_MCP_TOKEN}"},
+                        }
+                    ]
+                }
+            )
+        )
         home = base / "home"
         home.mkdir(exist_ok=True)
         # Built here, not copied: conftest's PREFECT_API_URL must not reach it.
         self.env = {
-            "PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
-            "OPENROUTER_API_KEY": UPSTREAM_KEY, "OPENROUTER_BASE_URL": upstream.base_url,
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "OPENROUTER_API_KEY": UPSTREAM_KEY,
+            "OPENROUTER_BASE_URL": upstream.base_url,
             "OAS_API_KEYS": f"{CLIENT_KEY},another-client-key-000111",
-            "OAS_DATA_DIR": str(self.data_dir), "OAS_PORT": str(self.port),
-            "OAS_PREFECT_PORT": str(self.prefect_port), "OAS_LOG_FILE": str(self.log_file),
-            "OAS_CONFIG": str(config), "TOOLS_MCP_TOKEN": MCP_TOKEN, "OAS_RETRIES": "0",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT),
+            "OAS_DATA_DIR": str(self.data_dir),
+            "OAS_PORT": str(self.port),
+            "OAS_PREFECT_PORT": str(self.prefect_port),
+            "OAS_LOG_FILE": str(self.log_file),
+            "OAS_CONFIG": str(config),
+            "TOOLS_MCP_TOKEN": MCP_TOKEN,
+            "OAS_RETRIES": "0",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONPATH": str(ROOT),
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -119,15 +147,23 @@ class Served:
 
     def start(self, timeout: float = 180.0) -> None:
         with open(self.stderr_path, "ab") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "src", "serve"], env=self.env,
-                                            cwd=self.base, stdout=err, stderr=err)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "src", "serve"],
+                env=self.env,
+                cwd=self.base,
+                stdout=err,
+                stderr=err,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.stderr()[-3000:]
             try:
                 health = self.detailed()
-                if health["mcp_servers"] and health["mcp_servers"][0]["state"] == "running" \
-                        and health["prefect"]["prefect_up"]:
+                if (
+                    health["mcp_servers"]
+                    and health["mcp_servers"][0]["state"] == "running"
+                    and health["prefect"]["prefect_up"]
+                ):
                     return
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
@@ -135,13 +171,21 @@ class Served:
         raise AssertionError(f"oas serve did not come up:\n{self.stderr()[-3000:]}")
 
     def detailed(self) -> dict:
-        return httpx.get(f"{self.url}/health/detailed", headers={"x-api-key": CLIENT_KEY},
-                         timeout=10).json()
+        return httpx.get(
+            f"{self.url}/health/detailed", headers={"x-api-key": CLIENT_KEY}, timeout=10
+        ).json()
 
     def post(self, content: str = "hello") -> httpx.Response:
-        return httpx.post(f"{self.url}/v1/messages", headers={"x-api-key": CLIENT_KEY},
-                          json={"model": "big", "max_tokens": 5,
-                                "messages": [{"role": "user", "content": content}]}, timeout=60)
+        return httpx.post(
+            f"{self.url}/v1/messages",
+            headers={"x-api-key": CLIENT_KEY},
+            json={
+                "model": "big",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": content}],
+            },
+            timeout=60,
+        )
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -198,8 +242,15 @@ def test_no_process_oas_started_holds_a_secret_it_was_not_given(served):
             env, command = environ(pid), command_line(pid)
         except OSError:
             continue  # ended meanwhile
-        kind = ("postgres" if "postgres" in command else "prefect" if "prefect" in command
-                else "mcp" if "mcp_server" in command else command)
+        kind = (
+            "postgres"
+            if "postgres" in command
+            else "prefect"
+            if "prefect" in command
+            else "mcp"
+            if "mcp_server" in command
+            else command
+        )
         kinds[kind] = kinds.get(kind, 0) + 1
         values = "\n".join(env.values())
         for name, secret in SECRETS.items():
@@ -218,24 +269,31 @@ def test_the_database_wants_its_password(served):
     socket_dir = pg / "socket"
     assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
     assert "trust" not in (pg / "pgdata" / "pg_hba.conf").read_text().split("\n", 1)[1]
-    psql = [_bin("psql"), "-h", str(socket_dir), "-U", "postgres", "-w", "-d", "prefect",
-            "-tAc"]
+    psql = [_bin("psql"), "-h", str(socket_dir), "-U", "postgres", "-w", "-d", "prefect", "-tAc"]
     clean = {"PATH": os.environ["PATH"]}
     # As root (it passes any folder's mode): no password, no way in.
     refused = subprocess.run([*psql, "SELECT 1"], env=clean, capture_output=True, text=True)
     assert refused.returncode != 0 and "password" in refused.stderr, refused.stderr
     # Another local user does not even reach the socket.
     if os.geteuid() == 0:
-        nobody = subprocess.run([*psql, "SELECT 1"], env=clean, capture_output=True, text=True,
-                                user="nobody", cwd="/")
+        nobody = subprocess.run(
+            [*psql, "SELECT 1"], env=clean, capture_output=True, text=True, user="nobody", cwd="/"
+        )
         assert nobody.returncode != 0 and "Permission denied" in nobody.stderr, nobody.stderr
     password = (pg / "password").read_text().strip()
     assert stat.S_IMODE((pg / "password").stat().st_mode) == 0o600
     # With the password, the attack itself finds no secret in the server's environment.
     env_dump = subprocess.run(
-        [*psql, "CREATE TEMP TABLE e (line text); COPY e FROM PROGRAM 'env'; "
-                "SELECT string_agg(line, chr(10)) FROM e"],
-        env={**clean, "PGPASSWORD": password}, capture_output=True, text=True, timeout=30)
+        [
+            *psql,
+            "CREATE TEMP TABLE e (line text); COPY e FROM PROGRAM 'env'; "
+            "SELECT string_agg(line, chr(10)) FROM e",
+        ],
+        env={**clean, "PGPASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert env_dump.returncode == 0, env_dump.stderr
     assert "PATH=" in env_dump.stdout
     for name, secret in SECRETS.items():
@@ -296,7 +354,8 @@ def test_the_prefect_server_comes_back_when_it_dies_and_runs_are_recorded_again(
         assert response.status_code == 200
         try:
             run = PrefectReader(served.prefect_api).flow_run_for_request(
-                response.headers["request-id"], timeout=15, state="COMPLETED")
+                response.headers["request-id"], timeout=15, state="COMPLETED"
+            )
             break
         except (AssertionError, httpx.HTTPError):
             assert time.monotonic() < deadline, "no run recorded after Prefect came back"
@@ -319,7 +378,8 @@ def test_postgresql_comes_back_when_it_dies_and_runs_are_recorded_again(served):
         assert response.status_code == 200
         try:
             PrefectReader(served.prefect_api).flow_run_for_request(
-                response.headers["request-id"], timeout=15, state="COMPLETED")
+                response.headers["request-id"], timeout=15, state="COMPLETED"
+            )
             break
         except (AssertionError, httpx.HTTPError):
             assert time.monotonic() < deadline, "no run recorded after PostgreSQL came back"
@@ -339,7 +399,8 @@ def test_kill_9_of_oas_leaves_nothing_running_and_the_next_start_works(served):
             break
         time.sleep(0.5)
     assert not left, "still running after kill -9 of oas: " + "; ".join(
-        commands[pid] for pid in left)
+        commands[pid] for pid in left
+    )
 
     served.start()  # same data dir and ports: it takes over what the killed one left
     assert served.post("hello again").status_code == 200
@@ -347,4 +408,3 @@ def test_kill_9_of_oas_leaves_nothing_running_and_the_next_start_works(served):
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(90) == 0
     assert not [pid for pid in children if alive(pid)], "SIGTERM left processes behind"
-

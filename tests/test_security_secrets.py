@@ -41,11 +41,18 @@ def captured_logs():
 
 def echo_key_in_error(upstream, status: int):
     """An upstream that answers with the Authorization header it got, as some do."""
+
     def script(body: dict) -> Reply:
         sent = upstream.headers[-1]["authorization"]
-        return Reply(status=status, error={
-            "code": status, "message": f"Incorrect API key provided: {sent.removeprefix('Bearer ')}",
-            "metadata": {"raw": f"header was {sent}", "provider_name": "Echo"}})
+        return Reply(
+            status=status,
+            error={
+                "code": status,
+                "message": f"Incorrect API key provided: {sent.removeprefix('Bearer ')}",
+                "metadata": {"raw": f"header was {sent}", "provider_name": "Echo"},
+            },
+        )
+
     return script
 
 
@@ -66,15 +73,21 @@ def test_sentinel_key_is_nowhere(tracked_oas, upstream, prefect_api, captured_lo
     upstream.queue(
         Reply(text="a normal answer"),
         echo_key_in_error(upstream, 401),
-        Reply(text="stream then trouble", chunk_size=3,
-              mid_stream_error={"code": 502, "message": f"provider saw key {UPSTREAM_KEY}"}),
+        Reply(
+            text="stream then trouble",
+            chunk_size=3,
+            mid_stream_error={"code": 502, "message": f"provider saw key {UPSTREAM_KEY}"},
+        ),
     )
     base = f"{tracked_oas.url}/v1/messages"
     responses = [
         httpx.post(base, json={"model": "big", "max_tokens": 5, "messages": USER}, timeout=30),
         httpx.post(base, json={"model": "big", "max_tokens": 5, "messages": USER}, timeout=30),
-        httpx.post(base, json={"model": "big", "max_tokens": 5, "messages": USER, "stream": True},
-                   timeout=30),
+        httpx.post(
+            base,
+            json={"model": "big", "max_tokens": 5, "messages": USER, "stream": True},
+            timeout=30,
+        ),
     ]
     assert [r.status_code for r in responses] == [200, 401, 200]
     assert upstream.headers[0]["authorization"] == f"Bearer {UPSTREAM_KEY}"  # it was really sent
@@ -115,9 +128,11 @@ def test_a_key_of_any_shape_is_masked_in_errors(make_oas, upstream):
     key = "custom-upstream-token-7f3a9c"  # not shaped like sk-...: masked because it is the key
     oas = make_oas(openrouter_api_key=key)
     upstream.queue(echo_key_in_error(upstream, 403))
-    response = httpx.post(f"{oas.url}/v1/messages", timeout=30,
-                          json={"model": "big", "max_tokens": 5, "messages": USER})
+    response = httpx.post(
+        f"{oas.url}/v1/messages",
+        timeout=30,
+        json={"model": "big", "max_tokens": 5, "messages": USER},
+    )
     assert response.status_code == 403
     assert key not in response.text
     assert "[redacted]" in response.json()["error"]["message"]
-

@@ -37,8 +37,9 @@ class Serve:
     """`oas serve` as a child process, its output collected as it comes."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen([str(OAS), "serve"], env=env, cwd=cwd,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [str(OAS), "serve"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -89,44 +90,57 @@ def test_oas_serve_uses_its_own_prefect_for_everything(upstream, session_dir):
     # a user's environment: no Prefect settings at all (the test session sets some), and
     # no OAS_ ones other tests left behind (`serve --no-prefect` sets OAS_TRACKING=false)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OAS_"))}
-    env.update(HOME=str(home), OAS_DATA_DIR=str(data), OAS_PORT=str(port),
-               OAS_PREFECT_PORT=str(prefect_port), OPENROUTER_BASE_URL=upstream.base_url,
-               OPENROUTER_API_KEY=UPSTREAM_KEY, OAS_RETRIES="0")
+    env.update(
+        HOME=str(home),
+        OAS_DATA_DIR=str(data),
+        OAS_PORT=str(port),
+        OAS_PREFECT_PORT=str(prefect_port),
+        OPENROUTER_BASE_URL=upstream.base_url,
+        OPENROUTER_API_KEY=UPSTREAM_KEY,
+        OAS_RETRIES="0",
+    )
     api = f"http://127.0.0.1:{prefect_port}/api"
     prefect = httpx.Client(base_url=api, timeout=10)
     serve = Serve(env, tmp_path)
     try:
+
         def deployment(name: str) -> dict[str, Any] | None:
             response = prefect.get(f"/deployments/name/{name}")
             return response.json() if response.status_code == 200 else None
 
         replay = _wait_for(lambda: deployment("replay/replay"), "replay deployment", serve)
-        messages = _wait_for(lambda: deployment("messages/messages"), "messages deployment",
-                             serve)
-        _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200 or None,
-                  "oas", serve)
+        messages = _wait_for(lambda: deployment("messages/messages"), "messages deployment", serve)
+        _wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200 or None,
+            "oas",
+            serve,
+        )
 
         upstream.queue(Reply(status=503, error={"code": 503, "message": "provider overloaded"}))
-        client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key="x",
-                                     max_retries=0)
+        client = anthropic.Anthropic(
+            base_url=f"http://127.0.0.1:{port}", api_key="x", max_retries=0
+        )
         with pytest.raises(anthropic.APIStatusError) as caught:
-            client.messages.create(model="small", max_tokens=20,
-                                   messages=[{"role": "user", "content": "hello"}])
+            client.messages.create(
+                model="small", max_tokens=20, messages=[{"role": "user", "content": "hello"}]
+            )
         request_id = caught.value.response.headers["request-id"]
 
         def recorded() -> dict[str, Any] | None:
-            runs = prefect.post("/flow_runs/filter", json={"flow_runs": {
-                "state": {"type": {"any_": ["FAILED"]}}}}).json()
-            return next((r for r in runs if r["parameters"].get("request_id") == request_id),
-                        None)
+            runs = prefect.post(
+                "/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["FAILED"]}}}}
+            ).json()
+            return next((r for r in runs if r["parameters"].get("request_id") == request_id), None)
 
         original = _wait_for(recorded, "the recorded run", serve, timeout=60)
         assert original["deployment_id"] == messages["id"]
 
         # `prefect deployment run replay/replay -p flow_run_id=...`, through the API
         upstream.queue(Reply(text="hello again"))
-        created = prefect.post(f"/deployments/{replay['id']}/create_flow_run", json={
-            "parameters": {"flow_run_id": original["id"]}}).json()
+        created = prefect.post(
+            f"/deployments/{replay['id']}/create_flow_run",
+            json={"parameters": {"flow_run_id": original["id"]}},
+        ).json()
 
         def finished() -> dict[str, Any] | None:
             run = prefect.get(f"/flow_runs/{created['id']}").json()

@@ -18,8 +18,12 @@ MODEL = "anthropic/claude-sonnet-4"
 
 
 def chunk(content: str, finish: str | None = None) -> bytes:
-    data = {"id": "gen-1", "object": "chat.completion.chunk", "model": MODEL,
-            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
+    data = {
+        "id": "gen-1",
+        "object": "chat.completion.chunk",
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
+    }
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
@@ -27,10 +31,12 @@ def frames(url: str, body: dict) -> list[bytes]:
     """POST /v1/messages; the response body's HTTP chunks, as `oas` wrote them."""
     parts = urlsplit(url)
     payload = orjson.dumps(body)
-    request = (f"POST /v1/messages HTTP/1.1\r\nhost: {parts.netloc}\r\n"
-               "content-type: application/json\r\nx-api-key: client-key\r\n"
-               "anthropic-version: 2023-06-01\r\nconnection: close\r\n"
-               f"content-length: {len(payload)}\r\n\r\n").encode() + payload
+    request = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: {parts.netloc}\r\n"
+        "content-type: application/json\r\nx-api-key: client-key\r\n"
+        "anthropic-version: 2023-06-01\r\nconnection: close\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         sock.sendall(request)
         raw = b""
@@ -45,17 +51,25 @@ def frames(url: str, body: dict) -> list[bytes]:
         if n == 0:
             break
         out.append(rest[:n])
-        rest = rest[n + 2:]
+        rest = rest[n + 2 :]
     return out
 
 
 def test_chunks_read_together_are_written_together_with_message_start(oas, upstream):
     words = ["Hello", " there", ",", " friend", "!"]
-    upstream.queue(Reply(raw_body=b"".join(chunk(w) for w in words)
-                         + chunk("", "stop") + b"data: [DONE]\n\n"))
+    upstream.queue(
+        Reply(raw_body=b"".join(chunk(w) for w in words) + chunk("", "stop") + b"data: [DONE]\n\n")
+    )
 
-    written = frames(oas.url, {"model": "big", "max_tokens": 20, "stream": True,
-                               "messages": [{"role": "user", "content": "hi"}]})
+    written = frames(
+        oas.url,
+        {
+            "model": "big",
+            "max_tokens": 20,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
 
     first = written[0]
     assert b"event: message_start" in first

@@ -10,12 +10,15 @@ import structlog
 from src.tracking.artifact import render_summary
 from src.tracking.logs import install, log_records, render_line
 from src.tracking.run import FAILED, MAX_INFO_LINES, MAX_LOG_LINES, Run
-from src.tracking.sessions import SessionTotals, Sessions, artifact_key
+from src.tracking.sessions import Sessions, SessionTotals, artifact_key
 
 
 def _run(upstream_model: str | None = None, **summary: object) -> Run:
-    run = Run("messages", "big · sync · abc", {"request_id": "req_abc", "model": "big",
-                                               "session_id": "s1"})
+    run = Run(
+        "messages",
+        "big · sync · abc",
+        {"request_id": "req_abc", "model": "big", "session_id": "s1"},
+    )
     run.upstream_model = upstream_model
     run.summary.update(summary)
     return run
@@ -56,11 +59,15 @@ def test_a_huge_line_is_cut():
 
 
 def test_the_summary_shows_server_tools_container_and_argument_problems():
-    summary = render_summary(_run(
-        server_tools=["web_fetch: https://example.com", "bash: ls"],
-        container="container_abc", sandbox="namespaces",
-        tool_argument_problems={"Edit": ["repaired invalid JSON"]},
-        attempts=["m: overloaded_error (529)", "m: ok"]))
+    summary = render_summary(
+        _run(
+            server_tools=["web_fetch: https://example.com", "bash: ls"],
+            container="container_abc",
+            sandbox="namespaces",
+            tool_argument_problems={"Edit": ["repaired invalid JSON"]},
+            attempts=["m: overloaded_error (529)", "m: ok"],
+        )
+    )
     assert "| server tools | web_fetch: https://example.com; bash: ls |" in summary
     assert "| code execution container | container_abc |" in summary
     assert "| isolation tier | namespaces |" in summary
@@ -77,8 +84,11 @@ def test_session_keys_use_only_what_prefect_allows():
 def test_session_totals_survive_a_round_trip_through_metadata():
     sessions = Sessions()
     for cost, state in ((0.5, "COMPLETED"), (0.25, FAILED)):
-        run = _run(usage={"input_tokens": 10, "output_tokens": 2,
-                          "cache_read_input_tokens": 5}, cost=cost, upstream_model="x/y")
+        run = _run(
+            usage={"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 5},
+            cost=cost,
+            upstream_model="x/y",
+        )
         run.state = state
         sessions.add(run)
     totals = sessions.totals["s1"]

@@ -13,13 +13,13 @@ from anthropic.types.beta import BetaServerToolUseBlock, BetaWebFetchToolResultB
 
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
-from src.tasks.server_tools import ToolCall, build_toolbox
 from src.services.netguard import (
     AddressPolicy,
     BlockedAddress,
     GuardedTransport,
     is_public,
 )
+from src.tasks.server_tools import ToolCall, build_toolbox
 from src.tasks.server_tools.web_fetch import WebFetchTool
 from tests.support.web_site import WebSite
 
@@ -33,13 +33,15 @@ def site() -> Iterator[WebSite]:
 
 def fetch_tool(allow: list[str], **tool: Any) -> WebFetchTool:
     """The web fetch tool a request with this definition gets, under these settings."""
-    request = MessagesRequest.model_validate({
-        "model": "sonnet", "max_tokens": 100,
-        "messages": [{"role": "user", "content": "read it"}],
-        "tools": [{"type": "web_fetch_20250910", "name": "web_fetch", **tool}],
-    })
-    toolbox = build_toolbox(request, Settings(web_fetch_allow_hosts=allow,
-                                              web_fetch_timeout=5.0))
+    request = MessagesRequest.model_validate(
+        {
+            "model": "sonnet",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "read it"}],
+            "tools": [{"type": "web_fetch_20250910", "name": "web_fetch", **tool}],
+        }
+    )
+    toolbox = build_toolbox(request, Settings(web_fetch_allow_hosts=allow, web_fetch_timeout=5.0))
     [kind] = toolbox.tools
     assert isinstance(kind, WebFetchTool)
     return kind
@@ -83,8 +85,12 @@ def test_use_block_is_anthropics_server_tool_use() -> None:
     tool = fetch_tool([])
     block = tool.use_block(ToolCall("srvtoolu_01", "web_fetch", {"url": "https://example.com"}))
     BetaServerToolUseBlock.model_validate(block)
-    assert block == {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_fetch",
-                     "input": {"url": "https://example.com"}}
+    assert block == {
+        "type": "server_tool_use",
+        "id": "srvtoolu_01",
+        "name": "web_fetch",
+        "input": {"url": "https://example.com"},
+    }
     [function] = tool.functions()
     assert function["function"]["name"] == "web_fetch"
     assert function["function"]["parameters"]["required"] == ["url"]
@@ -103,13 +109,16 @@ async def test_text_and_pdf_are_read_citations_when_asked(site: WebSite) -> None
     assert "Hello from a PDF" in for_model
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("/image.png", "unsupported_content_type"),
-    ("/busy", "too_many_requests"),
-    ("/gone", "url_not_accessible"),
-    ("/missing", "url_not_accessible"),
-    ("/loop", "url_not_accessible"),
-])
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/image.png", "unsupported_content_type"),
+        ("/busy", "too_many_requests"),
+        ("/gone", "url_not_accessible"),
+        ("/missing", "url_not_accessible"),
+        ("/loop", "url_not_accessible"),
+    ],
+)
 async def test_failures_are_the_error_form(site: WebSite, path: str, code: str) -> None:
     tool = fetch_tool(["127.0.0.1"])
     block, for_model, is_error = await fetch(tool, site.url(path))
@@ -120,12 +129,15 @@ async def test_failures_are_the_error_form(site: WebSite, path: str, code: str) 
     assert code in for_model  # the model is told why
 
 
-@pytest.mark.parametrize(("url", "code"), [
-    ("ftp://example.com/file", "invalid_tool_input"),
-    ("not a url", "invalid_tool_input"),
-    (42, "invalid_tool_input"),
-    ("https://example.com/" + "a" * 250, "url_too_long"),
-])
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("ftp://example.com/file", "invalid_tool_input"),
+        ("not a url", "invalid_tool_input"),
+        (42, "invalid_tool_input"),
+        ("https://example.com/" + "a" * 250, "url_too_long"),
+    ],
+)
 async def test_bad_input_is_refused_before_any_request(url: Any, code: str) -> None:
     tool = fetch_tool([])
     block, _, is_error = await fetch(tool, url)
@@ -162,11 +174,26 @@ async def test_content_is_cut_to_max_content_tokens(site: WebSite) -> None:
 # -- the address guard -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", [
-    "127.0.0.1", "localhost", "10.1.2.3", "192.168.0.10", "172.16.5.5", "169.254.169.254",
-    "100.64.0.1", "0.0.0.0", "224.0.0.1", "[::1]", "[fe80::1]", "[fc00::1]",
-    "[fec0::1]", "[::ffff:127.0.0.1]", "2130706433",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "10.1.2.3",
+        "192.168.0.10",
+        "172.16.5.5",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "[::1]",
+        "[fe80::1]",
+        "[fc00::1]",
+        "[fec0::1]",
+        "[::ffff:127.0.0.1]",
+        "2130706433",
+    ],
+)
 async def test_private_targets_are_refused_by_default(site: WebSite, host: str) -> None:
     site.paths.clear()
     tool = fetch_tool([])
@@ -180,8 +207,11 @@ async def test_private_targets_are_refused_by_default(site: WebSite, host: str) 
 
 async def test_redirect_to_a_private_address_is_refused(site: WebSite) -> None:
     """The first hop is allowed by name; the redirect to a private address is checked again."""
-    for target in (site.url("/article", "127.0.0.1"), "http://169.254.169.254/latest/meta-data",
-                   f"http://[::1]:{site.port}/article"):
+    for target in (
+        site.url("/article", "127.0.0.1"),
+        "http://169.254.169.254/latest/meta-data",
+        f"http://[::1]:{site.port}/article",
+    ):
         site.redirect("/escape", target)
         tool = fetch_tool(["localhost"])
         block, _, _ = await fetch(tool, site.url("/escape", "localhost"))
@@ -204,9 +234,18 @@ def test_public_and_private_addresses() -> None:
 
     assert is_public(ipaddress.ip_address("93.184.216.34"))
     assert is_public(ipaddress.ip_address("2606:2800:220:1::1"))
-    for private in ("127.0.0.1", "10.0.0.1", "169.254.1.1", "::1", "::ffff:10.0.0.1",
-                    "2002:7f00:1::1", "255.255.255.255", "198.18.0.1", "fec0::1",
-                    "feff:ffff::1"):
+    for private in (
+        "127.0.0.1",
+        "10.0.0.1",
+        "169.254.1.1",
+        "::1",
+        "::ffff:10.0.0.1",
+        "2002:7f00:1::1",
+        "255.255.255.255",
+        "198.18.0.1",
+        "fec0::1",
+        "feff:ffff::1",
+    ):
         assert not is_public(ipaddress.ip_address(private)), private
 
 

@@ -62,8 +62,9 @@ def create_app(settings: Settings | None = None, runtime: object | None = None) 
             if own:
                 await rt.aclose()
 
-    app = FastAPI(title="oas", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="oas", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.include_router(messages.router)
     app.include_router(count_tokens.router)
     app.include_router(models.router)
@@ -96,6 +97,9 @@ def create_app(settings: Settings | None = None, runtime: object | None = None) 
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         return error_response(error, request.scope.get("state", {}).get("request_id"))
 
-    app.add_middleware(RequestMiddleware, api_keys=[k.get_secret_value() for k in settings.api_keys],
-                       clients=lambda: settings.config.client_table)
+    app.add_middleware(
+        RequestMiddleware,
+        api_keys=[k.get_secret_value() for k in settings.api_keys],
+        clients=lambda: settings.config.client_table,
+    )
     return app

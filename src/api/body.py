@@ -11,8 +11,9 @@ from src.core.errors import AnthropicError, invalid_request
 
 
 def _too_large(limit: int) -> AnthropicError:
-    return AnthropicError("request_too_large",
-                          f"Request exceeds the maximum allowed size of {limit} bytes.")
+    return AnthropicError(
+        "request_too_large", f"Request exceeds the maximum allowed size of {limit} bytes."
+    )
 
 
 async def read_json(request: Request, limit: int) -> Any:

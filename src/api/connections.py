@@ -48,9 +48,14 @@ class GuardedConfig(uvicorn.Config):
 
 def _response(status: str, error_type: str, message: str, extra: bytes = b"") -> bytes:
     body = orjson.dumps({"type": "error", "error": {"type": error_type, "message": message}})
-    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n".encode()
-            + extra + b"connection: close\r\ncontent-length: " + str(len(body)).encode()
-            + b"\r\n\r\n" + body)
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n".encode()
+        + extra
+        + b"connection: close\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 #: refused connections that may wait (a second at most) for their request before closing
@@ -101,10 +106,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True
         GuardedHttpToolsProtocol._lingering += 1
         self.transport = transport
-        message = (f"oas has {self.limits.max_connections} connections open, its limit "
-                   "(OAS_MAX_CONNECTIONS); try again shortly")
-        transport.write(_response("529 Overloaded", "overloaded_error", message,
-                                  b"retry-after: 1\r\n"))
+        message = (
+            f"oas has {self.limits.max_connections} connections open, its limit "
+            "(OAS_MAX_CONNECTIONS); try again shortly"
+        )
+        transport.write(
+            _response("529 Overloaded", "overloaded_error", message, b"retry-after: 1\r\n")
+        )
         if GuardedHttpToolsProtocol._lingering > MAX_LINGERING:
             transport.close()
         else:
@@ -151,10 +159,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._arm(self.limits.header_timeout, self._head_too_slow)
             return
         if self._request_begun:  # part of a request came: say why it goes unanswered
-            self.transport.write(_response(
-                "408 Request Timeout", "timeout_error",
-                f"the request head did not arrive within {self.limits.header_timeout:g}s "
-                "(OAS_HEADER_TIMEOUT)"))
+            self.transport.write(
+                _response(
+                    "408 Request Timeout",
+                    "timeout_error",
+                    f"the request head did not arrive within {self.limits.header_timeout:g}s "
+                    "(OAS_HEADER_TIMEOUT)",
+                )
+            )
         self.transport.close()
 
     def _body_too_slow(self, cycle: RequestResponseCycle) -> None:
@@ -162,10 +174,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not cycle.more_body:
             return
         if not cycle.response_started:
-            self.transport.write(_response(
-                "408 Request Timeout", "timeout_error",
-                f"the request body did not arrive within {self.limits.body_timeout:g}s "
-                "(OAS_BODY_TIMEOUT)"))
+            self.transport.write(
+                _response(
+                    "408 Request Timeout",
+                    "timeout_error",
+                    f"the request body did not arrive within {self.limits.body_timeout:g}s "
+                    "(OAS_BODY_TIMEOUT)",
+                )
+            )
         cycle.disconnected = True  # the app sees the client go; its answer goes nowhere
         cycle.message_event.set()
         self.transport.close()

@@ -29,8 +29,9 @@ def raise_open_files_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
         except (ValueError, OSError) as exc:
-            log.warning("could not raise the open files limit", soft=soft, hard=hard,
-                        error=str(exc))
+            log.warning(
+                "could not raise the open files limit", soft=soft, hard=hard, error=str(exc)
+            )
     return soft
 
 
@@ -41,18 +42,34 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     if soft != resource.RLIM_INFINITY:
         room = max(16, (soft - _RESERVED_FILES) // 2)  # a client and its upstream each
         if room < cap:
-            log.warning("fewer connections than OAS_MAX_CONNECTIONS fit the open files limit",
-                        max_connections=cap, allowed=room, open_files_limit=soft)
+            log.warning(
+                "fewer connections than OAS_MAX_CONNECTIONS fit the open files limit",
+                max_connections=cap,
+                allowed=room,
+                open_files_limit=soft,
+            )
             cap = room
-    return ConnectionLimits(header_timeout=settings.header_timeout,
-                            body_timeout=settings.body_timeout, max_connections=cap)
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=cap,
+    )
 
 
-def server_config(app: Any, settings: Settings, host: str, port: int,
-                  **options: Any) -> GuardedConfig:
+def server_config(
+    app: Any, settings: Settings, host: str, port: int, **options: Any
+) -> GuardedConfig:
     """uvicorn's config for `app`: uvloop, httptools with the connection guard, the
     keep-alive and shutdown timeouts of `settings`, oas's own logging."""
     return GuardedConfig(
-        app, limits=connection_limits(settings), host=host, port=port, loop="uvloop",
-        log_config=None, access_log=False, timeout_keep_alive=settings.keep_alive_timeout,
-        timeout_graceful_shutdown=settings.shutdown_timeout, **options)
+        app,
+        limits=connection_limits(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+        **options,
+    )

@@ -38,8 +38,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class RequestMiddleware:
     """Request id header, client-key check and log context for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, api_keys: list[str],
-                 clients: Callable[[], ClientTable] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, api_keys: list[str], clients: Callable[[], ClientTable] | None = None
+    ) -> None:
         self.app = app
         self.api_keys = [k.encode() for k in api_keys]
         # Read per request: a config reload swaps the table without restarting the app.
@@ -72,7 +73,9 @@ class RequestMiddleware:
         scope.setdefault("state", {})["request_id"] = rid
         session = _header(scope, b"x-claude-code-session-id")
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=rid, **({"session_id": session} if session else {}))
+        structlog.contextvars.bind_contextvars(
+            request_id=rid, **({"session_id": session} if session else {})
+        )
         started = time.perf_counter()
         status_holder = [0]
         rid_header = (b"request-id", rid.encode())
@@ -104,15 +107,18 @@ class RequestMiddleware:
             await _send_error(send_with_id, error, rid)
         finally:
             if scope["path"] not in ("/health",):
-                log.info("request", method=scope["method"], path=scope["path"],
-                         status=status_holder[0],
-                         ms=round((time.perf_counter() - started) * 1000, 1))
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status_holder[0],
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                )
 
 
 async def _send_error(send: Send, error: AnthropicError, rid: str) -> None:
     body = orjson.dumps(error.body(rid))
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if error.status >= 500:
         headers.append((b"x-should-retry", b"true"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

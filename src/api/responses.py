@@ -21,12 +21,14 @@ UPSTREAM_MODEL_HEADER = "x-oas-upstream-model"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
-def error_response(error: AnthropicError, request_id: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    error: AnthropicError, request_id: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """The error body and status Anthropic would send, with `retry-after` when known and
     `x-should-retry` where Anthropic's SDKs should try again."""
     out = dict(headers or {})
@@ -56,10 +58,12 @@ class SSEResponse(StreamingResponse):
                     await close()
 
 
-def sse_response(events: AsyncIterator[bytes],
-                 headers: dict[str, str] | None = None) -> StreamingResponse:
-    return SSEResponse(events, media_type="text/event-stream",
-                       headers={**SSE_HEADERS, **(headers or {})})
+def sse_response(
+    events: AsyncIterator[bytes], headers: dict[str, str] | None = None
+) -> StreamingResponse:
+    return SSEResponse(
+        events, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
+    )
 
 
 def model_header(model: str | None) -> dict[str, str] | None:

@@ -28,10 +28,12 @@ documentation: docs/ in the source tree, starting at docs/01-getting-started.md
 """
 
 
-def _subcommand(sub: argparse._SubParsersAction, name: str, help: str, description: str,
-                epilog: str = "") -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=description, epilog=epilog or None,
-                          formatter_class=_FORMAT)
+def _subcommand(
+    sub: argparse._SubParsersAction, name: str, help: str, description: str, epilog: str = ""
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=help, description=description, epilog=epilog or None, formatter_class=_FORMAT
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = _subcommand(
-        sub, "serve",
+        sub,
+        "serve",
         help="run the server (and a local Prefect server unless PREFECT_API_URL is set)",
         description="Listen on OAS_HOST:OAS_PORT (127.0.0.1:8082) for Anthropic Messages API "
         "requests.\nWithout PREFECT_API_URL, also start a local Prefect server (dashboard on "
@@ -62,14 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="listen address (default: OAS_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: OAS_PORT or 8082)")
-    serve.add_argument("--no-prefect", action="store_true",
-                       help="serve untracked: start no Prefect server, record no runs")
-    serve.add_argument("--reload", action="store_true",
-                       help="restart the HTTP server when the source changes; the Prefect "
-                       "server keeps running (refused with OAS_ENV=production)")
+    serve.add_argument(
+        "--no-prefect",
+        action="store_true",
+        help="serve untracked: start no Prefect server, record no runs",
+    )
+    serve.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the HTTP server when the source changes; the Prefect "
+        "server keeps running (refused with OAS_ENV=production)",
+    )
 
     replay = _subcommand(
-        sub, "replay", help="run a recorded request again as a new flow run",
+        sub,
+        "replay",
+        help="run a recorded request again as a new flow run",
         description="Load the request of flow run FLOW_RUN_ID from the payload store and run it "
         "again with\ntoday's configuration, as a new flow run tagged 'replay' and "
         "'replay-of:FLOW_RUN_ID'.\nPrints the answer (streamed if the original streamed); "
@@ -80,13 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         "  oas replay 0a1b2c3d-...                        # same model\n"
         "  oas replay 0a1b2c3d-... --model openai/gpt-4o  # another model",
     )
-    replay.add_argument("flow_run_id", metavar="FLOW_RUN_ID",
-                        help="the id of the original flow run (from the dashboard or `oas runs`)")
+    replay.add_argument(
+        "flow_run_id",
+        metavar="FLOW_RUN_ID",
+        help="the id of the original flow run (from the dashboard or `oas runs`)",
+    )
     replay.add_argument("--model", help="answer with this model instead of the original's")
-    replay.add_argument("-v", "--verbose", action="store_true", help="show Prefect's log lines and tracebacks")
+    replay.add_argument(
+        "-v", "--verbose", action="store_true", help="show Prefect's log lines and tracebacks"
+    )
 
     runs = _subcommand(
-        sub, "runs", help="list recent failed runs with their errors",
+        sub,
+        "runs",
+        help="list recent failed runs with their errors",
         description="List the most recent flow runs of oas that `oas replay` can run again "
         "(messages,\nreplay) that failed, crashed or were cancelled, newest first, with their "
         "error message.\n"
@@ -97,17 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
 
     prune = _subcommand(
-        sub, "prune", help="delete stored request payloads past their retention",
+        sub,
+        "prune",
+        help="delete stored request payloads past their retention",
         description="Delete the request payloads (kept for `oas replay`) older than the "
         "retention,\nthen the blobs no remaining request uses. Flow runs in Prefect are not "
         "touched.\nSafe to run while `oas serve` runs, e.g. daily from cron.",
         epilog="examples:\n  oas prune\n  oas prune --days 7",
     )
-    prune.add_argument("--days", type=float,
-                       help="keep this many days (default OAS_PAYLOAD_RETENTION_DAYS, 30)")
+    prune.add_argument(
+        "--days", type=float, help="keep this many days (default OAS_PAYLOAD_RETENTION_DAYS, 30)"
+    )
 
     config = _subcommand(
-        sub, "config", help="show the effective configuration (secrets masked)",
+        sub,
+        "config",
+        help="show the effective configuration (secrets masked)",
         description="Print every setting `oas serve` would use: environment variable, "
         "value and where the\nvalue came from (environment, .env, or default), then what "
         "they add up to. Keys are\nmasked to their first characters; URLs lose their "
@@ -115,27 +138,38 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  oas config\n  oas config --changed\n  oas config --json\n"
         "  oas config reload              # running servers re-read OAS_CONFIG (SIGHUP)",
     )
-    config.add_argument("action", nargs="?", choices=["show", "reload"], default="show",
-                        help="show (default), or reload: check the OAS_CONFIG file and have "
-                        "each running `oas serve` apply it")
-    config.add_argument("--changed", action="store_true",
-                        help="only settings that are not at their default")
+    config.add_argument(
+        "action",
+        nargs="?",
+        choices=["show", "reload"],
+        default="show",
+        help="show (default), or reload: check the OAS_CONFIG file and have "
+        "each running `oas serve` apply it",
+    )
+    config.add_argument(
+        "--changed", action="store_true", help="only settings that are not at their default"
+    )
     config.add_argument("--json", action="store_true", help="machine-readable output")
 
     doctor = _subcommand(
-        sub, "doctor", help="check the upstream, Prefect, directories and ports; say what to fix",
+        sub,
+        "doctor",
+        help="check the upstream, Prefect, directories and ports; say what to fix",
         description="Check what `oas serve` needs: the upstream key, that OPENROUTER_BASE_URL "
         "answers and\naccepts the key, that OAS_BIG_MODEL and OAS_SMALL_MODEL are offered, the "
         "Prefect server\n(or that a local one can start), that the data directory is writable "
         "and the port free.\nExits 1 if any check fails.",
         epilog="examples:\n  oas doctor\n  oas doctor --timeout 10 --json",
     )
-    doctor.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds for each network check (default 5)")
+    doctor.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds for each network check (default 5)"
+    )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
 
     routes = _subcommand(
-        sub, "routes", help="show which route a request would take",
+        sub,
+        "routes",
+        help="show which route a request would take",
         description="Apply the models table and the routes of OAS_CONFIG to a Messages "
         "request read from a\nJSON file, and print the decision (route, upstream model, "
         "fallbacks) without sending it.",
@@ -148,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--json", action="store_true", help="machine-readable output")
 
     usage = _subcommand(
-        sub, "usage", help="spend per client, day and model",
+        sub,
+        "usage",
+        help="spend per client, day and model",
         description="What requests cost, from the spend ledger (OAS_LEDGER_URL, default "
         "SQLite under OAS_DATA_DIR),\nper named client, day (UTC) and upstream model. "
         "Default: this calendar month.",
@@ -157,8 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("--days", type=int, help="the last N days instead of this month")
     usage.add_argument("--client", help="only this client")
-    usage.add_argument("--sessions", action="store_true",
-                       help="per Claude Code session instead of per day and model")
+    usage.add_argument(
+        "--sessions",
+        action="store_true",
+        help="per Claude Code session instead of per day and model",
+    )
     usage.add_argument("--json", action="store_true", help="machine-readable output")
 
     from src.cli.mcp import add_parser as add_mcp_parser
@@ -238,8 +277,11 @@ def settings_error(exc: Exception) -> str:
     for error in exc.errors():  # type: ignore[attr-defined]
         where = ".".join(str(p) for p in error.get("loc", ())) or "settings"
         given = error.get("input")
-        shown = f" (got {mask_secrets(str(given))!r})" if isinstance(given, (str, int, float)) \
-            and "KEY" not in where.upper() else ""
+        shown = (
+            f" (got {mask_secrets(str(given))!r})"
+            if isinstance(given, (str, int, float)) and "KEY" not in where.upper()
+            else ""
+        )
         lines.append(f"  {where}: {error.get('msg')}{shown}")
     lines.append("Fix it in the environment or in .env; `oas config` shows the rest.")
     return "\n".join(lines)

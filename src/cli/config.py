@@ -23,20 +23,28 @@ def derived(settings: Settings) -> dict[str, str]:
     elif settings.prefect_api_url:
         prefect = f"the server at {display_value(settings.prefect_api_url)}"
     else:
-        prefect = (f"a local server that `oas serve` starts: dashboard "
-                   f"http://127.0.0.1:{settings.prefect_port}, {settings.prefect_db} database "
-                   f"under {settings.data_dir / 'prefect'}")
+        prefect = (
+            f"a local server that `oas serve` starts: dashboard "
+            f"http://127.0.0.1:{settings.prefect_port}, {settings.prefect_db} database "
+            f"under {settings.data_dir / 'prefect'}"
+        )
     return {
         "listens on": f"http://{settings.host}:{settings.port}",
         "upstream": f"{settings.openrouter_base_url} via {settings.upstream}",
         "Prefect": prefect,
         "payload store": str(settings.payload_store_dir),
-        "log file": (f"{settings.log_file} (rotated daily, {settings.log_retention_days} kept)"
-                     if settings.log_file else "none (stderr only)"),
+        "log file": (
+            f"{settings.log_file} (rotated daily, {settings.log_retention_days} kept)"
+            if settings.log_file
+            else "none (stderr only)"
+        ),
         "client keys": _client_keys(settings),
-        "routing": (f"{len(settings.config.routes)} rules, {len(settings.config.models)} "
-                    f"model globs, then OAS_BIG_MODEL/OAS_SMALL_MODEL"),
-        "spend ledger": settings.ledger_url and display_value(settings.ledger_url)
+        "routing": (
+            f"{len(settings.config.routes)} rules, {len(settings.config.models)} "
+            f"model globs, then OAS_BIG_MODEL/OAS_SMALL_MODEL"
+        ),
+        "spend ledger": settings.ledger_url
+        and display_value(settings.ledger_url)
         or f"sqlite:///{settings.data_dir / 'spend.sqlite3'}",
     }
 
@@ -58,14 +66,18 @@ def config(args: argparse.Namespace) -> int:
         return reload_config()
     settings = get_settings()
     origin = sources(settings)
-    rows = [(info.env, display_value(getattr(settings, info.field)), origin[info.field])
-            for info in setting_infos(type(settings))]
+    rows = [
+        (info.env, display_value(getattr(settings, info.field)), origin[info.field])
+        for info in setting_infos(type(settings))
+    ]
     if args.changed:
         rows = [row for row in rows if not row[2].startswith("default")]
     if args.json:
-        out = {"version": __version__,
-               "settings": {env: {"value": value, "source": source} for env, value, source in rows},
-               "derived": derived(settings)}
+        out = {
+            "version": __version__,
+            "settings": {env: {"value": value, "source": source} for env, value, source in rows},
+            "derived": derived(settings),
+        }
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0

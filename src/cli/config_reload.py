@@ -27,12 +27,15 @@ def reload_config() -> int:
     config = settings.config
     servers = list(running_servers(settings.data_dir))
     if not servers:
-        print(f"oas: no running `oas serve` found under {settings.data_dir / 'run'}",
-              file=sys.stderr)
+        print(
+            f"oas: no running `oas serve` found under {settings.data_dir / 'run'}", file=sys.stderr
+        )
         return 1
     for pid, port in servers:
         os.kill(pid, signal.SIGHUP)
-        print(f"reloaded {settings.config_file} in oas on port {port} (pid {pid}): "
-              f"{len(config.routes)} routes, {len(config.models)} models, "
-              f"{len(config.clients)} clients")
+        print(
+            f"reloaded {settings.config_file} in oas on port {port} (pid {pid}): "
+            f"{len(config.routes)} routes, {len(config.models)} models, "
+            f"{len(config.clients)} clients"
+        )
     return 0

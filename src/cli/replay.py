@@ -32,17 +32,19 @@ def replay(args: argparse.Namespace) -> int:
     from src.flows.replay import replay_flow
     from src.flows.stored import read_original
 
-    configure_logging(settings.log_level if args.verbose else "WARNING", settings.log_format,
-                      prefect=True)
+    configure_logging(
+        settings.log_level if args.verbose else "WARNING", settings.log_format, prefect=True
+    )
     if not args.verbose:  # Prefect's loggers keep their own levels: quiet the console itself
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.CRITICAL + 1)
     try:
         asyncio.run(read_original(args.flow_run_id))  # an unknown id starts no replay run
         with tags("replay"):
-            result = asyncio.run(replay_flow(flow_run_id=args.flow_run_id, model=args.model,
-                                             echo=True))
-    except Exception as exc:  # noqa: BLE001 - the operator gets one clear line
+            result = asyncio.run(
+                replay_flow(flow_run_id=args.flow_run_id, model=args.model, echo=True)
+            )
+    except Exception as exc:
         if args.verbose:
             traceback.print_exc()
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__

@@ -24,10 +24,16 @@ def explain(body: dict[str, Any], settings: Settings, client: str | None) -> dic
 
         tokens = count_request_tokens(body, settings).input_tokens
         route = choose_route(body, settings, client, tokens)
-    return {"tag": f"route:{route.rule}", "route": route.rule, "matched": route.matched,
-            "client_model": route.client_model, "upstream_model": route.upstream_model,
-            "fallbacks": list(route.fallbacks), "provider": route.provider_prefs,
-            "input_tokens": tokens}
+    return {
+        "tag": f"route:{route.rule}",
+        "route": route.rule,
+        "matched": route.matched,
+        "client_model": route.client_model,
+        "upstream_model": route.upstream_model,
+        "fallbacks": list(route.fallbacks),
+        "provider": route.provider_prefs,
+        "input_tokens": tokens,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         json.dump(decision, sys.stdout, indent=2)
         print()
         return 0
-    print(f"route:          {decision['tag']}"
-          + (f"  ({decision['matched']})" if decision["matched"] else ""))
+    print(
+        f"route:          {decision['tag']}"
+        + (f"  ({decision['matched']})" if decision["matched"] else "")
+    )
     print(f"client asked:   {decision['client_model']} (the answer names this model)")
     print(f"upstream model: {decision['upstream_model']}")
     print(f"fallbacks:      {', '.join(decision['fallbacks']) or '-'}")

@@ -18,8 +18,11 @@ REPLAYABLE_FLOWS = ("messages",)  # as src.flows.stored, without importing Prefe
 
 def list_runs(args: argparse.Namespace) -> int:
     states = None if args.all else ["FAILED", "CRASHED", "CANCELLED"]
-    body: dict[str, object] = {"sort": "START_TIME_DESC", "limit": args.limit,
-                               "flows": {"name": {"any_": [*REPLAYABLE_FLOWS, "replay"]}}}
+    body: dict[str, object] = {
+        "sort": "START_TIME_DESC",
+        "limit": args.limit,
+        "flows": {"name": {"any_": [*REPLAYABLE_FLOWS, "replay"]}},
+    }
     if states:
         body["flow_runs"] = {"state": {"type": {"any_": states}}}
     try:

@@ -44,8 +44,10 @@ def exposure_warning(host: str, settings: Settings) -> str | None:
     """The warning to shout when others can reach this server without a client key."""
     if is_loopback(host) or settings.api_keys or settings.config.clients:
         return None
-    return (f"LISTENING ON {host} WITHOUT OAS_API_KEYS: anyone who can reach this port can "
-            "use it and spend your upstream credits. Set OAS_API_KEYS, or bind to 127.0.0.1.")
+    return (
+        f"LISTENING ON {host} WITHOUT OAS_API_KEYS: anyone who can reach this port can "
+        "use it and spend your upstream credits. Set OAS_API_KEYS, or bind to 127.0.0.1."
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -127,11 +129,18 @@ def _run_http(settings: Settings, host: str, port: int, reload: bool) -> None:
         # and database started above stay up, so a reload takes a second, not twenty.
         from uvicorn.supervisors import ChangeReload
 
-        config = server_config("src.cli.serve:reload_app", settings, host, port,
-                               factory=True, reload=True,
-                               reload_dirs=[str(Path(__file__).resolve().parents[1])])
-        ChangeReload(config, target=uvicorn.Server(config).run,
-                     sockets=[config.bind_socket()]).run()
+        config = server_config(
+            "src.cli.serve:reload_app",
+            settings,
+            host,
+            port,
+            factory=True,
+            reload=True,
+            reload_dirs=[str(Path(__file__).resolve().parents[1])],
+        )
+        ChangeReload(
+            config, target=uvicorn.Server(config).run, sockets=[config.bind_socket()]
+        ).run()
     else:
         uvicorn.Server(server_config(create_app(settings), settings, host, port)).run()
 

@@ -78,8 +78,9 @@ def setting_infos(model: type[Settings] = Settings) -> list[SettingInfo]:
         extra = info.json_schema_extra
         if isinstance(extra, dict) and "production" in extra:
             default = f"{default} (production: {format_default(extra['production'])})"
-        rows.append(SettingInfo(field, names[0], names, default, info.description or "",
-                                _is_secret(info)))
+        rows.append(
+            SettingInfo(field, names[0], names, default, info.description or "", _is_secret(info))
+        )
     return rows
 
 

@@ -15,8 +15,9 @@ from src.core.settings import get_settings
 from src.services.spend.ledger import UsageRow, open_ledger
 
 
-async def _rows(url: str | None, data_dir: Path, since: str, client: str | None,
-                by_session: bool) -> list[UsageRow]:
+async def _rows(
+    url: str | None, data_dir: Path, since: str, client: str | None, by_session: bool
+) -> list[UsageRow]:
     ledger = open_ledger(url, data_dir)
     try:
         return await ledger.usage(since, client, by_session)
@@ -27,11 +28,15 @@ async def _rows(url: str | None, data_dir: Path, since: str, client: str | None,
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     now = datetime.now(UTC)
-    since = ((now - timedelta(days=args.days - 1)).strftime("%Y-%m-%d") if args.days
-             else now.strftime("%Y-%m-01"))
+    since = (
+        (now - timedelta(days=args.days - 1)).strftime("%Y-%m-%d")
+        if args.days
+        else now.strftime("%Y-%m-01")
+    )
     by_session = getattr(args, "sessions", False)
-    rows = asyncio.run(_rows(settings.ledger_url, settings.data_dir, since, args.client,
-                             by_session))
+    rows = asyncio.run(
+        _rows(settings.ledger_url, settings.data_dir, since, args.client, by_session)
+    )
     if args.json:
         json.dump({"since": since, "rows": [asdict(r) for r in rows]}, sys.stdout, indent=2)
         print()
@@ -39,10 +44,27 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no spend recorded since {since}")
         return 0
-    header = ("client", "first day" if by_session else "day",
-              "session" if by_session else "model", "requests", "input", "output", "cost USD")
-    table = [(r.client, r.day, r.model or "-", str(r.requests), str(r.input_tokens),
-              str(r.output_tokens), f"{r.cost:.4f}") for r in rows]
+    header = (
+        "client",
+        "first day" if by_session else "day",
+        "session" if by_session else "model",
+        "requests",
+        "input",
+        "output",
+        "cost USD",
+    )
+    table = [
+        (
+            r.client,
+            r.day,
+            r.model or "-",
+            str(r.requests),
+            str(r.input_tokens),
+            str(r.output_tokens),
+            f"{r.cost:.4f}",
+        )
+        for r in rows
+    ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
     print(f"spend since {since} (UTC)\n")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

@@ -8,10 +8,10 @@ from typing import Any
 import structlog
 
 from src.coordinators.replies import ErrorReply, JsonReply, Reply
-from src.core.context import RequestContext
-from src.core.errors import AnthropicError
 from src.coordinators.runs import end_run, fail_run, mark_first_byte, new_run
 from src.coordinators.runtime import Runtime
+from src.core.context import RequestContext
+from src.core.errors import AnthropicError
 from src.flows.count_tokens import count_tokens_flow
 from src.tracking.run import CANCELLED, COMPLETED, current_run
 
@@ -31,7 +31,7 @@ async def handle_count_tokens(runtime: Runtime, body: Any, ctx: RequestContext) 
     except asyncio.CancelledError:
         run.finish(CANCELLED, "client went away")
         raise
-    except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
+    except Exception as exc:
         log.exception("count failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
         fail_run(run, error)

@@ -45,8 +45,9 @@ REPLAY_DEPLOYMENT = {
 class DeploymentServer:
     """Serves the deployments until `stop()`; failures are logged, never fatal."""
 
-    def __init__(self, api_url: str, ids: DeploymentIds | None = None,
-                 poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self, api_url: str, ids: DeploymentIds | None = None, poll_seconds: float = 2.0
+    ) -> None:
         self.api_url = api_url
         self.ids = ids or DeploymentIds()
         self.poll_seconds = poll_seconds
@@ -75,9 +76,10 @@ class DeploymentServer:
         try:
             with temporary_settings({PREFECT_API_URL: self.api_url}):
                 self._loop.run_until_complete(self._serve())
-        except Exception as exc:  # noqa: BLE001 - serving deployments is optional
-            log.warning("the deployments are not served: no Retry or Run from the dashboard",
-                        error=str(exc))
+        except Exception as exc:
+            log.warning(
+                "the deployments are not served: no Retry or Run from the dashboard", error=str(exc)
+            )
         finally:
             self.ids.unavailable()
             self._loop.close()
@@ -94,8 +96,11 @@ class DeploymentServer:
         ids = {}
         for flow, spec in ((retry_messages, MESSAGES_DEPLOYMENT), (replay_flow, REPLAY_DEPLOYMENT)):
             deployment = await flow.ato_deployment(
-                name=spec["name"], tags=spec["tags"], description=spec["description"],
-                entrypoint_type=EntrypointType.MODULE_PATH)
+                name=spec["name"],
+                tags=spec["tags"],
+                description=spec["description"],
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
             ids[flow.name] = str(await runner.aadd_deployment(deployment))
         self.ids.register(ids)
         if self._stopping:  # the server stopped while the deployments were registered
@@ -112,7 +117,7 @@ class DeploymentServer:
         if loop is not None and runner is not None and not loop.is_closed():
             try:
                 asyncio.run_coroutine_threadsafe(runner.astop(), loop).result(10)
-            except Exception:  # noqa: BLE001 - shutdown goes on
+            except Exception:
                 pass
         if self._thread is not None:
             self._thread.join(10)

@@ -12,10 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from src import __version__
-from src.core.metrics import metrics
-from src.sandbox.service import sandbox_status
 from src.coordinators.runtime import Runtime
+from src.core.metrics import metrics
 from src.local_prefect.prefect_server import local_server_status
+from src.sandbox.service import sandbox_status
 
 
 def _without_credentials(url: str | None) -> str | None:

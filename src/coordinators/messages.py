@@ -10,15 +10,15 @@ import anyio
 import structlog
 
 from src.coordinators.replies import ErrorReply, JsonReply, Reply, StreamReply
+from src.coordinators.runs import end_run, fail_run, mark_first_byte, new_run
+from src.coordinators.runtime import Runtime
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
 from src.core.logging import log_payload
 from src.flows.messages import messages_flow
-from src.coordinators.runs import end_run, fail_run, mark_first_byte, new_run
-from src.coordinators.runtime import Runtime
-from src.tasks.server_tools.managed_mcp import opt_in_from_header
 from src.services.spend.budget import check_budget
 from src.tasks.conversion.sse import sse_error
+from src.tasks.server_tools.managed_mcp import opt_in_from_header
 from src.tracking.run import CANCELLED, COMPLETED, Run
 
 log = structlog.get_logger("oas.messages")
@@ -50,7 +50,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         run.finish(CANCELLED, "client went away")
         end_run(runtime, run)
         raise
-    except Exception as exc:  # noqa: BLE001 - the client gets an api_error, the log the trace
+    except Exception as exc:
         with run.current():
             log.exception("request failed", request_id=ctx.request_id)
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")
@@ -80,8 +80,13 @@ async def _check_budget(runtime: Runtime, ctx: RequestContext) -> None:
         await check_budget(spend, client)
 
 
-async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterator[bytes],
-                  flow_events: AsyncGenerator[Any, None]) -> AsyncIterator[bytes]:
+async def _stream(
+    runtime: Runtime,
+    run: Run,
+    first: bytes,
+    events: AsyncIterator[bytes],
+    flow_events: AsyncGenerator[Any, None],
+) -> AsyncIterator[bytes]:
     try:
         yield first
         async for chunk in events:
@@ -96,7 +101,7 @@ async def _stream(runtime: Runtime, run: Run, first: bytes, events: AsyncIterato
     except (asyncio.CancelledError, GeneratorExit):
         run.finish(CANCELLED, "client disconnected")
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         with run.current():
             log.exception("stream failed", request_id=run.parameters["request_id"])
         error = AnthropicError("api_error", f"Internal error: {type(exc).__name__}")

@@ -76,10 +76,15 @@ def claude_names(today: date | None = None) -> tuple[ClaudeName, ...]:
     data = orjson.loads(path.read_bytes())
     today_iso = (today or date.today()).isoformat()
     names = [
-        name for name, info in data.items()
-        if isinstance(info, dict) and info.get("litellm_provider") == "anthropic"
-        and info.get("mode") == "chat" and name.startswith("claude")
-        and not (isinstance(info.get("deprecation_date"), str) and info["deprecation_date"] < today_iso)
+        name
+        for name, info in data.items()
+        if isinstance(info, dict)
+        and info.get("litellm_provider") == "anthropic"
+        and info.get("mode") == "chat"
+        and name.startswith("claude")
+        and not (
+            isinstance(info.get("deprecation_date"), str) and info["deprecation_date"] < today_iso
+        )
     ]
     released = {m["base"]: _release_date(n) for n in names if (m := _DATED.match(n))}
     out = []
@@ -118,8 +123,11 @@ class UpstreamStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "reachable": self.reachable,
-            "checked_at": (datetime.fromtimestamp(self.checked_at, UTC).isoformat()
-                           if self.checked_at else None),
+            "checked_at": (
+                datetime.fromtimestamp(self.checked_at, UTC).isoformat()
+                if self.checked_at
+                else None
+            ),
             "latency_ms": round(self.latency_ms, 1) if self.latency_ms is not None else None,
             "error": self.error,
             "models": self.models,
@@ -129,8 +137,14 @@ class UpstreamStatus:
 class ModelCatalog:
     """The upstream's model list and reachability, fetched at most every `ttl` seconds."""
 
-    def __init__(self, settings: Settings, *, ttl: float = 600.0, probe_ttl: float = 30.0,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ttl: float = 600.0,
+        probe_ttl: float = 30.0,
+        timeout: float = 5.0,
+    ) -> None:
         self.settings = settings
         self.url = f"{settings.openrouter_base_url}/models"
         self.ttl = ttl
@@ -144,13 +158,19 @@ class ModelCatalog:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            headers = {"HTTP-Referer": self.settings.app_url, "X-Title": self.settings.app_title,
-                       "User-Agent": f"oas/{__version__}"}
+            headers = {
+                "HTTP-Referer": self.settings.app_url,
+                "X-Title": self.settings.app_title,
+                "User-Agent": f"oas/{__version__}",
+            }
             if self.settings.upstream_key:
                 headers["Authorization"] = f"Bearer {self.settings.upstream_key}"
             self._client = httpx.AsyncClient(
                 headers=headers,
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, self.settings.connect_timeout)))
+                timeout=httpx.Timeout(
+                    self.timeout, connect=min(self.timeout, self.settings.connect_timeout)
+                ),
+            )
         return self._client
 
     async def _fetch(self) -> None:
@@ -177,8 +197,12 @@ class ModelCatalog:
             self._fetched_at = time.monotonic()
             self.status.models = len(models)
         elif error:
-            log.warning("upstream model list unavailable", error=error, url=self.url,
-                        serving="cached list" if self._models is not None else "aliases only")
+            log.warning(
+                "upstream model list unavailable",
+                error=error,
+                url=self.url,
+                serving="cached list" if self._models is not None else "aliases only",
+            )
 
     async def refresh(self) -> None:
         """Fetch now; concurrent callers share one fetch."""
@@ -189,11 +213,15 @@ class ModelCatalog:
     async def upstream_models(self) -> list[dict[str, Any]]:
         """The cached list; fetched on first use, refreshed in the background when old."""
         if self._models is None:
-            if self.status.checked_at is None or time.time() - self.status.checked_at > self.probe_ttl:
+            if (
+                self.status.checked_at is None
+                or time.time() - self.status.checked_at > self.probe_ttl
+            ):
                 await self.refresh()
             return self._models or []
         if time.monotonic() - self._fetched_at > self.ttl and (
-                self._refresh is None or self._refresh.done()):
+            self._refresh is None or self._refresh.done()
+        ):
             self._refresh = asyncio.ensure_future(self._fetch())
         return self._models
 
@@ -209,7 +237,7 @@ class ModelCatalog:
         if self._client is not None:
             try:
                 await self._client.aclose()
-            except Exception:  # noqa: BLE001 - closing from another loop at shutdown
+            except Exception:
                 pass
 
 
@@ -227,8 +255,11 @@ def _parse_models(body: Any) -> list[dict[str, Any]]:
             "type": "model",
             "id": item["id"],
             "display_name": str(item.get("name") or item["id"]),
-            "created_at": (datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                           if isinstance(created, (int, float)) and created > 0 else EPOCH),
+            "created_at": (
+                datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if isinstance(created, (int, float)) and created > 0
+                else EPOCH
+            ),
         }
         context = item.get("context_length")
         if isinstance(context, int) and context > 0:
@@ -247,8 +278,12 @@ def model_entries(settings: Settings, upstream: list[dict[str, Any]]) -> list[di
 
     def mapped(name: str, display: str, created_at: str) -> dict[str, Any]:
         target = map_model(name, settings).upstream_model
-        entry: dict[str, Any] = {"type": "model", "id": name,
-                                 "display_name": f"{display} → {target}", "created_at": created_at}
+        entry: dict[str, Any] = {
+            "type": "model",
+            "id": name,
+            "display_name": f"{display} → {target}",
+            "created_at": created_at,
+        }
         if target in context:
             entry["max_input_tokens"] = context[target]
         return entry
@@ -265,8 +300,9 @@ def model_entries(settings: Settings, upstream: list[dict[str, Any]]) -> list[di
     return unique
 
 
-def page(entries: list[dict[str, Any]], limit: int, after_id: str | None,
-         before_id: str | None) -> dict[str, Any]:
+def page(
+    entries: list[dict[str, Any]], limit: int, after_id: str | None, before_id: str | None
+) -> dict[str, Any]:
     """One page in Anthropic's list shape, with its cursor fields."""
     ids = [e["id"] for e in entries]
     if before_id is not None:
@@ -275,10 +311,13 @@ def page(entries: list[dict[str, Any]], limit: int, after_id: str | None,
         data, has_more = entries[start:end], start > 0
     else:
         start = ids.index(after_id) + 1 if after_id in ids else (len(ids) if after_id else 0)
-        data, has_more = entries[start:start + limit], start + limit < len(entries)
-    return {"data": data, "has_more": has_more,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None}
+        data, has_more = entries[start : start + limit], start + limit < len(entries)
+    return {
+        "data": data,
+        "has_more": has_more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
 
 
 async def _entries(catalog: ModelCatalog, settings: Settings) -> list[dict[str, Any]]:
@@ -287,8 +326,14 @@ async def _entries(catalog: ModelCatalog, settings: Settings) -> list[dict[str, 
     return model_entries(settings, await catalog.upstream_models())
 
 
-async def list_models(catalog: ModelCatalog, settings: Settings, *, limit: int = 20,
-                      after_id: str | None = None, before_id: str | None = None) -> dict[str, Any]:
+async def list_models(
+    catalog: ModelCatalog,
+    settings: Settings,
+    *,
+    limit: int = 20,
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> dict[str, Any]:
     """GET /v1/models."""
     return page(await _entries(catalog, settings), limit, after_id, before_id)
 

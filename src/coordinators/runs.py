@@ -43,8 +43,12 @@ def new_run(flow_name: str, body: Any, ctx: RequestContext, *, mode: str | None 
     run = Run(
         flow_name=flow_name,
         name=f"{model[:60]} · {label} · {short}",
-        parameters={"request_id": ctx.request_id, "model": model, "stream": stream,
-                    "session_id": ctx.session_id},
+        parameters={
+            "request_id": ctx.request_id,
+            "model": model,
+            "stream": stream,
+            "session_id": ctx.session_id,
+        },
         tags=[f"model:{model[:80]}", kind],
     )
     run.summary["mode"] = kind
@@ -70,8 +74,8 @@ def fail_run(run: Run, error: AnthropicError) -> None:
     Logs tab, an `error:<type>` tag, and one error in the model's counters."""
     with run.current():
         (log.warning if error.status >= 500 else log.info)(
-            "request failed", error_type=error.error_type, status=error.status,
-            error=error.message)
+            "request failed", error_type=error.error_type, status=error.status, error=error.message
+        )
     run.add_tags(f"error:{error.error_type}")
     run.finish(FAILED, f"{error.error_type}: {error.message}")
     metrics.record_error(run.upstream_model or run.parameters.get("model") or "-")
@@ -81,11 +85,11 @@ def end_run(runtime: Runtime, run: Run) -> None:
     """Count the finished run in the process metrics, then hand it to the recorder."""
     try:
         observe_run(run)
-    except Exception:  # noqa: BLE001 - metrics never cost a run its recording
+    except Exception:
         log.exception("could not count the run in the metrics", flow_run=str(run.id))
     try:
         record_spend(runtime, run)
-    except Exception:  # noqa: BLE001 - the ledger never costs a run its recording
+    except Exception:
         log.exception("could not record the run's spend", flow_run=str(run.id))
     runtime.recorder.end(run)
 
@@ -99,12 +103,15 @@ def record_spend(runtime: Runtime, run: Run) -> None:
     client = run.summary.get("client")
     named = runtime.settings.config.client_table.by_name.get(client) if client else None
     runtime.services.spend.record(
-        client=client, urgent=named is not None and named.budget_usd is not None, model=str(run.upstream_model or
-                                                     run.parameters.get("model")),
-        session=run.parameters.get("session_id"), request_id=run.parameters["request_id"],
+        client=client,
+        urgent=named is not None and named.budget_usd is not None,
+        model=str(run.upstream_model or run.parameters.get("model")),
+        session=run.parameters.get("session_id"),
+        request_id=run.parameters["request_id"],
         cost=float(cost) if isinstance(cost, (int, float)) else None,
         input_tokens=int(usage.get("input_tokens") or 0),
-        output_tokens=int(usage.get("output_tokens") or 0))
+        output_tokens=int(usage.get("output_tokens") or 0),
+    )
 
 
 def observe_run(run: Run) -> None:
@@ -137,7 +144,11 @@ def returned_tool_results(body: dict[str, Any]) -> list[tuple[str, bool]]:
     if not isinstance(messages, list) or not messages:
         return []
     last = messages[-1]
-    if not isinstance(last, dict) or last.get("role") != "user" or not isinstance(last.get("content"), list):
+    if (
+        not isinstance(last, dict)
+        or last.get("role") != "user"
+        or not isinstance(last.get("content"), list)
+    ):
         return []
     names: dict[str, str] = {}
     for message in reversed(messages[:-1]):

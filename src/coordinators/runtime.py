@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from src.coordinators.deployments import DeploymentServer
 from src.coordinators.models import ModelCatalog
 from src.core.config_file import ConfigError
-from src.services import Services
-from src.sandbox.service import sandbox_status
 from src.core.settings import Settings
-from src.coordinators.deployments import DeploymentServer
+from src.sandbox.service import sandbox_status
+from src.services import Services
 from src.tracking.artifact import render_summary
 from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.payloads import PayloadStore
@@ -43,9 +43,14 @@ class Runtime:
         payloads = PayloadStore(settings.payload_store_dir)
         api_url = settings.prefect_api_url if settings.tracking else None
         served = DeploymentIds() if api_url and settings.serve_deployments else None
-        recorder = Recorder(api_url, payloads, render_artifact=render_summary,
-                            grace=settings.tracking_grace,
-                            concurrency=settings.tracking_writers, deployments=served)
+        recorder = Recorder(
+            api_url,
+            payloads,
+            render_artifact=render_summary,
+            grace=settings.tracking_grace,
+            concurrency=settings.tracking_writers,
+            deployments=served,
+        )
         return cls(settings, Services.create(settings), recorder, payloads)
 
     def reload_config(self) -> bool:
@@ -57,8 +62,13 @@ class Runtime:
         except ConfigError as exc:
             log.error("config reload refused; the previous configuration stays", problem=str(exc))
             return False
-        log.info("config reloaded", file=str(self.settings.config_file), routes=len(config.routes),
-                 models=len(config.models), clients=len(config.clients))
+        log.info(
+            "config reloaded",
+            file=str(self.settings.config_file),
+            routes=len(config.routes),
+            models=len(config.models),
+            clients=len(config.clients),
+        )
         return True
 
     def start(self) -> None:
@@ -68,8 +78,9 @@ class Runtime:
         log.info("tracking", prefect_api=self.recorder.api_url or "off")
         if self.settings.code_execution:
             # Probing which sandbox works takes tens of ms: not on the first request's path.
-            threading.Thread(target=sandbox_status, args=(self.settings,), daemon=True,
-                             name="oas-sandbox-probe").start()
+            threading.Thread(
+                target=sandbox_status, args=(self.settings,), daemon=True, name="oas-sandbox-probe"
+            ).start()
         if self.recorder.api_url and self.recorder.deployments is not None:
             # recorded runs wait (in the recorder) for these ids: they get the Retry button
             self.deployments = DeploymentServer(self.recorder.api_url, self.recorder.deployments)

@@ -16,15 +16,41 @@ from collections.abc import Mapping
 from src.core import secrets
 
 #: what a program needs to run, find its files and speak the right language
-PASSED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE",
-          "TZ", "TMPDIR", "TERM", "SSL_CERT_FILE", "SSL_CERT_DIR", "VIRTUAL_ENV")
+PASSED = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "VIRTUAL_ENV",
+)
 #: never passed, even when a caller names them (they belong to `oas` alone)
-SECRET_NAMES = frozenset({"OPENROUTER_API_KEY", "OAS_API_KEYS", "ANTHROPIC_API_KEY",
-                          "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY"})
+SECRET_NAMES = frozenset(
+    {
+        "OPENROUTER_API_KEY",
+        "OAS_API_KEYS",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "OPENAI_API_KEY",
+    }
+)
 
 
-def child_env(extra: Mapping[str, str] | None = None, *, prefixes: tuple[str, ...] = (),
-              allow_secrets: bool = False) -> dict[str, str]:
+def child_env(
+    extra: Mapping[str, str] | None = None,
+    *,
+    prefixes: tuple[str, ...] = (),
+    allow_secrets: bool = False,
+) -> dict[str, str]:
     """`PASSED` variables, those starting with `prefixes`, then `extra` on top.
 
     Variables named in `SECRET_NAMES` or holding a known secret value are dropped, except
@@ -32,9 +58,13 @@ def child_env(extra: Mapping[str, str] | None = None, *, prefixes: tuple[str, ..
     managed MCP server's own token).
     """
     known = secrets.known()
-    env = {name: value for name, value in os.environ.items()
-           if (name in PASSED or name.startswith(prefixes))
-           and name not in SECRET_NAMES and value not in known}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if (name in PASSED or name.startswith(prefixes))
+        and name not in SECRET_NAMES
+        and value not in known
+    }
     for name, value in (extra or {}).items():
         if allow_secrets or (name not in SECRET_NAMES and value not in known):
             env[name] = value
@@ -49,8 +79,11 @@ def forget_client_secrets(keep: tuple[str, ...] = ("OPENROUTER_API_KEY",)) -> li
     key (in `keep`) and nothing else secret. Returns the names taken out.
     """
     known = secrets.known()
-    gone = [name for name, value in os.environ.items()
-            if name not in keep and (name in SECRET_NAMES or value in known)]
+    gone = [
+        name
+        for name, value in os.environ.items()
+        if name not in keep and (name in SECRET_NAMES or value in known)
+    ]
     for name in gone:
         del os.environ[name]
     return gone

@@ -79,8 +79,9 @@ def unique_clients(entries: list[ClientEntry]) -> list[ClientEntry]:
     digests: dict[bytes, int] = {}
     for index, entry in enumerate(entries):
         if entry.name in names:
-            raise ValueError(f"clients.{index}.name: {entry.name!r} is also clients."
-                             f"{names[entry.name]}")
+            raise ValueError(
+                f"clients.{index}.name: {entry.name!r} is also clients.{names[entry.name]}"
+            )
         digest = entry.digest()
         if digest in digests:
             raise ValueError(f"clients.{index}: the same key as clients.{digests[digest]}")

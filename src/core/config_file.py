@@ -116,8 +116,9 @@ def load_config_file(path: Path | str | None) -> ConfigFile:
     if data is None:
         return ConfigFile()
     if not isinstance(data, dict):
-        raise ConfigError(f"OAS_CONFIG: {path} must be a mapping of sections, "
-                          f"not {type(data).__name__}")
+        raise ConfigError(
+            f"OAS_CONFIG: {path} must be a mapping of sections, not {type(data).__name__}"
+        )
     try:
         return ConfigFile.model_validate(data)
     except ValidationError as exc:

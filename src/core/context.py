@@ -29,8 +29,12 @@ class RequestContext:
 
     def as_payload_context(self) -> dict[str, str]:
         """The parts worth keeping with a stored request for replay (no credentials)."""
-        out = {"session_id": self.session_id, "anthropic_beta": self.anthropic_beta,
-               "anthropic_version": self.anthropic_version, "user_agent": self.user_agent}
+        out = {
+            "session_id": self.session_id,
+            "anthropic_beta": self.anthropic_beta,
+            "anthropic_version": self.anthropic_version,
+            "user_agent": self.user_agent,
+        }
         return {k: v for k, v in out.items() if v}
 
 

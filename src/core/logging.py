@@ -95,8 +95,11 @@ def _renderers(fmt: str, colors: bool) -> list[Any]:
     """The renderer, after tracebacks are made plain text: no local variables (rich's
     pretty tracebacks show them) and no colour codes that could split a secret in two
     before `_mask_rendered` looks for it."""
-    renderer = (structlog.processors.JSONRenderer() if fmt == "json"
-                else structlog.dev.ConsoleRenderer(colors=colors))
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=colors)
+    )
     return [structlog.processors.format_exc_info, renderer]
 
 
@@ -139,8 +142,9 @@ def configure_logging(
     ]
     # Processors added by others that must outlive a reconfiguration (the recorder's copy
     # of each line into its run: src/tracking/logs.py) stay, before the formatter.
-    kept = [p for p in structlog.get_config()["processors"]
-            if getattr(p, "keep_on_reconfigure", False)]
+    kept = [
+        p for p in structlog.get_config()["processors"] if getattr(p, "keep_on_reconfigure", False)
+    ]
     structlog.configure(
         processors=[*shared, *kept, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -151,8 +155,11 @@ def configure_logging(
     def formatter(colors: bool) -> logging.Formatter:
         return structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        *_renderers(fmt, colors), _mask_rendered],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *_renderers(fmt, colors),
+                _mask_rendered,
+            ],
         )
 
     handler = logging.StreamHandler(sys.stderr)
@@ -170,8 +177,10 @@ def configure_logging(
     root.setLevel(level.upper())
     while _tightened:
         structlog.get_logger("oas.logging").warning(
-            "made a log file private (it was readable by others)", file=str(_tightened.pop()),
-            mode="0600")
+            "made a log file private (it was readable by others)",
+            file=str(_tightened.pop()),
+            mode="0600",
+        )
     for name in ("uvicorn", "uvicorn.error", "prefect", "httpx", "httpcore", "LiteLLM"):
         lg = logging.getLogger(name)
         lg.handlers = []
@@ -181,8 +190,9 @@ def configure_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def configure_from_settings(settings: Settings, level: str | None = None, *,
-                            prefect: bool = False) -> None:
+def configure_from_settings(
+    settings: Settings, level: str | None = None, *, prefect: bool = False
+) -> None:
     """`configure_logging` with everything the settings say (level may be overridden);
     the secrets of `settings` are masked from here on."""
     secrets.remember_from_settings(settings)

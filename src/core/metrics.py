@@ -28,7 +28,23 @@ OTHER = "other"
 
 # Seconds. Total latency spans a validation error (ms) to a long stream (minutes).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-FIRST_BYTE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+FIRST_BYTE_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+)
 
 
 @dataclass
@@ -74,32 +90,57 @@ class Metrics:
     models: dict[str, ModelCounters] = field(default_factory=lambda: _Capped(ModelCounters))
     tools: dict[str, ToolCounters] = field(default_factory=lambda: _Capped(ToolCounters))
     started: float = field(default_factory=time.time)
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
 
     def __post_init__(self) -> None:
         self.requests = Counter(
-            "oas_requests", "Requests answered, by flow, mode and outcome.",
-            ["flow", "mode", "outcome"], registry=self.registry)
+            "oas_requests",
+            "Requests answered, by flow, mode and outcome.",
+            ["flow", "mode", "outcome"],
+            registry=self.registry,
+        )
         self.errors = Counter(
-            "oas_errors", "Requests that ended in an error, by flow and Anthropic error type.",
-            ["flow", "type"], registry=self.registry)
+            "oas_errors",
+            "Requests that ended in an error, by flow and Anthropic error type.",
+            ["flow", "type"],
+            registry=self.registry,
+        )
         self.upstream_errors = Counter(
-            "oas_upstream_errors", "Failures of the upstream (call or stream), by error type.",
-            ["type"], registry=self.registry)
+            "oas_upstream_errors",
+            "Failures of the upstream (call or stream), by error type.",
+            ["type"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "oas_request_duration_seconds", "Total time from request to the last byte.",
-            ["flow", "mode", "outcome"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "oas_request_duration_seconds",
+            "Total time from request to the last byte.",
+            ["flow", "mode", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.first_byte = Histogram(
             "oas_time_to_first_byte_seconds",
             "Time from request to the first byte of the answer (the whole answer when not streamed).",
-            ["flow", "mode"], buckets=FIRST_BYTE_BUCKETS, registry=self.registry)
+            ["flow", "mode"],
+            buckets=FIRST_BYTE_BUCKETS,
+            registry=self.registry,
+        )
         self.first_token = Histogram(
-            "oas_time_to_first_token_seconds", "Time from request to the upstream's first token.",
-            ["mode"], buckets=FIRST_BYTE_BUCKETS, registry=self.registry)
+            "oas_time_to_first_token_seconds",
+            "Time from request to the upstream's first token.",
+            ["mode"],
+            buckets=FIRST_BYTE_BUCKETS,
+            registry=self.registry,
+        )
         self.spend = Counter(
-            "oas_spend_usd", "What requests cost (USD), by named client and upstream model: "
+            "oas_spend_usd",
+            "What requests cost (USD), by named client and upstream model: "
             "the upstream's reported cost, or LiteLLM's price table when it reports none.",
-            ["client", "model"], registry=self.registry)
+            ["client", "model"],
+            registry=self.registry,
+        )
         self.registry.register(_CounterCollector(self))
 
     # ---- what tasks report --------------------------------------------------------------
@@ -195,14 +236,18 @@ class _CounterCollector(Collector):
         m = self.metrics
         models = list(m.models.items())
         tools = list(m.tools.items())
-        requests = CounterMetricFamily("oas_model_requests", "Upstream requests per model.",
-                                       labels=["model"])
-        errors = CounterMetricFamily("oas_model_errors", "Failed upstream requests per model.",
-                                     labels=["model"])
-        tokens = CounterMetricFamily("oas_tokens", "Tokens per model and kind.",
-                                     labels=["model", "kind"])
-        cost = CounterMetricFamily("oas_cost_usd", "Cost the upstream reported, per model (USD).",
-                                   labels=["model"])
+        requests = CounterMetricFamily(
+            "oas_model_requests", "Upstream requests per model.", labels=["model"]
+        )
+        errors = CounterMetricFamily(
+            "oas_model_errors", "Failed upstream requests per model.", labels=["model"]
+        )
+        tokens = CounterMetricFamily(
+            "oas_tokens", "Tokens per model and kind.", labels=["model", "kind"]
+        )
+        cost = CounterMetricFamily(
+            "oas_cost_usd", "Cost the upstream reported, per model (USD).", labels=["model"]
+        )
         for name, c in models:
             requests.add_metric([name], c.requests)
             errors.add_metric([name], c.errors)
@@ -213,23 +258,31 @@ class _CounterCollector(Collector):
             cost.add_metric([name], c.cost)
         yield from (requests, errors, tokens, cost)
         families = {
-            "calls": CounterMetricFamily("oas_tool_calls", "Tool calls the models made.",
-                                         labels=["tool"]),
-            "results": CounterMetricFamily("oas_tool_results", "Tool results clients returned.",
-                                           labels=["tool"]),
-            "errors": CounterMetricFamily("oas_tool_result_errors",
-                                          "Tool results returned with is_error.", labels=["tool"]),
-            "repaired": CounterMetricFamily("oas_tool_arguments_repaired",
-                                            "Tool-call arguments repaired.", labels=["tool"]),
-            "invalid": CounterMetricFamily("oas_tool_arguments_invalid",
-                                           "Tool-call arguments that stayed invalid.",
-                                           labels=["tool"]),
+            "calls": CounterMetricFamily(
+                "oas_tool_calls", "Tool calls the models made.", labels=["tool"]
+            ),
+            "results": CounterMetricFamily(
+                "oas_tool_results", "Tool results clients returned.", labels=["tool"]
+            ),
+            "errors": CounterMetricFamily(
+                "oas_tool_result_errors", "Tool results returned with is_error.", labels=["tool"]
+            ),
+            "repaired": CounterMetricFamily(
+                "oas_tool_arguments_repaired", "Tool-call arguments repaired.", labels=["tool"]
+            ),
+            "invalid": CounterMetricFamily(
+                "oas_tool_arguments_invalid",
+                "Tool-call arguments that stayed invalid.",
+                labels=["tool"],
+            ),
         }
         for name, c in tools:
             for key, family in families.items():
                 family.add_metric([name], getattr(c, key))
         yield from families.values()
-        start = GaugeMetricFamily("oas_start_time_seconds", "When this process started (Unix time).")
+        start = GaugeMetricFamily(
+            "oas_start_time_seconds", "When this process started (Unix time)."
+        )
         start.add_metric([], m.started)
         yield start
 
@@ -254,7 +307,9 @@ class _TrackingCollector(Collector):
         up = GaugeMetricFamily("oas_prefect_up", "1 while the Prefect API answers.")
         up.add_metric([], 1.0 if self.stats.get("prefect_up") else 0.0)
         yield up
-        pending = GaugeMetricFamily("oas_runs_pending", "Runs handed to the recorder, not yet written.")
+        pending = GaugeMetricFamily(
+            "oas_runs_pending", "Runs handed to the recorder, not yet written."
+        )
         pending.add_metric([], float(self.stats.get("pending") or 0))
         yield pending
 

@@ -80,8 +80,9 @@ class When(BaseModel):
     @field_validator("tools", "client")
     @classmethod
     def _names(cls, value: Any) -> Any:
-        if isinstance(value, list) and (not value or not all(isinstance(v, str) and v
-                                                             for v in value)):
+        if isinstance(value, list) and (
+            not value or not all(isinstance(v, str) and v for v in value)
+        ):
             raise ValueError("a name or a non-empty list of names")
         return value
 
@@ -107,8 +108,9 @@ class RouteRule(BaseModel):
     def model_post_init(self, context: object) -> None:
         globs = self.when.model
         if globs is not None:
-            self._model_match = tuple(compile_glob(g) for g in
-                                      ([globs] if isinstance(globs, str) else globs))
+            self._model_match = tuple(
+                compile_glob(g) for g in ([globs] if isinstance(globs, str) else globs)
+            )
 
     @property
     def model_matchers(self) -> tuple[GlobMatch, ...]:
@@ -133,8 +135,9 @@ class ModelTable:
     __slots__ = ("entries",)
 
     def __init__(self, table: dict[str, str]) -> None:
-        self.entries = tuple((glob, compile_glob(glob), target.strip())
-                             for glob, target in table.items())
+        self.entries = tuple(
+            (glob, compile_glob(glob), target.strip()) for glob, target in table.items()
+        )
 
     def lookup(self, name: str) -> tuple[str, str] | None:
         """(glob, upstream model) for a requested name, or None."""
@@ -149,8 +152,8 @@ def unique_route_names(routes: list[RouteRule]) -> list[RouteRule]:
     seen: dict[str, int] = {}
     for index, route in enumerate(routes):
         if route.name in seen:
-            raise ValueError(f"routes.{index}.name: {route.name!r} is also routes."
-                             f"{seen[route.name]}")
+            raise ValueError(
+                f"routes.{index}.name: {route.name!r} is also routes.{seen[route.name]}"
+            )
         seen[route.name] = index
     return routes
-

@@ -34,14 +34,15 @@ def known() -> frozenset[str]:
 def remember_from_settings(settings: Settings) -> None:
     """The upstream key, client keys and managed MCP servers' tokens of `settings`."""
     key = settings.openrouter_api_key
-    remember(key.get_secret_value() if key else None,
-             *(k.get_secret_value() for k in settings.api_keys))
+    remember(
+        key.get_secret_value() if key else None, *(k.get_secret_value() for k in settings.api_keys)
+    )
     remember(*client_keys_in_config(settings.config_file))
     try:
         from src.core.mcp_config import load_managed_servers
 
         servers = load_managed_servers(settings.config_file)
-    except Exception:  # noqa: BLE001 - a broken file is reported where it is used
+    except Exception:
         return
     for server in servers:
         remember(*server.headers.values(), *server.env.values())
@@ -58,7 +59,7 @@ def client_keys_in_config(path: Path | str | None) -> list[str]:
         import yaml
 
         data = yaml.safe_load(Path(path).expanduser().read_text())
-    except Exception:  # noqa: BLE001 - a broken file is reported where it is used
+    except Exception:
         return []
     found: list[str] = []
 

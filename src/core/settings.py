@@ -30,9 +30,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias=_env("OAS_HOST"))
     port: int = Field(8082, validation_alias=_env("OAS_PORT"))
 
-    openrouter_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("OPENROUTER_API_KEY")
-    )
+    openrouter_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENROUTER_API_KEY"))
     openrouter_base_url: str = Field(
         "https://openrouter.ai/api/v1", validation_alias=_env("OPENROUTER_BASE_URL")
     )
@@ -42,9 +40,7 @@ class Settings(BaseSettings):
         description="http: oas's own client for OpenAI-compatible chat completions "
         "(OpenRouter; `httpx`, its old name, still works); litellm: any provider LiteLLM knows.",
     )
-    app_url: str = Field(
-        "https://github.com/oas-dev/oas", validation_alias=_env("OAS_APP_URL")
-    )
+    app_url: str = Field("https://github.com/oas-dev/oas", validation_alias=_env("OAS_APP_URL"))
     app_title: str = Field("oas", validation_alias=_env("OAS_APP_TITLE"))
 
     big_model: str = Field("anthropic/claude-sonnet-4", validation_alias=_env("OAS_BIG_MODEL"))
@@ -75,59 +71,70 @@ class Settings(BaseSettings):
         "postgres", validation_alias=_env("OAS_PREFECT_DB")
     )
     serve_deployments: bool = Field(
-        True, validation_alias=_env("OAS_SERVE_DEPLOYMENTS"),
+        True,
+        validation_alias=_env("OAS_SERVE_DEPLOYMENTS"),
         description="serve the messages and replay deployments: Retry and Run in the Prefect UI",
     )
     prefect_port: int = Field(4200, validation_alias=_env("OAS_PREFECT_PORT"))
     tracking_grace: float = Field(
-        0.0, ge=0, validation_alias=_env("OAS_TRACKING_GRACE"),
+        0.0,
+        ge=0,
+        validation_alias=_env("OAS_TRACKING_GRACE"),
         description="0: every run is created Running as its request starts, so Prefect "
         "shows its real start time and duration; above 0, a request that ends within this "
         "many seconds becomes its flow run in one write less, already finished, with no "
         "start time or duration in Prefect (the artifact and the task runs have them)",
     )
     tracking_writers: int = Field(
-        4, ge=1, validation_alias=_env("OAS_TRACKING_WRITERS"),
+        4,
+        ge=1,
+        validation_alias=_env("OAS_TRACKING_WRITERS"),
         description="Prefect API writes at once (drops to one by itself while Prefect "
         "answers 'busy', as it does on SQLite)",
     )
-    data_dir: Path = Field(
-        Path.home() / ".oas", validation_alias=_env("OAS_DATA_DIR")
-    )
+    data_dir: Path = Field(Path.home() / ".oas", validation_alias=_env("OAS_DATA_DIR"))
 
     payload_dir: Path | None = Field(
-        None, validation_alias=_env("OAS_PAYLOAD_DIR"),
+        None,
+        validation_alias=_env("OAS_PAYLOAD_DIR"),
         description="where request payloads are kept for replay (default: DATA_DIR/payloads)",
     )
     payload_retention_days: float = Field(30.0, validation_alias=_env("OAS_PAYLOAD_RETENTION_DAYS"))
 
     config_file: Path | None = Field(None, validation_alias=_env("OAS_CONFIG"))
     ledger_url: str | None = Field(
-        None, validation_alias=_env("OAS_LEDGER_URL"),
+        None,
+        validation_alias=_env("OAS_LEDGER_URL"),
         description="where spend per client is kept, shared by replicas: sqlite:///PATH or "
         "postgresql://USER:PASS@HOST/DB (default: SQLite at DATA_DIR/spend.sqlite3)",
     )
 
     env: Literal["development", "production"] = Field(
-        "development", validation_alias=_env("OAS_ENV"),
+        "development",
+        validation_alias=_env("OAS_ENV"),
         description="production switches the defaults marked 'production:' "
         "(JSON logs, no payloads in logs)",
     )
     log_level: str = Field("INFO", validation_alias=_env("OAS_LOG_LEVEL"))
     log_format: Literal["console", "json"] = Field(
-        "console", validation_alias=_env("OAS_LOG_FORMAT"),
+        "console",
+        validation_alias=_env("OAS_LOG_FORMAT"),
         json_schema_extra={"production": "json"},
     )
     log_file: Path | None = Field(
-        None, validation_alias=_env("OAS_LOG_FILE"),
+        None,
+        validation_alias=_env("OAS_LOG_FILE"),
         description="also write logs to this file, rotated at midnight UTC",
     )
     log_retention_days: int = Field(
-        7, ge=1, validation_alias=_env("OAS_LOG_RETENTION_DAYS"),
+        7,
+        ge=1,
+        validation_alias=_env("OAS_LOG_RETENTION_DAYS"),
         description="rotated log files kept beside OAS_LOG_FILE",
     )
     debug_payloads: bool = Field(
-        True, validation_alias=_env("OAS_DEBUG_PAYLOADS"),
+        True,
+        validation_alias=_env("OAS_DEBUG_PAYLOADS"),
         description="at OAS_LOG_LEVEL=DEBUG, log request and response bodies",
         json_schema_extra={"production": False},
     )
@@ -136,9 +143,7 @@ class Settings(BaseSettings):
     # first chunk of a stream, the status line of a whole answer). Idle: the longest
     # silence between two reads of an answer already under way.
     connect_timeout: float = Field(10.0, gt=0, validation_alias=_env("OAS_CONNECT_TIMEOUT"))
-    first_byte_timeout: float = Field(
-        300.0, gt=0, validation_alias=_env("OAS_FIRST_BYTE_TIMEOUT")
-    )
+    first_byte_timeout: float = Field(300.0, gt=0, validation_alias=_env("OAS_FIRST_BYTE_TIMEOUT"))
     read_timeout: float = Field(
         120.0, gt=0, validation_alias=_env("OAS_IDLE_TIMEOUT", "OAS_READ_TIMEOUT")
     )
@@ -158,7 +163,9 @@ class Settings(BaseSettings):
         5, ge=0, le=20, validation_alias=_env("OAS_WEB_FETCH_MAX_REDIRECTS")
     )
     web_fetch_max_content_tokens: int = Field(
-        100_000, gt=0, validation_alias=_env("OAS_WEB_FETCH_MAX_CONTENT_TOKENS"),
+        100_000,
+        gt=0,
+        validation_alias=_env("OAS_WEB_FETCH_MAX_CONTENT_TOKENS"),
         description="cap on the text of one fetched page when the tool sets none",
     )
     # Web search: executed by OpenRouter. tool: its `openrouter:web_search` server tool (the
@@ -177,7 +184,6 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("OAS_MCP_ALLOW_HOSTS")
     )
     mcp_timeout: float = Field(30.0, gt=0, validation_alias=_env("OAS_MCP_TIMEOUT"))
-
 
     # Retries of failures that did nothing upstream (connect errors, 429, 502/503/529,
     # no first byte in time), per model, within a budget of seconds for the whole request.
@@ -214,20 +220,21 @@ class Settings(BaseSettings):
 
     # Code execution server tool (off by default: it runs the model's commands on this host).
     code_execution: bool = Field(
-        False, validation_alias=_env("OAS_CODE_EXECUTION"),
+        False,
+        validation_alias=_env("OAS_CODE_EXECUTION"),
         description="run Anthropic's code execution tool in a local sandbox",
     )
     code_execution_dir: Path | None = Field(
-        None, validation_alias=_env("OAS_CODE_EXECUTION_DIR"),
+        None,
+        validation_alias=_env("OAS_CODE_EXECUTION_DIR"),
         description="where workspaces (containers) live (default: DATA_DIR/workspaces)",
     )
     code_execution_isolation: Literal["auto", "bubblewrap", "namespaces", "rlimits"] = Field(
-        "auto", validation_alias=_env("OAS_CODE_EXECUTION_ISOLATION"),
+        "auto",
+        validation_alias=_env("OAS_CODE_EXECUTION_ISOLATION"),
         description="auto picks the strongest that works on this host",
     )
-    code_execution_network: bool = Field(
-        False, validation_alias=_env("OAS_CODE_EXECUTION_NETWORK")
-    )
+    code_execution_network: bool = Field(False, validation_alias=_env("OAS_CODE_EXECUTION_NETWORK"))
     code_execution_timeout: float = Field(
         60.0, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TIMEOUT")
     )
@@ -247,32 +254,47 @@ class Settings(BaseSettings):
         1024, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_WORKSPACE_MB")
     )
     code_execution_total_disk_mb: int = Field(
-        10240, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TOTAL_DISK_MB"),
+        10240,
+        gt=0,
+        validation_alias=_env("OAS_CODE_EXECUTION_TOTAL_DISK_MB"),
         description="disk all workspaces together may use; checked before and during commands",
     )
     code_execution_ttl: float = Field(
-        3600.0, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_TTL"),
+        3600.0,
+        gt=0,
+        validation_alias=_env("OAS_CODE_EXECUTION_TTL"),
         description="seconds a workspace lives after its last use",
     )
     code_execution_max_concurrent: int = Field(
         4, gt=0, validation_alias=_env("OAS_CODE_EXECUTION_MAX_CONCURRENT")
     )
     code_execution_allow: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("OAS_CODE_EXECUTION_ALLOW"),
+        default_factory=list,
+        validation_alias=_env("OAS_CODE_EXECUTION_ALLOW"),
         description="when set, the only programs a command may run",
     )
     code_execution_deny: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("OAS_CODE_EXECUTION_DENY"),
+        default_factory=list,
+        validation_alias=_env("OAS_CODE_EXECUTION_DENY"),
         description="programs (or re:PATTERN) a command may not run",
     )
     code_execution_readonly_paths: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-                                 "/libx32", "/etc"],
+        default_factory=lambda: [
+            "/usr",
+            "/bin",
+            "/sbin",
+            "/lib",
+            "/lib32",
+            "/lib64",
+            "/libx32",
+            "/etc",
+        ],
         validation_alias=_env("OAS_CODE_EXECUTION_READONLY_PATHS"),
         description="host paths the sandbox sees, read-only (bubblewrap and namespaces)",
     )
     code_execution_uid: int = Field(
-        65534, validation_alias=_env("OAS_CODE_EXECUTION_UID"),
+        65534,
+        validation_alias=_env("OAS_CODE_EXECUTION_UID"),
         description="uid (and gid) commands run as when oas runs as root",
     )
 
@@ -307,9 +329,17 @@ class Settings(BaseSettings):
                 return tuple(found)
         return ()
 
-    @field_validator("api_keys", "big_fallbacks", "small_fallbacks", "web_fetch_allow_hosts",
-                     "mcp_allow_hosts", "code_execution_allow", "code_execution_deny",
-                     "code_execution_readonly_paths", mode="before")
+    @field_validator(
+        "api_keys",
+        "big_fallbacks",
+        "small_fallbacks",
+        "web_fetch_allow_hosts",
+        "mcp_allow_hosts",
+        "code_execution_allow",
+        "code_execution_deny",
+        "code_execution_readonly_paths",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

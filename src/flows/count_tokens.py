@@ -19,7 +19,11 @@ from src.tracking import annotate
 async def count_tokens_flow(request: dict[str, Any], services: Services) -> dict[str, int]:
     """count-tokens -> `{"input_tokens": N}`, as Anthropic's count_tokens answers."""
     counted = await count_tokens(request, services.settings)
-    annotate(tags=[f"upstream:{counted.upstream_model}"], upstream_model=counted.upstream_model,
-             usage={"input_tokens": counted.input_tokens},
-             token_parts=counted.parts, token_parts_reused=counted.reused)
+    annotate(
+        tags=[f"upstream:{counted.upstream_model}"],
+        upstream_model=counted.upstream_model,
+        usage={"input_tokens": counted.input_tokens},
+        token_parts=counted.parts,
+        token_parts_reused=counted.reused,
+    )
     return {"input_tokens": counted.input_tokens}

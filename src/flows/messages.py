@@ -21,8 +21,8 @@ import structlog
 from prefect import flow
 
 from src.core.ids import server_tool_use_id
-from src.services import Services
 from src.schemas.anthropic import MessagesRequest
+from src.services import Services
 from src.tasks.conversion.request import convert_request
 from src.tasks.conversion.response import convert_response
 from src.tasks.conversion.stream import StreamConverter, StreamOutcome, stream_response
@@ -48,15 +48,19 @@ log = structlog.get_logger("oas.server_tools")
 
 
 @flow(name="messages", persist_result=False, validate_parameters=False, log_prints=False)
-async def messages_flow(request: dict[str, Any], services: Services,
-                        client: str | None = None) -> AsyncIterator[Any]:
+async def messages_flow(
+    request: dict[str, Any], services: Services, client: str | None = None
+) -> AsyncIterator[Any]:
     """validate -> resolve model -> plan server tools -> convert request -> call upstream
     (each attempt, until one model answers) -> convert -> [run server tools, call again]
     -> usage. `client` is the named client that sent it (routes may ask)."""
     valid = validate_request(request)
     route = await resolve_model(request, services.settings, client)
-    annotate(tags=[f"upstream:{route.upstream_model}"], upstream_model=route.upstream_model,
-             provider=route.provider or services.upstream.name)
+    annotate(
+        tags=[f"upstream:{route.upstream_model}"],
+        upstream_model=route.upstream_model,
+        provider=route.provider or services.upstream.name,
+    )
     toolbox = plan_server_tools(valid, services.settings)
     try:
         await toolbox.prepare()
@@ -74,8 +78,9 @@ class Conversation:
     """The upstream side of one request: a body per model tried, and the turns a
     server-tool loop adds to it."""
 
-    def __init__(self, valid: MessagesRequest, route: Route, services: Services,
-                 toolbox: Toolbox) -> None:
+    def __init__(
+        self, valid: MessagesRequest, route: Route, services: Services, toolbox: Toolbox
+    ) -> None:
         self.valid = valid
         self.route = route
         self.services = services
@@ -103,8 +108,11 @@ class Conversation:
             return await attempts.run(lambda model: call(self.body_for(model)))
         finally:
             answered = attempts.answered_by
-            annotate(tags=attempts.tags(), **attempts.summary(),
-                     **({"upstream_model": answered} if answered else {}))
+            annotate(
+                tags=attempts.tags(),
+                **attempts.summary(),
+                **({"upstream_model": answered} if answered else {}),
+            )
             if answered:
                 self.route = self.route.answered_by(answered)
 
@@ -116,16 +124,22 @@ class Conversation:
             log.info("server tool call", tool=call.name, tool_use_id=call.id)
             outcome = await tool.run(call)
             if outcome.is_error:
-                log.info("server tool call ended in an error result", tool=call.name,
-                         tool_use_id=call.id)
+                log.info(
+                    "server tool call ended in an error result", tool=call.name, tool_use_id=call.id
+                )
             self.toolbox.count(tool)
             yield converter.emit_blocks(outcome.blocks)
             results.append((call, outcome))
         upstream_ids = {c.tool_use_id: converter.upstream_call_id(c) for c in converter.tools.calls}
         self.added.append(converter.segment_message())
         for call, outcome in results:
-            self.added.append({"role": "tool", "tool_call_id": upstream_ids[call.id],
-                               "content": outcome.for_model})
+            self.added.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": upstream_ids[call.id],
+                    "content": outcome.for_model,
+                }
+            )
 
     def next_turn(self, converter: StreamConverter, turns: int) -> tuple[bool, str | None]:
         """(whether to call the model again, the stop reason to end with if not)."""
@@ -140,8 +154,9 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
     valid = conversation.valid
     outcome = StreamOutcome()
     search = WebSearchStream(conversation.search_query) if conversation.search_query else None
-    converter = StreamConverter(valid.model, outcome, valid,
-                                server_tools=conversation.toolbox or None, search=search)
+    converter = StreamConverter(
+        valid.model, outcome, valid, server_tools=conversation.toolbox or None, search=search
+    )
     upstream = conversation.services.upstream
     turns, stop_reason = 0, None
     while True:
@@ -166,20 +181,29 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
         if not again:
             break
         converter.next_segment()
-    yield converter.finish(stop_reason, conversation.toolbox.usage or None,
-                           conversation.toolbox.response_fields())
-    annotate(first_token_at=outcome.first_token_at,
-             **({"provider": outcome.provider} if outcome.provider else {}))
+    yield converter.finish(
+        stop_reason, conversation.toolbox.usage or None, conversation.toolbox.response_fields()
+    )
+    annotate(
+        first_token_at=outcome.first_token_at,
+        **({"provider": outcome.provider} if outcome.provider else {}),
+    )
     if search is not None and (search.hits or search.requests(outcome.raw_usage)):
         record_web_search(search.query, len(search.hits), search.requests(outcome.raw_usage))
-    record_usage(conversation.route, outcome.usage, outcome.raw_usage, outcome.stop_reason,
-                 outcome.tool_calls)
+    record_usage(
+        conversation.route,
+        outcome.usage,
+        outcome.raw_usage,
+        outcome.stop_reason,
+        outcome.tool_calls,
+    )
 
 
 async def _whole(conversation: Conversation) -> dict[str, Any]:
     valid = conversation.valid
-    converter = StreamConverter(valid.model, request=valid, keep_content=True,
-                                server_tools=conversation.toolbox or None)
+    converter = StreamConverter(
+        valid.model, request=valid, keep_content=True, server_tools=conversation.toolbox or None
+    )
     upstream = conversation.services.upstream
     turns, stop_reason = 0, None
     while True:
@@ -197,18 +221,25 @@ async def _whole(conversation: Conversation) -> dict[str, Any]:
         if not again:
             break
         converter.next_segment()
-    converter.finish(stop_reason, conversation.toolbox.usage or None,
-                     conversation.toolbox.response_fields())
+    converter.finish(
+        stop_reason, conversation.toolbox.usage or None, conversation.toolbox.response_fields()
+    )
     message = converter.message()
     if conversation.search_query is not None:
-        message = finish_message(message, completion, conversation.search_query,
-                                 server_tool_use_id())
+        message = finish_message(
+            message, completion, conversation.search_query, server_tool_use_id()
+        )
         results, searches = message_searches(message)
         if results or searches:
             record_web_search(conversation.search_query, results, searches)
     outcome = converter.outcome
     if outcome.provider:
         annotate(provider=outcome.provider)
-    record_usage(conversation.route, message["usage"], outcome.raw_usage, message["stop_reason"],
-                 outcome.tool_calls)
+    record_usage(
+        conversation.route,
+        message["usage"],
+        outcome.raw_usage,
+        message["stop_reason"],
+        outcome.tool_calls,
+    )
     return message

@@ -31,8 +31,9 @@ NAME_PREFIX = "replay · "
 
 
 @flow(name="replay", persist_result=False, log_prints=False, validate_parameters=True)
-async def replay_flow(flow_run_id: str, model: str | None = None,
-                      echo: bool = False) -> dict[str, Any]:
+async def replay_flow(
+    flow_run_id: str, model: str | None = None, echo: bool = False
+) -> dict[str, Any]:
     """Replay the request of flow run `flow_run_id` (optionally on another `model`).
 
     Returns a short result; raises (so the run fails) if the replay fails again.
@@ -44,12 +45,17 @@ async def replay_flow(flow_run_id: str, model: str | None = None,
     my_id = this_flow_run.get_id()
     if my_id:
         await retag(my_id, tags, labels, name=f"{NAME_PREFIX}{original.name}")
-    run = Run(flow_name="replay", name="replay", record_tasks=False,
-              parameters={"request_id": original.request_id})
+    run = Run(
+        flow_name="replay",
+        name="replay",
+        record_tasks=False,
+        parameters={"request_id": original.request_id},
+    )
     run.summary["replay_of"] = original.id
     outcome = Outcome(run)
-    request, _context = await load_payload(original.request_id,
-                                           str(get_settings().payload_store_dir))
+    request, _context = await load_payload(
+        original.request_id, str(get_settings().payload_store_dir)
+    )
     if model:
         request["model"] = model
     run.parameters.update(model=request.get("model"), stream=bool(request.get("stream")))

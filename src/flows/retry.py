@@ -22,16 +22,21 @@ from src.tracking import Run
 
 
 @flow(name="messages", persist_result=False, log_prints=False, validate_parameters=True)
-async def retry_messages(request_id: str, model: str | None = None, stream: bool = False,
-                         session_id: str | None = None) -> dict[str, Any]:
+async def retry_messages(
+    request_id: str, model: str | None = None, stream: bool = False, session_id: str | None = None
+) -> dict[str, Any]:
     """Run stored request `request_id` again (on `model` if it differs from the stored one).
 
     `stream` and `session_id` describe the recorded request (the recorder writes them for
     the dashboard); the request itself comes from the payload store.
     """
     get_run_logger().info("running request %s again from its stored payload", request_id)
-    run = Run(flow_name="messages", name="retry", record_tasks=False,
-              parameters={"request_id": request_id, "model": model, "stream": stream})
+    run = Run(
+        flow_name="messages",
+        name="retry",
+        record_tasks=False,
+        parameters={"request_id": request_id, "model": model, "stream": stream},
+    )
     outcome = Outcome(run)
     request, _context = await load_payload(request_id, str(get_settings().payload_store_dir))
     if isinstance(model, str) and model and model not in ("unknown-model", request.get("model")):

@@ -20,9 +20,9 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.exceptions import ObjectNotFound
 
 from src.core.errors import AnthropicError
-from src.services import Services
 from src.core.settings import get_settings
 from src.flows.messages import messages_flow
+from src.services import Services
 from src.tracking import Run, current_run, step
 from src.tracking.artifact import render_summary
 from src.tracking.payloads import PayloadStore
@@ -69,9 +69,9 @@ async def read_original(flow_run_id: str) -> Original:
                 raise AnthropicError(
                     "invalid_request_error",
                     f"flow run {flow_run_id} is a {flow_name} run: only messages runs (and "
-                    "replays of them) can be replayed")
-            return Original(str(run.id), run.name, str(parameters["request_id"]),
-                            list(run.tags))
+                    "replays of them) can be replayed",
+                )
+            return Original(str(run.id), run.name, str(parameters["request_id"]), list(run.tags))
     raise AnthropicError("invalid_request_error", f"flow run {flow_run_id}: too many replays deep")
 
 
@@ -84,7 +84,8 @@ async def load_payload(request_id: str, store_dir: str) -> tuple[dict[str, Any],
         raise AnthropicError(
             "not_found_error",
             f"the payload of request {request_id} is no longer stored (pruned, or recorded "
-            "on another machine), so it cannot run again") from None
+            "on another machine), so it cannot run again",
+        ) from None
 
 
 async def run_stored(request: dict[str, Any], outcome: Outcome, *, echo: bool = False) -> None:
@@ -119,9 +120,10 @@ async def run_stored(request: dict[str, Any], outcome: Outcome, *, echo: bool = 
         outcome.run.summary["ttft_ms"] = (outcome.run.first_token_at - started) * 1000
     if outcome.error is not None:
         outcome.run.add_tags(f"error:{outcome.error.error_type}")
-    outcome.run.finish("FAILED" if outcome.error else "COMPLETED",
-                       f"{outcome.error.error_type}: {outcome.error.message}"
-                       if outcome.error else None)
+    outcome.run.finish(
+        "FAILED" if outcome.error else "COMPLETED",
+        f"{outcome.error.error_type}: {outcome.error.message}" if outcome.error else None,
+    )
     _log_outcome(outcome)
 
 
@@ -133,10 +135,13 @@ def _log_outcome(outcome: Outcome) -> None:
         logger.error("failed again: %s: %s", outcome.error.error_type, outcome.error.message)
         return
     usage = (outcome.message or {}).get("usage") or summary.get("usage") or {}
-    logger.info("answered by %s: %s input / %s output tokens, stop reason %s",
-                outcome.run.upstream_model or "-", usage.get("input_tokens", "-"),
-                usage.get("output_tokens", "-"),
-                (outcome.message or {}).get("stop_reason") or summary.get("stop_reason") or "-")
+    logger.info(
+        "answered by %s: %s input / %s output tokens, stop reason %s",
+        outcome.run.upstream_model or "-",
+        usage.get("input_tokens", "-"),
+        usage.get("output_tokens", "-"),
+        (outcome.message or {}).get("stop_reason") or summary.get("stop_reason") or "-",
+    )
 
 
 def _text_of_sse(event: bytes) -> tuple[str, tuple[str, str] | None]:
@@ -160,8 +165,9 @@ async def retag(flow_run_id: str, keep: list[str], add: list[str], name: str | N
     tags = [t for t in keep if not t.startswith(outcome_tags)]
     tags += [t for t in add if t not in tags]
     async with get_client() as client:
-        await client.update_flow_run(uuid.UUID(flow_run_id), tags=tags,
-                                     **({"name": name} if name else {}))
+        await client.update_flow_run(
+            uuid.UUID(flow_run_id), tags=tags, **({"name": name} if name else {})
+        )
 
 
 async def attach_summary(outcome: Outcome, description: str) -> None:

@@ -39,8 +39,10 @@ log = structlog.get_logger("oas.postgres")
 
 SYSTEM_USER = "oas-postgres"
 DATABASE = "prefect"
-HBA = ("# Written by oas on every start: the unix socket only, with a password.\n"
-       "local all all scram-sha-256\n")
+HBA = (
+    "# Written by oas on every start: the unix socket only, with a password.\n"
+    "local all all scram-sha-256\n"
+)
 
 
 def _bin(name: str) -> str:
@@ -103,12 +105,20 @@ class EmbeddedPostgres:
         entry = pwd.getpwnam(self.user)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
-    def _run(self, *args: str, check: bool = True, stdin: str | None = None,
-             with_password: bool = False) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *args: str, check: bool = True, stdin: str | None = None, with_password: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         extra = {"PGPASSWORD": self.password} if with_password else {}
-        result = subprocess.run(list(args), capture_output=True, text=True, input=stdin,
-                                timeout=60, env=child_env(extra, allow_secrets=True), cwd="/",
-                                **self._as_user())  # type: ignore[call-overload]
+        result = subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=60,
+            env=child_env(extra, allow_secrets=True),
+            cwd="/",
+            **self._as_user(),
+        )  # type: ignore[call-overload]
         if check and result.returncode != 0:
             raise RuntimeError(f"{Path(args[0]).name} failed: {result.stderr.strip()[-1000:]}")
         return result
@@ -136,14 +146,27 @@ class EmbeddedPostgres:
                 path.chmod(0o700)
             return
         if not self._user_exists():
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                            "/usr/sbin/nologin", self.user], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    self.user,
+                ],
+                check=True,
+                capture_output=True,
+            )
         entry = pwd.getpwnam(self.user)
         group = grp.getgrgid(entry.pw_gid).gr_name
         # Our own folders, from the data directory down: traverse by group only (0710).
         inside = [self.root, *self.root.parents]
-        inside = inside[: inside.index(self.private_root) + 1] if self.private_root in inside \
+        inside = (
+            inside[: inside.index(self.private_root) + 1]
+            if self.private_root in inside
             else [self.root]
+        )
         for folder in inside:
             os.chown(folder, -1, entry.pw_gid)
             folder.chmod(0o710)
@@ -153,8 +176,12 @@ class EmbeddedPostgres:
                 mode = parent.stat().st_mode
                 if not mode & stat.S_IXOTH:
                     parent.chmod(mode | stat.S_IXOTH)
-                    log.warning("let the database user traverse a folder", folder=str(parent),
-                                user=self.user, group=group)
+                    log.warning(
+                        "let the database user traverse a folder",
+                        folder=str(parent),
+                        user=self.user,
+                        group=group,
+                    )
         for path in (self.pgdata, self.socket_dir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
             path.chmod(0o700)
@@ -171,9 +198,17 @@ class EmbeddedPostgres:
             if self.user is not None:
                 entry = pwd.getpwnam(self.user)
                 os.chown(pwfile, entry.pw_uid, entry.pw_gid)
-            self._run(_bin("initdb"), "-D", str(self.pgdata), "--auth=scram-sha-256",
-                      f"--pwfile={pwfile}", "-U", "postgres", "--encoding=UTF8",
-                      "--no-instructions")
+            self._run(
+                _bin("initdb"),
+                "-D",
+                str(self.pgdata),
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--no-instructions",
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         (self.pgdata / "pg_hba.conf").write_text(HBA)
@@ -184,11 +219,21 @@ class EmbeddedPostgres:
         current = hba.read_text() if hba.exists() else ""
         if current == HBA and self.password_file.exists():
             return
-        log.warning("securing the PostgreSQL cluster: password authentication, no trust",
-                    pgdata=str(self.pgdata))
+        log.warning(
+            "securing the PostgreSQL cluster: password authentication, no trust",
+            pgdata=str(self.pgdata),
+        )
         statement = f"ALTER USER postgres PASSWORD '{self.password}';\n"
-        result = self._run(_bin("postgres"), "--single", "-D", str(self.pgdata), "-j",
-                           "postgres", stdin=statement, check=False)
+        result = self._run(
+            _bin("postgres"),
+            "--single",
+            "-D",
+            str(self.pgdata),
+            "-j",
+            "postgres",
+            stdin=statement,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"could not set the PostgreSQL password: {result.stderr[-500:]}")
         hba.write_text(HBA)
@@ -204,8 +249,18 @@ class EmbeddedPostgres:
             return
         if alive(pid):
             log.warning("stopping a PostgreSQL left running by an earlier oas", pid=pid)
-            self._run(_bin("pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "30", "-m", "fast",
-                      "stop", check=False)
+            self._run(
+                _bin("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                "30",
+                "-m",
+                "fast",
+                "stop",
+                check=False,
+            )
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -220,23 +275,57 @@ class EmbeddedPostgres:
         else:
             self._stop_leftover()
             self._secure_existing()
-        options = ["-c", "listen_addresses=", "-c", f"unix_socket_directories={self.socket_dir}",
-                   "-c", "unix_socket_permissions=0700", "-c", "password_encryption=scram-sha-256",
-                   "-c", "max_connections=200", "-c", "synchronous_commit=off",
-                   "-c", "shared_buffers=128MB"]
+        options = [
+            "-c",
+            "listen_addresses=",
+            "-c",
+            f"unix_socket_directories={self.socket_dir}",
+            "-c",
+            "unix_socket_permissions=0700",
+            "-c",
+            "password_encryption=scram-sha-256",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "shared_buffers=128MB",
+        ]
         with open(self.log_file, "ab") as log_out:
             self.process = subprocess.Popen(  # type: ignore[call-overload]
-                [_bin("postgres"), "-D", str(self.pgdata), *options], stdout=log_out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(), cwd="/",
-                start_new_session=True, preexec_fn=die_with_parent(signal.SIGINT), umask=0o077,
-                **self._as_user())
+                [_bin("postgres"), "-D", str(self.pgdata), *options],
+                stdout=log_out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=child_env(),
+                cwd="/",
+                start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGINT),
+                umask=0o077,
+                **self._as_user(),
+            )
         self._wait_ready()
-        exists = self._run(_bin("psql"), "-h", str(self.socket_dir), "-U", "postgres", "-tAc",
-                           f"SELECT 1 FROM pg_database WHERE datname='{DATABASE}'", check=False,
-                           with_password=True)
+        exists = self._run(
+            _bin("psql"),
+            "-h",
+            str(self.socket_dir),
+            "-U",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname='{DATABASE}'",
+            check=False,
+            with_password=True,
+        )
         if exists.stdout.strip() != "1":
-            self._run(_bin("createdb"), "-h", str(self.socket_dir), "-U", "postgres", DATABASE,
-                      with_password=True)
+            self._run(
+                _bin("createdb"),
+                "-h",
+                str(self.socket_dir),
+                "-U",
+                "postgres",
+                DATABASE,
+                with_password=True,
+            )
         log.info("PostgreSQL ready", socket=str(self.socket_dir), pid=self.process.pid)
         return self.url
 
@@ -246,8 +335,9 @@ class EmbeddedPostgres:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            ready = self._run(_bin("pg_isready"), "-q", "-h", str(self.socket_dir),
-                              "-U", "postgres", check=False)
+            ready = self._run(
+                _bin("pg_isready"), "-q", "-h", str(self.socket_dir), "-U", "postgres", check=False
+            )
             if ready.returncode == 0:
                 return
             time.sleep(0.1)

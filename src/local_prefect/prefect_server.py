@@ -66,16 +66,27 @@ class LocalPrefectServer:
     to see `oas` without Prefect turns it off).
     """
 
-    def __init__(self, data_dir: Path, port: int = 4200, database: str = "postgres",
-                 host: str = "127.0.0.1", *, restart: bool = True,
-                 backoff_base: float = 1.0, backoff_max: float = 60.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 4200,
+        database: str = "postgres",
+        host: str = "127.0.0.1",
+        *,
+        restart: bool = True,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.root = self.data_dir / "prefect"
         self.port = port
         self.host = host
         self.database = database
-        self.postgres = (EmbeddedPostgres(self.root / "postgres", private_root=self.data_dir)
-                         if database == "postgres" else None)
+        self.postgres = (
+            EmbeddedPostgres(self.root / "postgres", private_root=self.data_dir)
+            if database == "postgres"
+            else None
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.restart = restart
         self.backoff_base = backoff_base
@@ -109,9 +120,13 @@ class LocalPrefectServer:
             return False
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "restarts": self.restarts, "last_exit": self.last_exit,
-                "pid": self.process.pid if self.process is not None else None,
-                "database_restarts": self.database_restarts}
+        return {
+            "state": self.state,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "pid": self.process.pid if self.process is not None else None,
+            "database_restarts": self.database_restarts,
+        }
 
     def start(self, timeout: float = 90.0) -> str:
         """Start and wait until healthy; returns the API URL."""
@@ -135,25 +150,46 @@ class LocalPrefectServer:
         self._write_pid_file()
         _current = self
         if self.restart:
-            self._watcher = threading.Thread(target=self._watch, name="oas-prefect-watcher",
-                                             daemon=True)
+            self._watcher = threading.Thread(
+                target=self._watch, name="oas-prefect-watcher", daemon=True
+            )
             self._watcher.start()
         return self.api_url
 
     def _spawn(self) -> None:
-        env = child_env({
-            **SERVER_TUNING,
-            "PREFECT_HOME": str(self.root / "home"),
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": self._database_url(),
-            "PREFECT_API_URL": self.api_url,
-        }, prefixes=("PREFECT_",), allow_secrets=True)
+        env = child_env(
+            {
+                **SERVER_TUNING,
+                "PREFECT_HOME": str(self.root / "home"),
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL": self._database_url(),
+                "PREFECT_API_URL": self.api_url,
+            },
+            prefixes=("PREFECT_",),
+            allow_secrets=True,
+        )
         log_fd = os.open(self.root / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
-                 "--port", str(self.port), "--log-level", "WARNING"],
-                env=env, stdout=log_fd, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(self.root), start_new_session=True, preexec_fn=die_with_parent(),
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "WARNING",
+                ],
+                env=env,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(self.root),
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
                 umask=0o077,  # its files (PREFECT_HOME) are as private as ours
             )
         finally:
@@ -173,8 +209,10 @@ class LocalPrefectServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
-        raise RuntimeError(f"The Prefect server did not become healthy within {timeout:.0f}s "
-                           f"(log: {self.root / 'server.log'})")
+        raise RuntimeError(
+            f"The Prefect server did not become healthy within {timeout:.0f}s "
+            f"(log: {self.root / 'server.log'})"
+        )
 
     def _watch(self) -> None:
         """Reap the server when it exits and start it again, backing off while it fails.
@@ -192,18 +230,21 @@ class LocalPrefectServer:
                 self.last_exit = code
                 self._kill_group(process)  # whatever it left in its session
             self.state = "restarting"
-            delay = min(self.backoff_max, self.backoff_base * 2 ** failures)
-            log.warning("the Prefect server is gone; starting it again", exit_code=self.last_exit,
-                        in_seconds=delay, restarts=self.restarts)
+            delay = min(self.backoff_max, self.backoff_base * 2**failures)
+            log.warning(
+                "the Prefect server is gone; starting it again",
+                exit_code=self.last_exit,
+                in_seconds=delay,
+                restarts=self.restarts,
+            )
             if self._stopping.wait(delay):
                 return
             try:
                 self._spawn()
                 self._wait_healthy(90.0)
-            except Exception as exc:  # noqa: BLE001 - keep trying, with backoff
+            except Exception as exc:
                 failures += 1
-                log.error("the Prefect server did not come back", error=str(exc),
-                          attempt=failures)
+                log.error("the Prefect server did not come back", error=str(exc), attempt=failures)
                 if self.process is not None and self.process.poll() is None:
                     self._kill_group(self.process)
                 continue
@@ -213,8 +254,9 @@ class LocalPrefectServer:
             self.restarts += 1
             self.state = "running"
             self._write_pid_file()
-            log.info("Prefect server restarted", dashboard=self.dashboard_url,
-                     restarts=self.restarts)
+            log.info(
+                "Prefect server restarted", dashboard=self.dashboard_url, restarts=self.restarts
+            )
 
     def _wait_for_exit(self, process: subprocess.Popen[bytes]) -> int | None:
         """The server's exit code once it exits (reaped: no zombie), None when stopping;
@@ -224,13 +266,18 @@ class LocalPrefectServer:
                 return process.wait(2.0)
             except subprocess.TimeoutExpired:
                 pass
-            if self.postgres is not None and not self.postgres.running() \
-                    and not self._stopping.is_set():
-                log.warning("PostgreSQL is gone; starting it again",
-                            database_restarts=self.database_restarts)
+            if (
+                self.postgres is not None
+                and not self.postgres.running()
+                and not self._stopping.is_set()
+            ):
+                log.warning(
+                    "PostgreSQL is gone; starting it again",
+                    database_restarts=self.database_restarts,
+                )
                 try:
                     self.postgres.start()
-                except Exception as exc:  # noqa: BLE001 - tried again in two seconds
+                except Exception as exc:
                     log.error("PostgreSQL did not come back", error=str(exc))
                     continue
                 self.database_restarts += 1
@@ -238,10 +285,16 @@ class LocalPrefectServer:
         return None
 
     def _write_pid_file(self) -> None:
-        pids = {"oas": os.getpid(), "oas_command": command_line(os.getpid()),
-                "prefect": self.process.pid if self.process else None,
-                "postgres": (self.postgres.process.pid
-                             if self.postgres is not None and self.postgres.process else None)}
+        pids = {
+            "oas": os.getpid(),
+            "oas_command": command_line(os.getpid()),
+            "prefect": self.process.pid if self.process else None,
+            "postgres": (
+                self.postgres.process.pid
+                if self.postgres is not None and self.postgres.process
+                else None
+            ),
+        }
         tmp = self.pid_file.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -255,14 +308,23 @@ class LocalPrefectServer:
         except (OSError, ValueError):
             return
         owner = pids.get("oas")
-        if owner and owner != os.getpid() and alive(owner) \
-                and command_line(owner) == pids.get("oas_command"):
-            raise RuntimeError(f"another oas (pid {owner}) runs the Prefect server of "
-                               f"{self.data_dir}; stop it first, or use another OAS_DATA_DIR")
+        if (
+            owner
+            and owner != os.getpid()
+            and alive(owner)
+            and command_line(owner) == pids.get("oas_command")
+        ):
+            raise RuntimeError(
+                f"another oas (pid {owner}) runs the Prefect server of "
+                f"{self.data_dir}; stop it first, or use another OAS_DATA_DIR"
+            )
         prefect = pids.get("prefect")
         if prefect and alive(prefect) and "prefect" in command_line(prefect):
-            log.warning("taking over: stopping the Prefect server an earlier oas left running",
-                        pid=prefect, earlier_oas=owner)
+            log.warning(
+                "taking over: stopping the Prefect server an earlier oas left running",
+                pid=prefect,
+                earlier_oas=owner,
+            )
             try:
                 os.killpg(prefect, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):

@@ -57,11 +57,18 @@ def tighten_tree(root: Path) -> int:
 def secure_data_dir(settings: Settings) -> None:
     """The data directory and the payload store private; what was loose, tightened."""
     if private_dir(settings.data_dir):
-        log.warning("made the data directory private (it was readable by others)",
-                    path=str(settings.data_dir), mode="0700")
+        log.warning(
+            "made the data directory private (it was readable by others)",
+            path=str(settings.data_dir),
+            mode="0700",
+        )
     store = settings.payload_store_dir
-    if private_dir(store) or (store.exists() and any(
-            p.stat().st_mode & LOOSE for p in store.iterdir() if p.is_dir())):
+    if private_dir(store) or (
+        store.exists() and any(p.stat().st_mode & LOOSE for p in store.iterdir() if p.is_dir())
+    ):
         count = tighten_tree(store)
-        log.warning("made the payload store private (it was readable by others)",
-                    path=str(store), tightened=count)
+        log.warning(
+            "made the payload store private (it was readable by others)",
+            path=str(store),
+            tightened=count,
+        )

@@ -60,8 +60,16 @@ class ReplaceResult:
 class WorkspaceFiles:
     """File operations confined to one workspace's mapped directories."""
 
-    def __init__(self, path_map: PathMap, *, run_uid: int, chown_to: tuple[int, int] | None,
-                 max_output_bytes: int, max_edit_bytes: int, max_file_bytes: int) -> None:
+    def __init__(
+        self,
+        path_map: PathMap,
+        *,
+        run_uid: int,
+        chown_to: tuple[int, int] | None,
+        max_output_bytes: int,
+        max_edit_bytes: int,
+        max_file_bytes: int,
+    ) -> None:
         self.path_map = path_map
         self.run_uid = run_uid
         self.chown_to = chown_to
@@ -79,17 +87,25 @@ class WorkspaceFiles:
                 return self._listing(r)
             data, _ = self._read(r, self.max_edit_bytes, purpose="view")
         for magic, kind in _MAGIC:
-            if data.startswith(magic) or (kind == "image" and data[8:12] == b"WEBP"
-                                          and data.startswith(b"RIFF")):
+            if data.startswith(magic) or (
+                kind == "image" and data[8:12] == b"WEBP" and data.startswith(b"RIFF")
+            ):
                 return ViewResult(r.shown, kind, base64.b64encode(data).decode())
         lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
         total = len(lines)
         first, last = _range(view_range, total)
-        chosen = lines[first - 1:last]
+        chosen = lines[first - 1 : last]
         content, truncated = _fit(chosen, self.max_output_bytes)
         shown_lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
-        return ViewResult(r.shown, "text", content, num_lines=shown_lines,
-                          start_line=first, total_lines=total, truncated=truncated)
+        return ViewResult(
+            r.shown,
+            "text",
+            content,
+            num_lines=shown_lines,
+            start_line=first,
+            total_lines=total,
+            truncated=truncated,
+        )
 
     def _listing(self, r: Resolved) -> ViewResult:
         entries: list[str] = []
@@ -101,16 +117,26 @@ class WorkspaceFiles:
         truncated = len(entries) > MAX_LISTING
         entries = entries[:MAX_LISTING]
         content = "\n".join(entries) + ("\n" if entries else "")
-        return ViewResult(r.shown, "text", content, num_lines=len(entries), start_line=1,
-                          total_lines=len(entries), truncated=truncated, is_dir=True)
+        return ViewResult(
+            r.shown,
+            "text",
+            content,
+            num_lines=len(entries),
+            start_line=1,
+            total_lines=len(entries),
+            truncated=truncated,
+            is_dir=True,
+        )
 
     # ------------------------------------------------------------------ create
 
     def create(self, path: str, text: str) -> CreateResult:
         data = text.encode("utf-8")
         if len(data) > self.max_file_bytes:
-            raise PathError("invalid_tool_input",
-                            f"file_text is {len(data)} bytes; the limit is {self.max_file_bytes}")
+            raise PathError(
+                "invalid_tool_input",
+                f"file_text is {len(data)} bytes; the limit is {self.max_file_bytes}",
+            )
         with resolve(self.path_map, path, make_parents=True, owner=self.chown_to) as r:
             if r.is_dir:
                 raise PathError("invalid_tool_input", f"{r.shown}: is a directory")
@@ -142,9 +168,11 @@ class WorkspaceFiles:
             if count == 0:
                 raise PathError("invalid_tool_input", f"old_str was not found in {r.shown}")
             if count > 1:
-                raise PathError("invalid_tool_input",
-                                f"old_str appears {count} times in {r.shown}; include more "
-                                "surrounding lines so that it is unique")
+                raise PathError(
+                    "invalid_tool_input",
+                    f"old_str appears {count} times in {r.shown}; include more "
+                    "surrounding lines so that it is unique",
+                )
             result, new_text = _replace_once(text, old, new)
             encoded = new_text.encode("utf-8")
             if len(encoded) > self.max_file_bytes:
@@ -195,7 +223,7 @@ class WorkspaceFiles:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 if self.chown_to is not None:
                     os.fchown(fd, *self.chown_to)
                 os.fchmod(fd, mode)
@@ -214,15 +242,19 @@ def _range(view_range: list[int] | None, total: int) -> tuple[int, int]:
     """1-based inclusive line range; `[start, -1]` reads to the end."""
     if view_range is None:
         return 1, total
-    if (not isinstance(view_range, list) or len(view_range) != 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) for n in view_range)):
+    if (
+        not isinstance(view_range, list)
+        or len(view_range) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in view_range)
+    ):
         raise PathError("invalid_tool_input", "view_range must be two integers [start, end]")
     start, end = view_range
     if end == -1:
         end = total
     if start < 1 or end < start or (total and start > total):
-        raise PathError("invalid_tool_input",
-                        f"view_range {view_range} is not within the file's {total} lines")
+        raise PathError(
+            "invalid_tool_input", f"view_range {view_range} is not within the file's {total} lines"
+        )
     return start, min(end, total)
 
 
@@ -252,7 +284,7 @@ def _replace_once(text: str, old: str, new: str) -> tuple[ReplaceResult, str]:
         region_end = len(text) if newline == -1 else newline + 1
     new_text = text[:at] + new + text[end:]
     old_region = text[line_start:region_end]
-    new_region = new_text[line_start:region_end - len(old) + len(new)]
+    new_region = new_text[line_start : region_end - len(old) + len(new)]
     old_list = old_region.splitlines()
     new_list = new_region.splitlines()
     start = text.count("\n", 0, at) + 1
@@ -278,8 +310,11 @@ def _walk_listing(fd: int, prefix: str, depth: int, out: list[str]) -> None:
         out.append(f"{prefix}{entry.name}{'/' if is_dir else ''}")
         if is_dir and depth > 1:
             try:
-                child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                | os.O_CLOEXEC, dir_fd=fd)
+                child = os.open(
+                    entry.name,
+                    os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    dir_fd=fd,
+                )
             except OSError:
                 continue
             try:

@@ -61,12 +61,13 @@ def _places(path: str, shown: list[str]) -> list[str]:
             continue
         real = os.path.realpath(place)
         if _inside(path, real) and path != real:
-            places.append(place + path[len(real):])
+            places.append(place + path[len(real) :])
     return places
 
 
-def cover(shown: Iterable[str], hidden: Iterable[str],
-          sockets: Iterable[str] | None = None) -> Cover:
+def cover(
+    shown: Iterable[str], hidden: Iterable[str], sockets: Iterable[str] | None = None
+) -> Cover:
     """What to mount over, as paths in the sandbox, given the host paths shown and the ones
     that must be hidden. Host paths are taken as real paths, and mapped through the shown
     paths' real paths: a mount on a path through a symlink would land where it points."""
@@ -77,9 +78,9 @@ def cover(shown: Iterable[str], hidden: Iterable[str],
             dirs.extend(_places(path, shown))
     dirs = [d for d in sorted(set(dirs)) if not any(_inside(d, o) and d != o for o in dirs)]
     files: list[str] = []
-    for path in sorted({os.path.realpath(p)
-                        for p in (host_sockets() if sockets is None else sockets)}):
+    for path in sorted(
+        {os.path.realpath(p) for p in (host_sockets() if sockets is None else sockets)}
+    ):
         if os.path.exists(path):
-            files.extend(f for f in _places(path, shown)
-                         if not any(_inside(f, d) for d in dirs))
+            files.extend(f for f in _places(path, shown) if not any(_inside(f, d) for d in dirs))
     return Cover(tuple(dirs), tuple(sorted(set(files))))

@@ -100,21 +100,24 @@ class Isolation:
         self.config = config
 
     def path_map(self, workspace: Workspace) -> PathMap:
-        return PathMap({SANDBOX_WORKDIR: workspace.files_dir, "/tmp": workspace.tmp_dir},
-                       SANDBOX_WORKDIR)
+        return PathMap(
+            {SANDBOX_WORKDIR: workspace.files_dir, "/tmp": workspace.tmp_dir}, SANDBOX_WORKDIR
+        )
 
     def workdir(self, workspace: Workspace) -> str:
         return SANDBOX_WORKDIR
 
-    def spawn(self, workspace: Workspace, argv: list[str], *,
-              max_file_bytes: int | None = None) -> Spawn:
+    def spawn(
+        self, workspace: Workspace, argv: list[str], *, max_file_bytes: int | None = None
+    ) -> Spawn:
         """`max_file_bytes`: RLIMIT_FSIZE for this command (what is left of the quota)."""
         raise NotImplementedError
 
     def cover(self) -> Cover:
         """The host paths to hide inside the shown ones, as of now (sockets come and go)."""
-        return cover(_readonly(self.config.readonly_paths),
-                     (*SYSTEM_HIDDEN, *self.config.hidden_paths))
+        return cover(
+            _readonly(self.config.readonly_paths), (*SYSTEM_HIDDEN, *self.config.hidden_paths)
+        )
 
     def nproc(self) -> int:
         limit = self.config.limits.max_processes
@@ -130,25 +133,32 @@ class Isolation:
         filtered = seccomp.program() is not None
         return {
             "tier": self.tier,
-            "filesystem": "workspace, /tmp and read-only system paths only" if confined
+            "filesystem": "workspace, /tmp and read-only system paths only"
+            if confined
             else "not confined: commands see every file the sandbox uid can read",
-            "network": ("allowed: the host's network, loopback ports (oas, Prefect) included"
-                        if network else "none (own network namespace)")
-            if confined else "not confined (no namespace available)",
-            "sockets": ("host unix sockets hidden (data dir, /tmp, /run covered; sockets in "
-                        "shown paths masked)" + ("; abstract ones reachable (network on)"
-                                                 if network else ""))
-            if confined else "not confined: any unix socket the sandbox uid may open",
-            "processes": "own pid namespace" if confined
+            "network": (
+                "allowed: the host's network, loopback ports (oas, Prefect) included"
+                if network
+                else "none (own network namespace)"
+            )
+            if confined
+            else "not confined (no namespace available)",
+            "sockets": (
+                "host unix sockets hidden (data dir, /tmp, /run covered; sockets in "
+                "shown paths masked)"
+                + ("; abstract ones reachable (network on)" if network else "")
+            )
+            if confined
+            else "not confined: any unix socket the sandbox uid may open",
+            "processes": "own pid namespace"
+            if confined
             else "shares the host's; background processes may outlive a command",
             "disk_quota": "held during a command: watchdog every 0.1 s, each file limited to "
-                          "what is left" + ("; fallocate refused" if filtered else ""),
+            "what is left" + ("; fallocate refused" if filtered else ""),
             "memory_total": "held: a watchdog ends the command when its processes together "
-                            "pass the limit" + ("" if confined else
-                                                " (a process that leaves the tree escapes it)"),
+            "pass the limit" + ("" if confined else " (a process that leaves the tree escapes it)"),
             "pids": f"RLIMIT_NPROC {self.config.limits.max_processes}"
-                    + (" per namespace" if confined and nproc_per_namespace()
-                       else " counted over the uid"),
+            + (" per namespace" if confined and nproc_per_namespace() else " counted over the uid"),
             "nested_user_namespaces": "refused (seccomp)" if filtered else "allowed",
             "mountinfo": "shows the workspace's host path" if confined else "the host's",
             "runs_as_uid": self.config.run_uid,
@@ -158,11 +168,16 @@ class Isolation:
         """What this tier does not protect, said at start when it is the one in force."""
         if self.tier != "rlimits":
             return ["loopback ports of the host (network is on)"] if self.config.network else []
-        return [("files: every file the sandbox uid can read (the data dir when oas does not "
-                 "run as root)"), "unix sockets of the host (PostgreSQL, Docker, ...)",
-                "network: loopback ports (oas, Prefect) and the internet",
-                "processes: other processes of the sandbox uid",
-                "disk and memory outside the workspace: the host's /tmp, /var/tmp, /dev/shm"]
+        return [
+            (
+                "files: every file the sandbox uid can read (the data dir when oas does not "
+                "run as root)"
+            ),
+            "unix sockets of the host (PostgreSQL, Docker, ...)",
+            "network: loopback ports (oas, Prefect) and the internet",
+            "processes: other processes of the sandbox uid",
+            "disk and memory outside the workspace: the host's /tmp, /var/tmp, /dev/shm",
+        ]
 
 
 class Bubblewrap(Isolation):
@@ -178,14 +193,25 @@ class Bubblewrap(Isolation):
         """`--size` for the next tmpfs (bubblewrap 0.7 and later; older ones size nothing)."""
         return ["--size", str(size)] if self.sized else []
 
-    def spawn(self, workspace: Workspace, argv: list[str], *,
-              max_file_bytes: int | None = None) -> Spawn:
+    def spawn(
+        self, workspace: Workspace, argv: list[str], *, max_file_bytes: int | None = None
+    ) -> Spawn:
         env = clean_env(SANDBOX_WORKDIR, "/tmp")
         status_read, status_write = os.pipe()
         pass_fds = [status_write]
-        cmd = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent",
-               "--new-session", "--uid", str(INNER_ID), "--gid", str(INNER_ID),
-               "--hostname", "sandbox"]
+        cmd = [
+            self.bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(INNER_ID),
+            "--gid",
+            str(INNER_ID),
+            "--hostname",
+            "sandbox",
+        ]
         if self.config.network:
             cmd.append("--share-net")
         if self.disable_userns:
@@ -207,22 +233,43 @@ class Bubblewrap(Isolation):
             os.lseek(filter_fd, 0, os.SEEK_SET)
             pass_fds.append(filter_fd)
             cmd += ["--seccomp", str(filter_fd)]
-        cmd += ["--dev", "/dev", *self._size(SHM_BYTES), "--tmpfs", "/dev/shm",
-                "--proc", "/proc",
-                "--bind", str(workspace.files_dir), SANDBOX_WORKDIR,
-                "--bind", str(workspace.tmp_dir), "/tmp",
-                "--remount-ro", "/", "--chdir", SANDBOX_WORKDIR, "--clearenv"]
+        cmd += [
+            "--dev",
+            "/dev",
+            *self._size(SHM_BYTES),
+            "--tmpfs",
+            "/dev/shm",
+            "--proc",
+            "/proc",
+            "--bind",
+            str(workspace.files_dir),
+            SANDBOX_WORKDIR,
+            "--bind",
+            str(workspace.tmp_dir),
+            "/tmp",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            SANDBOX_WORKDIR,
+            "--clearenv",
+        ]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
-        prologue = _ulimit_prologue(self.config.limits, self.nproc(), started_fd=status_write,
-                                    file_bytes=max_file_bytes)
+        prologue = _ulimit_prologue(
+            self.config.limits, self.nproc(), started_fd=status_write, file_bytes=max_file_bytes
+        )
         cmd += ["--", "/bin/bash", "-c", prologue, "sandbox", *argv]
         drop = self.config.drops_privileges
-        return Spawn(cmd, {"PATH": PATH}, pass_fds=tuple(pass_fds),
-                     user=self.config.sandbox_uid if drop else None,
-                     group=self.config.sandbox_uid if drop else None,
-                     status_read=status_read, close_after_start=pass_fds,
-                     started_marker=True)
+        return Spawn(
+            cmd,
+            {"PATH": PATH},
+            pass_fds=tuple(pass_fds),
+            user=self.config.sandbox_uid if drop else None,
+            group=self.config.sandbox_uid if drop else None,
+            status_read=status_read,
+            close_after_start=pass_fds,
+            started_marker=True,
+        )
 
 
 class _Launched(Isolation):
@@ -230,9 +277,15 @@ class _Launched(Isolation):
 
     mode: str
 
-    def _config(self, workspace: Workspace, argv: list[str], env: dict[str, str],
-                 workspace_fd: int, status_fd: int,
-                 max_file_bytes: int | None) -> dict[str, object]:
+    def _config(
+        self,
+        workspace: Workspace,
+        argv: list[str],
+        env: dict[str, str],
+        workspace_fd: int,
+        status_fd: int,
+        max_file_bytes: int | None,
+    ) -> dict[str, object]:
         limits = self.config.limits
         drop = self.config.drops_privileges
         filter_bytes = seccomp.program()
@@ -245,10 +298,13 @@ class _Launched(Isolation):
             "status_fd": status_fd,
             "drop_uid": self.config.sandbox_uid if drop else None,
             "drop_gid": self.config.sandbox_uid if drop else None,
-            "limits": {"cpu": limits.cpu_seconds, "as": limits.memory_bytes,
-                       "fsize": max_file_bytes or limits.max_file_bytes,
-                       "nofile": limits.max_open_files,
-                       "nproc": limits.max_processes},
+            "limits": {
+                "cpu": limits.cpu_seconds,
+                "as": limits.memory_bytes,
+                "fsize": max_file_bytes or limits.max_file_bytes,
+                "nofile": limits.max_open_files,
+                "nproc": limits.max_processes,
+            },
             "nproc_relative": not nproc_per_namespace(),
             "readonly": list(_readonly(self.config.readonly_paths)),
             "hide_dirs": list(hide.dirs),
@@ -261,8 +317,9 @@ class _Launched(Isolation):
     def _env(self, workspace: Workspace) -> dict[str, str]:
         return clean_env(SANDBOX_WORKDIR, "/tmp")
 
-    def spawn(self, workspace: Workspace, argv: list[str], *,
-              max_file_bytes: int | None = None) -> Spawn:
+    def spawn(
+        self, workspace: Workspace, argv: list[str], *, max_file_bytes: int | None = None
+    ) -> Spawn:
         workspace_fd = os.open(workspace.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         status_read, status_write = os.pipe()
         env = self._env(workspace)
@@ -270,10 +327,13 @@ class _Launched(Isolation):
         config_fd = os.memfd_create("oas-sandbox", 0)
         os.write(config_fd, json.dumps(config).encode())
         os.lseek(config_fd, 0, os.SEEK_SET)
-        return Spawn([sys.executable, "-I", "-S", LAUNCHER, str(config_fd)], env,
-                     pass_fds=(config_fd, workspace_fd, status_write),
-                     status_read=status_read,
-                     close_after_start=[config_fd, workspace_fd, status_write])
+        return Spawn(
+            [sys.executable, "-I", "-S", LAUNCHER, str(config_fd)],
+            env,
+            pass_fds=(config_fd, workspace_fd, status_write),
+            status_read=status_read,
+            close_after_start=[config_fd, workspace_fd, status_write],
+        )
 
 
 class Namespaces(_Launched):
@@ -313,9 +373,16 @@ def probe(isolation: Isolation, workspace: Workspace) -> str | None:
     spawn = isolation.spawn(workspace, ["/bin/bash", "-c", "echo ok"])
     try:
         proc = subprocess.run(
-            spawn.argv, env=spawn.env, pass_fds=spawn.pass_fds, user=spawn.user,
-            group=spawn.group, extra_groups=[] if spawn.user is not None else None,
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=20, start_new_session=True,
+            spawn.argv,
+            env=spawn.env,
+            pass_fds=spawn.pass_fds,
+            user=spawn.user,
+            group=spawn.group,
+            extra_groups=[] if spawn.user is not None else None,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=20,
+            start_new_session=True,
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
@@ -343,8 +410,9 @@ def probe(isolation: Isolation, workspace: Workspace) -> str | None:
 @functools.cache
 def _bwrap_has(bwrap: str, option: str) -> bool:
     try:
-        usage = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10,
-                               check=False).stdout
+        usage = subprocess.run(
+            [bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return False
     return option in usage
@@ -361,19 +429,22 @@ def _readonly(paths: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-def _ulimit_prologue(limits: Limits, nproc: int, started_fd: int,
-                     file_bytes: int | None = None) -> str:
+def _ulimit_prologue(
+    limits: Limits, nproc: int, started_fd: int, file_bytes: int | None = None
+) -> str:
     """bash, inside bubblewrap's namespaces: say the sandbox is up (on a descriptor closed
     before the command runs), set the limits, run the command."""
     kib = 1024
-    return " && ".join([
-        f"printf started >&{started_fd}",
-        f"exec {started_fd}>&-",
-        "ulimit -c 0",
-        f"ulimit -t {limits.cpu_seconds}",
-        f"ulimit -v {limits.memory_bytes // kib}",
-        f"ulimit -f {(file_bytes or limits.max_file_bytes) // kib}",
-        f"ulimit -n {limits.max_open_files}",
-        f"ulimit -u {nproc}",
-        'exec "$@"',
-    ])
+    return " && ".join(
+        [
+            f"printf started >&{started_fd}",
+            f"exec {started_fd}>&-",
+            "ulimit -c 0",
+            f"ulimit -t {limits.cpu_seconds}",
+            f"ulimit -v {limits.memory_bytes // kib}",
+            f"ulimit -f {(file_bytes or limits.max_file_bytes) // kib}",
+            f"ulimit -n {limits.max_open_files}",
+            f"ulimit -u {nproc}",
+            'exec "$@"',
+        ]
+    )

@@ -87,11 +87,14 @@ def _call(result: int, what: str) -> None:
         raise SetupError(f"{what}: {os.strerror(errno)}")
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    enc = (lambda v: v.encode() if v is not None else None)
-    _call(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-          f"mount {target}")
+def _mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    enc = lambda v: v.encode() if v is not None else None
+    _call(
+        _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+        f"mount {target}",
+    )
 
 
 def _write(path: str, text: str) -> None:
@@ -154,8 +157,9 @@ def _harden(filter_hex: str | None) -> None:
         program = bytes.fromhex(filter_hex)
         buffer = ctypes.create_string_buffer(program, len(program))
         fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-        _call(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
-              "seccomp")
+        _call(
+            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp"
+        )
 
 
 def _exec(cfg: dict) -> None:
@@ -183,6 +187,7 @@ def _exit_code(status: int) -> int:
 
 # ---------------------------------------------------------------- rlimits
 
+
 def run_rlimits(cfg: dict) -> None:
     os.fchdir(cfg["workspace_fd"])
     os.close(cfg["workspace_fd"])
@@ -196,6 +201,7 @@ def run_rlimits(cfg: dict) -> None:
 
 
 # ---------------------------------------------------------------- namespaces
+
 
 def _ro_remount(target: str) -> None:
     current = os.statvfs(target).f_flag
@@ -235,8 +241,7 @@ def _build_root(cfg: dict) -> str:
 
     # what oas keeps inside the shown paths (its data, sockets): see src/sandbox/hidden.py
     for path in cfg.get("hide_dirs", ()):
-        _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-               "mode=0755,size=1m")
+        _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m")
     for path in cfg.get("hide_files", ()):
         _mount("/dev/null", root + path, None, MS_BIND)
 
@@ -247,8 +252,12 @@ def _build_root(cfg: dict) -> str:
         if os.path.exists(f"/dev/{name}"):
             open(f"{dev}/{name}", "w").close()
             _mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{dev}/{name}")
     os.mkdir(f"{dev}/shm", 0o1777)
 
@@ -347,7 +356,7 @@ def main() -> None:
             run_namespaces(cfg, status_fd)
         else:
             run_rlimits(cfg)
-    except BaseException as exc:  # noqa: BLE001 - anything here is a setup failure
+    except BaseException as exc:
         try:
             os.write(status_fd, f"{type(exc).__name__}: {exc}".encode()[:2000])
         finally:

@@ -75,8 +75,13 @@ class Resolved:
         self.close()
 
 
-def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
-            owner: tuple[int, int] | None = None) -> Resolved:
+def resolve(
+    path_map: PathMap,
+    text: str,
+    *,
+    make_parents: bool = False,
+    owner: tuple[int, int] | None = None,
+) -> Resolved:
     """Resolve `text` to its parent directory descriptor and final name, confined.
 
     `make_parents` creates missing intermediate directories (for `create`), owned by
@@ -121,8 +126,9 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
                 try:
                     fds.append(os.open(host, _DIR_FLAGS))
                 except OSError as exc:
-                    raise fail("unavailable",
-                               f"workspace directory unavailable: {exc.strerror}") from None
+                    raise fail(
+                        "unavailable", f"workspace directory unavailable: {exc.strerror}"
+                    ) from None
                 names.append(part)
                 continue
             if any(root[: len(candidate)] == candidate for root in roots):
@@ -138,8 +144,9 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
                 shown = "/" + "/".join(candidate)
                 return Resolved(parent_fd, part, shown, exists=False, _fds=_owned(fds))
             if not make_parents:
-                raise fail("file_not_found",
-                           f"{'/' + '/'.join(candidate)}: no such directory") from None
+                raise fail(
+                    "file_not_found", f"{'/' + '/'.join(candidate)}: no such directory"
+                ) from None
             try:
                 os.mkdir(part, 0o755, dir_fd=parent_fd)
                 if owner is not None:
@@ -149,8 +156,9 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
             pending.insert(0, part)
             continue
         except OSError as exc:
-            raise fail("invalid_tool_input",
-                       f"{'/' + '/'.join(candidate)}: {exc.strerror}") from None
+            raise fail(
+                "invalid_tool_input", f"{'/' + '/'.join(candidate)}: {exc.strerror}"
+            ) from None
         mode = os.fstat(fd).st_mode
         if stat.S_ISLNK(mode):
             os.close(fd)
@@ -168,8 +176,9 @@ def resolve(path_map: PathMap, text: str, *, make_parents: bool = False,
         if is_last:
             os.close(fd)
             shown = "/" + "/".join(candidate)
-            return Resolved(parent_fd, part, shown, exists=True, is_dir=stat.S_ISDIR(mode),
-                            _fds=_owned(fds))
+            return Resolved(
+                parent_fd, part, shown, exists=True, is_dir=stat.S_ISDIR(mode), _fds=_owned(fds)
+            )
         if not stat.S_ISDIR(mode):
             os.close(fd)
             raise fail("invalid_tool_input", f"{'/' + '/'.join(candidate)}: not a directory")
@@ -189,6 +198,8 @@ def _owned(fds: list[int | None]) -> list[int]:
 
 def open_dir(resolved: Resolved) -> int:
     """A readable descriptor of the resolved directory (for listing), without following."""
-    return os.open(resolved.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                   dir_fd=resolved.dir_fd)
-
+    return os.open(
+        resolved.name,
+        os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+        dir_fd=resolved.dir_fd,
+    )

@@ -15,16 +15,83 @@ from dataclasses import dataclass
 
 # words after which the next word is again in command position
 _SEPARATORS = {";", "&", "&&", "|", "||", "|&", "(", ")", "\n", "{", "}", "`", "$("}
-_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for",
-             "case", "esac", "in", "select", "function", "time", "!", "[[", "]]"}
+_KEYWORDS = {
+    "if",
+    "then",
+    "else",
+    "elif",
+    "fi",
+    "do",
+    "done",
+    "while",
+    "until",
+    "for",
+    "case",
+    "esac",
+    "in",
+    "select",
+    "function",
+    "time",
+    "!",
+    "[[",
+    "]]",
+}
 # prefixes that run the next word as the program
-_WRAPPERS = {"sudo", "doas", "env", "exec", "command", "builtin", "nohup", "nice", "timeout",
-             "stdbuf", "xargs", "setsid", "busybox"}
+_WRAPPERS = {
+    "sudo",
+    "doas",
+    "env",
+    "exec",
+    "command",
+    "builtin",
+    "nohup",
+    "nice",
+    "timeout",
+    "stdbuf",
+    "xargs",
+    "setsid",
+    "busybox",
+}
 # always allowed with an allow list: the shell's own builtins
-_BUILTINS = {"cd", "echo", "printf", "export", "set", "unset", "test", "[", "true", "false",
-             "exit", "return", "read", "pwd", ":", "local", "declare", "shift", "wait",
-             "trap", "source", ".", "alias", "type", "ulimit", "umask", "break", "continue",
-             "let", "eval", "jobs", "popd", "pushd", "dirs", "hash", "getopts", "shopt"}
+_BUILTINS = {
+    "cd",
+    "echo",
+    "printf",
+    "export",
+    "set",
+    "unset",
+    "test",
+    "[",
+    "true",
+    "false",
+    "exit",
+    "return",
+    "read",
+    "pwd",
+    ":",
+    "local",
+    "declare",
+    "shift",
+    "wait",
+    "trap",
+    "source",
+    ".",
+    "alias",
+    "type",
+    "ulimit",
+    "umask",
+    "break",
+    "continue",
+    "let",
+    "eval",
+    "jobs",
+    "popd",
+    "pushd",
+    "dirs",
+    "hash",
+    "getopts",
+    "shopt",
+}
 _NAMING = {"for", "select", "case"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
@@ -54,16 +121,17 @@ class CommandPolicy:
             allowed = set(self.allow) | _BUILTINS
             for program in programs:
                 if program not in allowed:
-                    return (f"this server's policy allows only these programs: "
-                            f"{', '.join(sorted(self.allow))} (not {program!r})")
+                    return (
+                        f"this server's policy allows only these programs: "
+                        f"{', '.join(sorted(self.allow))} (not {program!r})"
+                    )
         return None
 
 
 def programs_in(command: str) -> list[str]:
     """The programs a shell command line names in command position (best effort)."""
     text = _without_heredocs(command).replace("$(", " $( ").replace("`", " ` ")
-    lexer = shlex.shlex(text, posix=True,
-                        punctuation_chars=";&|()\n")
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()\n")
     lexer.whitespace = " \t\r"
     lexer.wordchars += "$`{}[]!:.=/-+,@%^~*?"
     lexer.commenters = "#"
@@ -94,10 +162,10 @@ def programs_in(command: str) -> list[str]:
     return programs
 
 
-def parse_policy(allow: tuple[str, ...] | list[str], deny: tuple[str, ...] | list[str]
-                 ) -> CommandPolicy:
+def parse_policy(
+    allow: tuple[str, ...] | list[str], deny: tuple[str, ...] | list[str]
+) -> CommandPolicy:
     return CommandPolicy(tuple(a for a in allow if a), tuple(d for d in deny if d))
-
 
 
 def _without_heredocs(command: str) -> str:

@@ -50,9 +50,15 @@ class CommandResult:
     stopped: str | None = None
 
 
-async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str],
-                      limits: Limits, *, stdin: bytes | None = None,
-                      disk: DiskWatch | None = None) -> CommandResult:
+async def run_command(
+    isolation: Isolation,
+    workspace: Workspace,
+    argv: list[str],
+    limits: Limits,
+    *,
+    stdin: bytes | None = None,
+    disk: DiskWatch | None = None,
+) -> CommandResult:
     file_bytes = disk.file_limit(limits.max_file_bytes) if disk else None
     spawn = isolation.spawn(workspace, argv, max_file_bytes=file_bytes)
     started = time.monotonic()
@@ -79,8 +85,10 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
 
     budget = _Budget(limits.max_output_bytes)
     out, err = bytearray(), bytearray()
-    readers = [asyncio.create_task(_read(proc.stdout, out, budget)),
-               asyncio.create_task(_read(proc.stderr, err, budget))]
+    readers = [
+        asyncio.create_task(_read(proc.stdout, out, budget)),
+        asyncio.create_task(_read(proc.stderr, err, budget)),
+    ]
     helpers = list(readers)
     if stdin is not None:
         helpers.append(asyncio.create_task(_feed(proc, stdin)))
@@ -90,8 +98,9 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
     watch = asyncio.create_task(Watchdog(limits.memory_bytes, disk).run(proc.pid))
     helpers += [exited, overflow, watch]
     try:
-        done, _ = await asyncio.wait({exited, overflow, watch}, timeout=limits.timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {exited, overflow, watch}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         timed_out = not done
         stopped = watch.result() if watch in done else None
         _kill_group(proc.pid)  # the command, or what it left running in the background
@@ -103,7 +112,7 @@ async def run_command(isolation: Isolation, workspace: Workspace, argv: list[str
         raise
     finally:
         for task in helpers:  # a reader still waiting: something outside the group holds
-            task.cancel()     # the pipe (rlimits tier); its output is not ours to wait for
+            task.cancel()  # the pipe (rlimits tier); its output is not ours to wait for
         transport.close()
         if spawn.status_read is not None and not exited.done():
             _close([spawn.status_read])

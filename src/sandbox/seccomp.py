@@ -21,10 +21,10 @@ import struct
 
 # BPF instruction classes and modes
 _LD_W_ABS = 0x00 | 0x00 | 0x20  # BPF_LD | BPF_W | BPF_ABS
-_JEQ_K = 0x05 | 0x10 | 0x00     # BPF_JMP | BPF_JEQ | BPF_K
-_JGE_K = 0x05 | 0x30 | 0x00     # BPF_JMP | BPF_JGE | BPF_K
-_JSET_K = 0x05 | 0x40 | 0x00    # BPF_JMP | BPF_JSET | BPF_K
-_RET_K = 0x06 | 0x00            # BPF_RET | BPF_K
+_JEQ_K = 0x05 | 0x10 | 0x00  # BPF_JMP | BPF_JEQ | BPF_K
+_JGE_K = 0x05 | 0x30 | 0x00  # BPF_JMP | BPF_JGE | BPF_K
+_JSET_K = 0x05 | 0x40 | 0x00  # BPF_JMP | BPF_JSET | BPF_K
+_RET_K = 0x06 | 0x00  # BPF_RET | BPF_K
 
 _ALLOW = 0x7FFF0000
 _ERRNO = 0x00050000
@@ -54,22 +54,22 @@ def program(machine: str | None = None) -> bytes | None:
     arch, fallocate, unshare, clone, clone3 = numbers
     deny = _ERRNO
     ops = [
-        _op(_LD_W_ABS, _ARCH),                      # 0
-        _op(_JEQ_K, arch, jt=1),                    # 1: native -> 3
-        _op(_RET_K, deny | ENOSYS),                 # 2
-        _op(_LD_W_ABS, _NR),                        # 3
-        _op(_JGE_K, _X32_BIT, jt=0, jf=1),          # 4: x32 numbers -> 5, else 6
-        _op(_RET_K, deny | ENOSYS),                 # 5
-        _op(_JEQ_K, fallocate, jt=0, jf=1),         # 6
-        _op(_RET_K, deny | EOPNOTSUPP),             # 7
-        _op(_JEQ_K, clone3, jt=0, jf=1),            # 8
-        _op(_RET_K, deny | ENOSYS),                 # 9
-        _op(_JEQ_K, unshare, jt=1),                 # 10: -> 12
-        _op(_JEQ_K, clone, jt=0, jf=4),             # 11: neither -> 16
-        _op(_LD_W_ABS, _ARG0_LOW),                  # 12: the flags
-        _op(_JSET_K, CLONE_NEWUSER, jt=0, jf=1),    # 13
-        _op(_RET_K, deny | EPERM),                  # 14
-        _op(_RET_K, _ALLOW),                        # 15
-        _op(_RET_K, _ALLOW),                        # 16
+        _op(_LD_W_ABS, _ARCH),  # 0
+        _op(_JEQ_K, arch, jt=1),  # 1: native -> 3
+        _op(_RET_K, deny | ENOSYS),  # 2
+        _op(_LD_W_ABS, _NR),  # 3
+        _op(_JGE_K, _X32_BIT, jt=0, jf=1),  # 4: x32 numbers -> 5, else 6
+        _op(_RET_K, deny | ENOSYS),  # 5
+        _op(_JEQ_K, fallocate, jt=0, jf=1),  # 6
+        _op(_RET_K, deny | EOPNOTSUPP),  # 7
+        _op(_JEQ_K, clone3, jt=0, jf=1),  # 8
+        _op(_RET_K, deny | ENOSYS),  # 9
+        _op(_JEQ_K, unshare, jt=1),  # 10: -> 12
+        _op(_JEQ_K, clone, jt=0, jf=4),  # 11: neither -> 16
+        _op(_LD_W_ABS, _ARG0_LOW),  # 12: the flags
+        _op(_JSET_K, CLONE_NEWUSER, jt=0, jf=1),  # 13
+        _op(_RET_K, deny | EPERM),  # 14
+        _op(_RET_K, _ALLOW),  # 15
+        _op(_RET_K, _ALLOW),  # 16
     ]
     return b"".join(ops)

@@ -34,9 +34,11 @@ log = structlog.get_logger("oas.sandbox")
 MAX_EDIT_BYTES = 10 * 1024 * 1024
 QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
 USAGE_FRESH = 30.0  # seconds a full measure of all workspaces is trusted
-RLIMITS_NOT_CHOSEN = ("works here, but confines no file, unix socket or port of this host; "
-                      "set OAS_CODE_EXECUTION_ISOLATION=rlimits to accept that, or install "
-                      "bubblewrap or allow unprivileged user namespaces")
+RLIMITS_NOT_CHOSEN = (
+    "works here, but confines no file, unix socket or port of this host; "
+    "set OAS_CODE_EXECUTION_ISOLATION=rlimits to accept that, or install "
+    "bubblewrap or allow unprivileged user namespaces"
+)
 
 
 class Busy(Exception):
@@ -81,7 +83,8 @@ class SandboxService:
         for name in wanted:  # a stronger tier the host lacks is said, not silently passed
             if name not in {t.tier for t in tiers}:
                 self._skipped[name] = "not installed on this host" + (
-                    " (apt-get install bubblewrap)" if name == "bubblewrap" else "")
+                    " (apt-get install bubblewrap)" if name == "bubblewrap" else ""
+                )
         for tier in tiers:
             workspace = self._probe_workspace()
             try:
@@ -94,9 +97,13 @@ class SandboxService:
             if error is None:
                 unprotected = tier.unprotected()
                 log_fn = log.warning if unprotected else log.info
-                log_fn("code execution isolation", tier=tier.tier, skipped=self._skipped or None,
-                       does_not_protect=unprotected or None,
-                       **{k: v for k, v in tier.describe().items() if k != "tier"})
+                log_fn(
+                    "code execution isolation",
+                    tier=tier.tier,
+                    skipped=self._skipped or None,
+                    does_not_protect=unprotected or None,
+                    **{k: v for k, v in tier.describe().items() if k != "tier"},
+                )
                 return tier
             self._skipped.setdefault(tier.tier, error)
         log.error("code execution unavailable: no isolation tier works", skipped=self._skipped)
@@ -121,13 +128,17 @@ class SandboxService:
         assert isolation is not None
         chown = (self.config.run_uid, self.config.run_gid) if self.config.drops_privileges else None
         return WorkspaceFiles(
-            isolation.path_map(workspace), run_uid=self.config.run_uid, chown_to=chown,
+            isolation.path_map(workspace),
+            run_uid=self.config.run_uid,
+            chown_to=chown,
             max_output_bytes=self.config.limits.max_output_bytes,
-            max_edit_bytes=MAX_EDIT_BYTES, max_file_bytes=self.config.limits.max_file_bytes,
+            max_edit_bytes=MAX_EDIT_BYTES,
+            max_file_bytes=self.config.limits.max_file_bytes,
         )
 
-    async def run(self, workspace: Workspace, argv: list[str], *,
-                  stdin: bytes | None = None) -> CommandResult:
+    async def run(
+        self, workspace: Workspace, argv: list[str], *, stdin: bytes | None = None
+    ) -> CommandResult:
         """Run argv in the workspace's sandbox; `Busy` when no slot frees up in time."""
         isolation = self.isolation()
         assert isolation is not None
@@ -140,8 +151,9 @@ class SandboxService:
         try:
             disk = await asyncio.to_thread(self.disk_watch, workspace)
             try:
-                return await run_command(isolation, workspace, argv, self.config.limits,
-                                         stdin=stdin, disk=disk)
+                return await run_command(
+                    isolation, workspace, argv, self.config.limits, stdin=stdin, disk=disk
+                )
             finally:  # what it left behind counts in the total of the next command
                 await asyncio.to_thread(disk.usage)
         finally:
@@ -151,8 +163,7 @@ class SandboxService:
         """The workspace's quota and the total cap, as they stand before a command."""
         now = time.monotonic()
         if now - self._usage_at > USAGE_FRESH:
-            self._usage = {w: self.store.usage_bytes(self.store.at(w))
-                           for w in self.store.ids()}
+            self._usage = {w: self.store.usage_bytes(self.store.at(w)) for w in self.store.ids()}
             self._usage_at = now
 
         def usage() -> int:
@@ -164,8 +175,14 @@ class SandboxService:
             return sum(list(self._usage.values())) - self._usage.get(workspace.id, 0) + used
 
         start = usage()
-        return DiskWatch(usage, self.config.workspace_bytes, total, self.config.total_disk_bytes,
-                         start_usage=start, start_total=total(start))
+        return DiskWatch(
+            usage,
+            self.config.workspace_bytes,
+            total,
+            self.config.total_disk_bytes,
+            start_usage=start,
+            start_total=total(start),
+        )
 
     def total_usage(self) -> int:
         """Disk use of all workspaces, as last measured."""
@@ -177,12 +194,16 @@ class SandboxService:
         self._usage[workspace.id] = used
         mb = 1024 * 1024
         if used + adding > self.config.workspace_bytes:
-            return (f"the workspace is over its {self.config.workspace_bytes // mb} MB quota: "
-                    "delete files before writing more")
+            return (
+                f"the workspace is over its {self.config.workspace_bytes // mb} MB quota: "
+                "delete files before writing more"
+            )
         if self.total_usage() + adding > self.config.total_disk_bytes:
-            return (f"the workspaces on this server together are at their "
-                    f"{self.config.total_disk_bytes // mb} MB limit: delete files before "
-                    "writing more")
+            return (
+                f"the workspaces on this server together are at their "
+                f"{self.config.total_disk_bytes // mb} MB limit: delete files before "
+                "writing more"
+            )
         return None
 
     # ---------------------------------------------------------------- report
@@ -209,9 +230,12 @@ class SandboxService:
             },
             "network": self.config.network,
             "policy": {"allow": list(self.policy.allow), "deny": list(self.policy.deny)},
-            "workspaces": {"dir": str(self.config.workspace_dir), "count": self.store.count(),
-                           "ttl_seconds": self.config.ttl,
-                           "disk_bytes_measured": self.total_usage()},
+            "workspaces": {
+                "dir": str(self.config.workspace_dir),
+                "count": self.store.count(),
+                "ttl_seconds": self.config.ttl,
+                "disk_bytes_measured": self.total_usage(),
+            },
         }
 
 

@@ -43,7 +43,7 @@ def process_tree(root: int) -> list[int]:
         except OSError:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 1:
             children.setdefault(int(fields[1]), []).append(int(entry))
     tree, stack = [], [root]
@@ -95,9 +95,9 @@ def _memfd_bytes(pid: int, seen: set[tuple[int, int]]) -> int:
 class DiskWatch:
     """The workspace's quota and the total over all workspaces, for one command."""
 
-    usage: Callable[[], int]          # this workspace, now
+    usage: Callable[[], int]  # this workspace, now
     quota: int
-    total: Callable[[int], int]       # all workspaces, given this one's usage now
+    total: Callable[[int], int]  # all workspaces, given this one's usage now
     total_quota: int
     start_usage: int = 0
     start_total: int = 0
@@ -105,12 +105,16 @@ class DiskWatch:
     def over(self) -> str | None:
         used = self.usage()
         if used > max(self.quota, self.start_usage) + DISK_SLACK:
-            return (f"the command was stopped: the workspace went past its "
-                    f"{self.quota // MB} MB quota ({used // MB} MB); delete files to make room")
+            return (
+                f"the command was stopped: the workspace went past its "
+                f"{self.quota // MB} MB quota ({used // MB} MB); delete files to make room"
+            )
         total = self.total(used)
         if total > max(self.total_quota, self.start_total) + DISK_SLACK:
-            return (f"the command was stopped: the workspaces on this server together went "
-                    f"past their {self.total_quota // MB} MB limit")
+            return (
+                f"the command was stopped: the workspaces on this server together went "
+                f"past their {self.total_quota // MB} MB limit"
+            )
         return None
 
     def file_limit(self, max_file_bytes: int) -> int:
@@ -133,8 +137,10 @@ class Watchdog:
         self.peak_memory = max(self.peak_memory, used)
         reason = None
         if used > self.memory_bytes:
-            reason = (f"the command was stopped: its processes together used more than "
-                      f"{self.memory_bytes // MB} MB of memory ({used // MB} MB)")
+            reason = (
+                f"the command was stopped: its processes together used more than "
+                f"{self.memory_bytes // MB} MB of memory ({used // MB} MB)"
+            )
         elif self.disk is not None:
             reason = self.disk.over()
         if reason:

@@ -167,8 +167,7 @@ class WorkspaceStore:
                     self.delete(workspace_id)
                     removed += 1
                 except OSError as exc:
-                    log.warning("workspace cleanup failed", container=workspace_id,
-                                error=str(exc))
+                    log.warning("workspace cleanup failed", container=workspace_id, error=str(exc))
         return removed
 
     def maybe_sweep(self) -> None:
@@ -178,8 +177,11 @@ class WorkspaceStore:
     def ids(self) -> list[str]:
         """Ids of the workspaces on disk (live or not yet swept)."""
         try:
-            return [n.removesuffix(".json") for n in os.listdir(self.root)
-                    if n.endswith(".json") and ID_PATTERN.match(n.removesuffix(".json"))]
+            return [
+                n.removesuffix(".json")
+                for n in os.listdir(self.root)
+                if n.endswith(".json") and ID_PATTERN.match(n.removesuffix(".json"))
+            ]
         except FileNotFoundError:
             return []
 
@@ -235,8 +237,11 @@ class WorkspaceStore:
     # ---------------------------------------------------------------- metadata
 
     def _write_meta(self, workspace: Workspace) -> None:
-        meta = {"id": workspace.id, "created_at": workspace.created_at,
-                "last_used_at": workspace.last_used_at}
+        meta = {
+            "id": workspace.id,
+            "created_at": workspace.created_at,
+            "last_used_at": workspace.last_used_at,
+        }
         target = self.root / f"{workspace.id}.json"
         temp = self.root / f".{workspace.id}.{secrets.token_hex(4)}.tmp"
         temp.write_text(json.dumps(meta))
@@ -245,8 +250,13 @@ class WorkspaceStore:
     def _read_meta(self, workspace_id: str) -> Workspace | None:
         try:
             meta = json.loads((self.root / f"{workspace_id}.json").read_text())
-            return Workspace(workspace_id, self.root / workspace_id, float(meta["created_at"]),
-                             float(meta["last_used_at"]), self.ttl)
+            return Workspace(
+                workspace_id,
+                self.root / workspace_id,
+                float(meta["created_at"]),
+                float(meta["last_used_at"]),
+                self.ttl,
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

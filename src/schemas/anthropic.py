@@ -8,7 +8,7 @@ that rejects them breaks its users. Content blocks of a type we do not know are 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, model_validator
 
@@ -73,8 +73,6 @@ class ToolUseBlock(_Open):
     cache_control: CacheControl | None = None
 
 
-
-
 class ThinkingBlock(_Open):
     type: Literal["thinking"]
     thinking: str
@@ -112,17 +110,7 @@ def _block_tag(value: Any) -> str:
 
 
 ContentBlock = Annotated[
-    Union[
-        Annotated[TextBlock, Tag("text")],
-        Annotated[ImageBlock, Tag("image")],
-        Annotated[DocumentBlock, Tag("document")],
-        Annotated[SearchResultBlock, Tag("search_result")],
-        Annotated[ToolUseBlock, Tag("tool_use")],
-        Annotated["ToolResultBlock", Tag("tool_result")],
-        Annotated[ThinkingBlock, Tag("thinking")],
-        Annotated[RedactedThinkingBlock, Tag("redacted_thinking")],
-        Annotated[UnknownBlock, Tag("unknown")],
-    ],
+    Annotated[TextBlock, Tag("text")] | Annotated[ImageBlock, Tag("image")] | Annotated[DocumentBlock, Tag("document")] | Annotated[SearchResultBlock, Tag("search_result")] | Annotated[ToolUseBlock, Tag("tool_use")] | Annotated["ToolResultBlock", Tag("tool_result")] | Annotated[ThinkingBlock, Tag("thinking")] | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")] | Annotated[UnknownBlock, Tag("unknown")],
     Discriminator(_block_tag),
 ]
 

@@ -47,12 +47,17 @@ class Services:
             from src.services.upstream.openai_compat import OpenAICompatUpstream
 
             backend = OpenAICompatUpstream(settings)
-        limiter = ConcurrencyLimiter(settings.max_concurrency, settings.max_queue,
-                                     settings.queue_timeout)
+        limiter = ConcurrencyLimiter(
+            settings.max_concurrency, settings.max_queue, settings.queue_timeout
+        )
         mcp = ManagedMcpServers.from_settings(settings)
         spend = SpendService(open_ledger(settings.ledger_url, settings.data_dir))
-        return cls(settings, GuardedUpstream(backend, limiter, settings.first_byte_timeout),
-                   mcp=mcp if mcp else None, spend=spend)
+        return cls(
+            settings,
+            GuardedUpstream(backend, limiter, settings.first_byte_timeout),
+            mcp=mcp if mcp else None,
+            spend=spend,
+        )
 
     def start(self) -> None:
         """Start background work (inside the running event loop, at app start-up)."""
@@ -60,8 +65,7 @@ class Services:
 
         # the first token count must not wait for LiteLLM's import (once per process:
         # `oas serve` starts this earlier still, beside the Prefect server)
-        self.tokenizers = warm_up_in_background(self.settings.big_model,
-                                                self.settings.small_model)
+        self.tokenizers = warm_up_in_background(self.settings.big_model, self.settings.small_model)
         if self.spend is not None:
             self.spend.start()
         if self.mcp is not None:

@@ -28,13 +28,22 @@ log = structlog.get_logger("oas.mcp.managed")
 def spec_for(config: ManagedServerConfig, log_dir: Path | None = None) -> ServerSpec:
     if config.command:
         return ServerSpec(
-            name=config.name, transport="stdio", command=tuple(config.command),
-            env=dict(config.env), cwd=config.cwd, timeout=config.timeout,
+            name=config.name,
+            transport="stdio",
+            command=tuple(config.command),
+            env=dict(config.env),
+            cwd=config.cwd,
+            timeout=config.timeout,
             stderr_log=(log_dir / f"{config.name}.log") if log_dir else None,
         )
     url = config.url or ""
-    return ServerSpec(name=config.name, transport=url_transport(url, config.transport), url=url,
-                      headers=dict(config.headers), timeout=config.timeout)
+    return ServerSpec(
+        name=config.name,
+        transport=url_transport(url, config.transport),
+        url=url,
+        headers=dict(config.headers),
+        timeout=config.timeout,
+    )
 
 
 @dataclass
@@ -95,8 +104,9 @@ class ManagedMcpServers:
     @classmethod
     def from_settings(cls, settings: Settings) -> ManagedMcpServers:
         """The servers of the OAS_CONFIG file (raises `McpConfigError` for a broken one)."""
-        return cls(load_managed_servers(settings.config_file),
-                   log_dir=settings.data_dir / "mcp-logs")
+        return cls(
+            load_managed_servers(settings.config_file), log_dir=settings.data_dir / "mcp-logs"
+        )
 
     def __bool__(self) -> bool:
         return bool(self.servers)
@@ -107,8 +117,11 @@ class ManagedMcpServers:
         self._loop = asyncio.get_running_loop()
         for server in self.servers.values():
             server.set_state("starting")
-            self._tasks.append(asyncio.create_task(self._supervise(server),
-                                                   name=f"mcp-supervisor:{server.config.name}"))
+            self._tasks.append(
+                asyncio.create_task(
+                    self._supervise(server), name=f"mcp-supervisor:{server.config.name}"
+                )
+            )
 
     async def wait_started(self, timeout: float) -> None:
         """Wait until no server is still in its first start (for the CLI and tests)."""
@@ -146,7 +159,7 @@ class ManagedMcpServers:
         """Sleep unless stopping; True if the supervisor should go on."""
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 
@@ -158,15 +171,19 @@ class ManagedMcpServers:
             try:
                 await connection.open()
                 server.tools = await connection.list_tools()
-            except Exception as exc:  # noqa: BLE001 - any failure to start is retried
+            except Exception as exc:
                 await connection.aclose()
                 server.failures += 1
                 server.last_error = connection.error or str(exc)
                 delay = self._backoff(server.failures)
                 server.next_attempt = time.time() + delay
                 server.set_state("restarting")
-                log.warning("managed MCP server failed to start", server=name,
-                            error=server.last_error, retry_in=round(delay, 1))
+                log.warning(
+                    "managed MCP server failed to start",
+                    server=name,
+                    error=server.last_error,
+                    retry_in=round(delay, 1),
+                )
                 if not await self._pause(delay):
                     break
                 continue
@@ -187,8 +204,12 @@ class ManagedMcpServers:
             delay = self._backoff(server.failures)
             server.next_attempt = time.time() + delay
             server.set_state("restarting")
-            log.warning("managed MCP server stopped answering; restarting", server=name,
-                        error=server.last_error, retry_in=round(delay, 1))
+            log.warning(
+                "managed MCP server stopped answering; restarting",
+                server=name,
+                error=server.last_error,
+                retry_in=round(delay, 1),
+            )
             if not await self._pause(delay):
                 break
         server.set_state("stopped")
@@ -198,14 +219,15 @@ class ManagedMcpServers:
         while await self._pause(self.health_interval):
             try:
                 await connection.ping()
-            except Exception as exc:  # noqa: BLE001 - a failed ping is a dead server
+            except Exception as exc:
                 server.last_error = connection.error or f"ping failed: {type(exc).__name__}: {exc}"
                 return
 
     # -- requests ---------------------------------------------------------------------
 
-    def available(self, requested: set[str],
-                  taken: frozenset[str] | set[str] = frozenset()) -> list[ManagedServer]:
+    def available(
+        self, requested: set[str], taken: frozenset[str] | set[str] = frozenset()
+    ) -> list[ManagedServer]:
         """The running servers a request gets: the ones it asked for (`*`: all) and those
         offered always, except names its own `mcp_servers` already use.
 
@@ -218,16 +240,19 @@ class ManagedMcpServers:
             loop = None
         if loop is not self._loop:
             if requested:
-                log.warning("managed MCP servers are not available on this event loop",
-                            requested=sorted(requested))
+                log.warning(
+                    "managed MCP servers are not available on this event loop",
+                    requested=sorted(requested),
+                )
             return out
         for name, server in self.servers.items():
             wanted = server.config.offer == "always" or "*" in requested or name in requested
             if not wanted or name in taken:
                 continue
             if server.state != "running" or server.connection is None:
-                log.warning("managed MCP server asked for but not running", server=name,
-                            state=server.state)
+                log.warning(
+                    "managed MCP server asked for but not running", server=name, state=server.state
+                )
                 continue
             out.append(server)
         return out

@@ -33,7 +33,8 @@ from src.services.netguard import AddressPolicy, GuardedTransport
 
 if TYPE_CHECKING:
     from mcp import ClientSession
-    from mcp.types import CallToolResult, Tool as McpTool
+    from mcp.types import CallToolResult
+    from mcp.types import Tool as McpTool
 
 log = structlog.get_logger("oas.mcp")
 
@@ -161,16 +162,21 @@ class McpConnection:
         self._task = asyncio.create_task(self._serve(), name=f"mcp:{self.spec.name}")
         try:
             await asyncio.wait_for(self._ready.wait(), self.spec.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.aclose()
-            raise McpUnavailable(f"no answer from {self.spec.where} within "
-                                 f"{self.spec.timeout:g}s") from None
+            raise McpUnavailable(
+                f"no answer from {self.spec.where} within {self.spec.timeout:g}s"
+            ) from None
         if self._session is None:
             await self.aclose()
             raise McpUnavailable(self.error or f"could not connect to {self.spec.where}")
 
-    def _http_client(self, headers: dict[str, str] | None = None, timeout: Any = None,
-                     auth: httpx.Auth | None = None) -> httpx.AsyncClient:
+    def _http_client(
+        self,
+        headers: dict[str, str] | None = None,
+        timeout: Any = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.AsyncClient:
         """The SDK's client factory: ours adds the address guard for request-level servers."""
         transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(trust_env=False)
         if self.policy is not None:
@@ -191,22 +197,30 @@ class McpConnection:
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
             errlog: TextIO = stack.enter_context(_stderr_sink(spec.stderr_log))
-            params = StdioServerParameters(command=spec.command[0], args=list(spec.command[1:]),
-                                           env=_child_env(spec.env),
-                                           cwd=spec.cwd)
+            params = StdioServerParameters(
+                command=spec.command[0],
+                args=list(spec.command[1:]),
+                env=_child_env(spec.env),
+                cwd=spec.cwd,
+            )
             async with stdio_client(params, errlog=errlog) as (read, write):
                 yield read, write
         elif spec.transport == "sse":
             from mcp.client.sse import sse_client
 
-            async with sse_client(spec.url or "", timeout=spec.timeout,
-                                  httpx_client_factory=self._http_client) as (read, write):
+            async with sse_client(
+                spec.url or "", timeout=spec.timeout, httpx_client_factory=self._http_client
+            ) as (read, write):
                 yield read, write
         else:
             from mcp.client.streamable_http import streamable_http_client
 
             client = await stack.enter_async_context(self._http_client())
-            async with streamable_http_client(spec.url or "", http_client=client) as (read, write, _):
+            async with streamable_http_client(spec.url or "", http_client=client) as (
+                read,
+                write,
+                _,
+            ):
                 yield read, write
 
     async def _serve(self) -> None:
@@ -215,17 +229,24 @@ class McpConnection:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 read, write = await stack.enter_async_context(self._streams(stack))
-                session = await stack.enter_async_context(ClientSession(
-                    read, write, read_timeout_seconds=timedelta(seconds=self.spec.timeout)))
+                session = await stack.enter_async_context(
+                    ClientSession(
+                        read, write, read_timeout_seconds=timedelta(seconds=self.spec.timeout)
+                    )
+                )
                 await session.initialize()
                 self._session = session
                 self._ready.set()
                 await self._closing.wait()
-        except BaseException as exc:  # noqa: BLE001 - this task's failure is the connection's state
+        except BaseException as exc:
             if not self._closing.is_set():
                 self.error = _describe(exc, self.spec)
-                log.warning("MCP connection ended", server=self.spec.name, where=self.spec.where,
-                            error=self.error)
+                log.warning(
+                    "MCP connection ended",
+                    server=self.spec.name,
+                    where=self.spec.where,
+                    error=self.error,
+                )
         finally:
             self._session = None
             self._ready.set()
@@ -256,9 +277,10 @@ class McpConnection:
     async def _bounded(self, call: Any) -> Any:
         try:
             return await asyncio.wait_for(call, self.spec.timeout)
-        except asyncio.TimeoutError:
-            raise McpUnavailable(f"{self.spec.name} did not answer within "
-                                 f"{self.spec.timeout:g}s") from None
+        except TimeoutError:
+            raise McpUnavailable(
+                f"{self.spec.name} did not answer within {self.spec.timeout:g}s"
+            ) from None
 
     async def aclose(self) -> None:
         """Close the session and transport (a stdio server's process is stopped)."""
@@ -268,7 +290,7 @@ class McpConnection:
             return
         try:
             await asyncio.wait_for(asyncio.shield(task), 10.0)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task

@@ -114,7 +114,7 @@ class AddressPolicy:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(bare, port, type=socket.SOCK_STREAM), self.resolve_timeout
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise UnresolvableHost(f"cannot resolve {host}: {exc or type(exc).__name__}") from None
         addresses: list[IPAddress] = []
         for info in infos:

@@ -73,8 +73,11 @@ def tokenizer_args(model: str) -> dict[str, Any]:
     if bundled:
         return {"model": model}
     openai_tokenizer = getattr(utils, "_return_openai_tokenizer", None)
-    tokenizer = (openai_tokenizer(model) if openai_tokenizer is not None
-                 else {"type": "openai_tokenizer", "tokenizer": litellm.encoding})
+    tokenizer = (
+        openai_tokenizer(model)
+        if openai_tokenizer is not None
+        else {"type": "openai_tokenizer", "tokenizer": litellm.encoding}
+    )
     return {"model": model, "custom_tokenizer": tokenizer}
 
 
@@ -129,19 +132,21 @@ def _message_tokens(args: dict[str, Any], message: dict[str, Any]) -> int:
     litellm = litellm_module()
     try:
         return int(litellm.token_counter(**args, messages=[message], count_response_tokens=True))
-    except Exception as exc:  # noqa: BLE001 - a part LiteLLM cannot read is counted as text
+    except Exception as exc:
         log.info("token counter fell back to text", error=type(exc).__name__)
         return int(litellm.token_counter(**args, text=orjson.dumps(message, default=str).decode()))
 
 
-def _tools_tokens(args: dict[str, Any], tools: list[dict[str, Any]] | None,
-                  tool_choice: Any, has_system: bool) -> int:
+def _tools_tokens(
+    args: dict[str, Any], tools: list[dict[str, Any]] | None, tool_choice: Any, has_system: bool
+) -> int:
     """LiteLLM's part for tools, tool choice and the reply primer (it depends on whether
     a system message exists, so that is part of the key)."""
     litellm = litellm_module()
     probe = [{"role": "system", "content": ""}] if has_system else []
-    with_tools = litellm.token_counter(**args, messages=probe, tools=tools or None,
-                                       tool_choice=tool_choice)
+    with_tools = litellm.token_counter(
+        **args, messages=probe, tools=tools or None, tool_choice=tool_choice
+    )
     probe_only = litellm.token_counter(**args, messages=probe, count_response_tokens=True)
     return int(with_tools) - int(probe_only)
 
@@ -184,7 +189,7 @@ def warm_up(*models: str) -> None:
     for model in dict.fromkeys(models):
         try:
             count_openai_tokens(model, [{"role": "user", "content": "warm up"}])
-        except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never a failure
+        except Exception as exc:
             log.warning("token counter warm-up failed", model=model, error=type(exc).__name__)
 
 
@@ -199,7 +204,8 @@ def warm_up_in_background(*models: str) -> threading.Thread:
     global _warm_up_thread
     with _warm_up_lock:
         if _warm_up_thread is None:
-            _warm_up_thread = threading.Thread(target=warm_up, args=models, daemon=True,
-                                               name="oas-tokenizer-warm-up")
+            _warm_up_thread = threading.Thread(
+                target=warm_up, args=models, daemon=True, name="oas-tokenizer-warm-up"
+            )
             _warm_up_thread.start()
         return _warm_up_thread

@@ -17,8 +17,20 @@ from __future__ import annotations
 from typing import Any
 
 MAIN = "main"
-KINDS = ("main", "subagent", "quota", "token-count", "warmup", "title", "topic", "summary",
-         "web-fetch", "web-search", "bash-prefix", "file-paths")
+KINDS = (
+    "main",
+    "subagent",
+    "quota",
+    "token-count",
+    "warmup",
+    "title",
+    "topic",
+    "summary",
+    "web-fetch",
+    "web-search",
+    "bash-prefix",
+    "file-paths",
+)
 
 # (kind, phrase) looked for in the system prompt, first match wins.
 _SYSTEM_PHRASES: tuple[tuple[str, str], ...] = (
@@ -43,8 +55,11 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(b.get("text", "") for b in content
-                         if isinstance(b, dict) and isinstance(b.get("text"), str))
+        return "\n".join(
+            b.get("text", "")
+            for b in content
+            if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
     return ""
 
 
@@ -58,7 +73,8 @@ def _last_user_text(messages: list[Any]) -> str:
 def _has_web_search_tool(body: dict[str, Any]) -> bool:
     tools = body.get("tools")
     return isinstance(tools, list) and any(
-        isinstance(t, dict) and str(t.get("type") or "").startswith("web_search_") for t in tools)
+        isinstance(t, dict) and str(t.get("type") or "").startswith("web_search_") for t in tools
+    )
 
 
 def request_kind(body: Any) -> str:

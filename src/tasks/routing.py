@@ -59,8 +59,9 @@ class Route:
         """`thinking (thinking: true)`: the rule and why, for the run's summary."""
         matched = self.matched
         if not matched and self.rule == "default":
-            matched = (f"{self.client_model.strip()} -> {self.alias}" if self.alias
-                       else "passed through")
+            matched = (
+                f"{self.client_model.strip()} -> {self.alias}" if self.alias else "passed through"
+            )
         return f"{self.rule} ({matched})" if matched else self.rule
 
 
@@ -70,15 +71,20 @@ def map_model(name: str, settings: Settings) -> Route:
     found = settings.config.model_table.lookup(name.strip())
     if found is not None:
         glob, target = found
-        route = replace(_primary(target, settings), client_model=name, rule="models",
-                        matched=f"model: {glob}")
+        route = replace(
+            _primary(target, settings), client_model=name, rule="models", matched=f"model: {glob}"
+        )
     else:
         route = _primary(name, settings)
     return _with_fallbacks(route, settings)
 
 
-def choose_route(body: dict[str, Any], settings: Settings, client: str | None = None,
-                 input_tokens: int | None = None) -> Route:
+def choose_route(
+    body: dict[str, Any],
+    settings: Settings,
+    client: str | None = None,
+    input_tokens: int | None = None,
+) -> Route:
     """The route for a whole request (raises `NeedsTokens` if a rule needs the count and
     `input_tokens` is None)."""
     name = str(body.get("model") or "")
@@ -97,14 +103,23 @@ def choose_route(body: dict[str, Any], settings: Settings, client: str | None = 
         fallbacks = rule.fallbacks
     else:
         fallbacks = settings.fallbacks_for(target.alias, target.upstream_model, name)
-    return table.remember((rule.name, name), Route(
-        name, target.upstream_model, target.alias,
-        tuple(m for m in dict.fromkeys(fallbacks) if m != target.upstream_model),
-        rule.name, decision.matched, rule.provider))
+    return table.remember(
+        (rule.name, name),
+        Route(
+            name,
+            target.upstream_model,
+            target.alias,
+            tuple(m for m in dict.fromkeys(fallbacks) if m != target.upstream_model),
+            rule.name,
+            decision.matched,
+            rule.provider,
+        ),
+    )
 
 
-async def route_request(body: dict[str, Any], settings: Settings,
-                        client: str | None = None) -> Route:
+async def route_request(
+    body: dict[str, Any], settings: Settings, client: str | None = None
+) -> Route:
     """`choose_route`, counting the input tokens (in a worker thread) only if a rule
     needs them, exactly as `count_tokens` counts."""
     try:
@@ -144,14 +159,20 @@ def _primary(name: str, settings: Settings) -> Route:
 
 
 @step("resolve-model")
-async def resolve_model(body: dict[str, Any], settings: Settings,
-                        client: str | None = None) -> Route:
+async def resolve_model(
+    body: dict[str, Any], settings: Settings, client: str | None = None
+) -> Route:
     """Task: the route for this request; the run is tagged `route:<rule>` and its summary
     says which conditions matched."""
     route = await route_request(body, settings, client)
     annotate(tags=[f"route:{route.rule}"], route=route.explanation)
     # DEBUG: not for the terminal at INFO, but always in the run's Logs tab
-    log.debug("model chosen", client_model=route.client_model,
-              upstream_model=route.upstream_model, alias=route.alias, rule=route.rule,
-              fallbacks=list(route.fallbacks) or None)
+    log.debug(
+        "model chosen",
+        client_model=route.client_model,
+        upstream_model=route.upstream_model,
+        alias=route.alias,
+        rule=route.rule,
+        fallbacks=list(route.fallbacks) or None,
+    )
     return route

@@ -40,7 +40,11 @@ def count_request_tokens(body: Any, settings: Settings) -> TokenCount:
     route = map_model(request.model, settings)
     upstream = to_openai(request, route)
     tokens, parts, reused = count_openai_tokens(
-        route.upstream_model, upstream["messages"], upstream.get("tools"), upstream.get("tool_choice"))
+        route.upstream_model,
+        upstream["messages"],
+        upstream.get("tools"),
+        upstream.get("tool_choice"),
+    )
     return TokenCount(tokens, route.upstream_model, parts, reused)
 
 

@@ -10,7 +10,6 @@ from src.core.errors import AnthropicError, invalid_request
 from src.schemas.anthropic import MessagesRequest
 from src.tracking import step
 
-
 _BRANCHES = {"str", "list", "int", "float", "bool", "dict", "none"}
 
 
@@ -33,8 +32,17 @@ def _where(loc: tuple[Any, ...]) -> list[str]:
     return parts
 
 
-_TAGS = {"text", "image", "document", "search_result", "tool_use", "tool_result", "thinking",
-         "redacted_thinking", "unknown"}
+_TAGS = {
+    "text",
+    "image",
+    "document",
+    "search_result",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+    "unknown",
+}
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -55,12 +55,18 @@ def render_summary(run: Run) -> str:
         ("attempts", "; ".join(s.get("attempts") or []) or None),
         ("fallbacks", s.get("fallbacks")),
         ("error", run.message if run.state != "COMPLETED" else None),
-        ("payload bytes (new on disk)",
-         f"{s.get('payload_bytes', '-')} ({s.get('payload_new_bytes', '-')})"),
+        (
+            "payload bytes (new on disk)",
+            f"{s.get('payload_bytes', '-')} ({s.get('payload_new_bytes', '-')})",
+        ),
         ("replayed from", s.get("replay_of")),
         ("started", datetime.fromtimestamp(run.started, UTC).isoformat(timespec="milliseconds")),
-        ("log lines", f"{len(run.logs)} (+{run.logs_dropped} not kept)" if run.logs_dropped
-         else len(run.logs)),
+        (
+            "log lines",
+            f"{len(run.logs)} (+{run.logs_dropped} not kept)"
+            if run.logs_dropped
+            else len(run.logs),
+        ),
     ]
     lines = ["| field | value |", "| --- | --- |"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in rows]

@@ -40,6 +40,6 @@ class Batch:
         try:
             await call("POST", self.url, batch)
             self.on_sent(len(batch))
-        except Exception as exc:  # noqa: BLE001 - lost, counted in the API errors
+        except Exception as exc:
             if not isinstance(exc, PrefectDown):
                 log.warning(f"could not send {self.what}", error=str(exc), count=len(batch))

@@ -29,8 +29,11 @@ def iso(ts: float) -> str:
 def task_run_events(run: Run, flow_run_id: str) -> list[dict[str, Any]]:
     """The events of every task of `run`, in order."""
     related = [
-        {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
-         "prefect.resource.role": "flow-run", "prefect.resource.name": run.name},
+        {
+            "prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
+            "prefect.resource.role": "flow-run",
+            "prefect.resource.name": run.name,
+        },
     ]
     events: list[dict[str, Any]] = []
     for n, task in enumerate(run.tasks):
@@ -53,14 +56,35 @@ def task_run_events(run: Run, flow_run_id: str) -> list[dict[str, Any]]:
         # One event per task run, its final state: the payload carries the real start and
         # end times, so the dashboard shows when and how long it ran, and Prefect's
         # database takes half the rows a Running event before it would add.
-        events.append(_event(task.id, task.name, task.state, task.message, ended, "RUNNING",
-                             task_run, related, str(local_uuid()), None))
+        events.append(
+            _event(
+                task.id,
+                task.name,
+                task.state,
+                task.message,
+                ended,
+                "RUNNING",
+                task_run,
+                related,
+                str(local_uuid()),
+                None,
+            )
+        )
     return events
 
 
-def _event(task_id: uuid.UUID, name: str, state: str, message: str | None, occurred: float,
-           previous: str | None, task_run: dict[str, Any], related: list[dict[str, str]],
-           event_id: str, follows: str | None) -> dict[str, Any]:
+def _event(
+    task_id: uuid.UUID,
+    name: str,
+    state: str,
+    message: str | None,
+    occurred: float,
+    previous: str | None,
+    task_run: dict[str, Any],
+    related: list[dict[str, str]],
+    event_id: str,
+    follows: str | None,
+) -> dict[str, Any]:
     state_name = STATE_NAMES.get(state, state.title())
     return {
         "id": event_id,
@@ -79,10 +103,21 @@ def _event(task_id: uuid.UUID, name: str, state: str, message: str | None, occur
         "related": related,
         "payload": {
             "intended": {"from": previous, "to": state},
-            "initial_state": {"type": previous, "name": STATE_NAMES[previous],
-                              "message": "", "state_details": {}} if previous else None,
-            "validated_state": {"type": state, "name": state_name, "message": message or "",
-                                "state_details": {}, "data": None},
+            "initial_state": {
+                "type": previous,
+                "name": STATE_NAMES[previous],
+                "message": "",
+                "state_details": {},
+            }
+            if previous
+            else None,
+            "validated_state": {
+                "type": state,
+                "name": state_name,
+                "message": message or "",
+                "state_details": {},
+                "data": None,
+            },
             "task_run": task_run,
         },
         "follows": follows,

@@ -8,8 +8,9 @@ from src.tracking.events import STATE_NAMES
 from src.tracking.run import Run
 
 
-def flow_run_create(run: Run, flow_id: str, state: str, message: str | None,
-                    deployment_id: str | None = None) -> dict[str, Any]:
+def flow_run_create(
+    run: Run, flow_id: str, state: str, message: str | None, deployment_id: str | None = None
+) -> dict[str, Any]:
     """A flow run in `state`, in `deployment_id` if its flow is served (Retry needs it)."""
     return {
         "flow_id": flow_id,

@@ -22,12 +22,30 @@ from src.tracking.run import Run, current_run
 
 MAX_LINE_CHARS = 32_000  # a body logged at DEBUG can be large; Prefect keeps it whole
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "warn": logging.WARNING, "error": logging.ERROR, "exception": logging.ERROR,
-           "critical": logging.CRITICAL}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
 # Already in the run's parameters, or structlog's own bookkeeping.
-_SKIP = frozenset({"event", "timestamp", "level", "logger", "request_id", "session_id",
-                   "exc_info", "stack_info", "_record", "_from_structlog"})
+_SKIP = frozenset(
+    {
+        "event",
+        "timestamp",
+        "level",
+        "logger",
+        "request_id",
+        "session_id",
+        "exc_info",
+        "stack_info",
+        "_record",
+        "_from_structlog",
+    }
+)
 
 
 def _value(value: Any) -> str:
@@ -85,14 +103,25 @@ def install() -> None:
 def log_records(run: Run, flow_run_id: str) -> list[dict[str, Any]]:
     """The run's lines as Prefect `LogCreate` bodies, and one saying how many were left out."""
     records = [
-        {"name": line.name, "level": line.level, "message": line.message,
-         "timestamp": iso(line.timestamp), "flow_run_id": flow_run_id,
-         "task_run_id": str(line.task_run_id) if line.task_run_id else None}
+        {
+            "name": line.name,
+            "level": line.level,
+            "message": line.message,
+            "timestamp": iso(line.timestamp),
+            "flow_run_id": flow_run_id,
+            "task_run_id": str(line.task_run_id) if line.task_run_id else None,
+        }
         for line in run.logs
     ]
     if run.logs_dropped:
-        records.append({"name": "oas.recorder", "level": logging.WARNING,
-                        "message": f"{run.logs_dropped} more log lines of this run not kept",
-                        "timestamp": iso(run.ended or run.started), "flow_run_id": flow_run_id,
-                        "task_run_id": None})
+        records.append(
+            {
+                "name": "oas.recorder",
+                "level": logging.WARNING,
+                "message": f"{run.logs_dropped} more log lines of this run not kept",
+                "timestamp": iso(run.ended or run.started),
+                "flow_run_id": flow_run_id,
+                "task_run_id": None,
+            }
+        )
     return records

@@ -111,10 +111,18 @@ class PrefectApi:
     of the recorder's CPU, and that CPU is taken from the requests being served.
     """
 
-    def __init__(self, base_url: str, *, timeout: float, concurrency: int,
-                 on_down: Callable[[BaseException], None], on_call: Callable[[bool, int], None],
-                 on_retry: Callable[[], None], retries: int = 6,
-                 max_backoff: float = 2.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        concurrency: int,
+        on_down: Callable[[BaseException], None],
+        on_call: Callable[[bool, int], None],
+        on_retry: Callable[[], None],
+        retries: int = 6,
+        max_backoff: float = 2.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0))
         self.concurrency = concurrency
@@ -132,26 +140,30 @@ class PrefectApi:
         if self._session is None:  # made on the recorder's running loop
             connector = aiohttp.TCPConnector(limit=self.concurrency + 2)
             self._session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=connector,
-                headers={"content-type": "application/json"})
+                timeout=self.timeout,
+                connector=connector,
+                headers={"content-type": "application/json"},
+            )
         return self._session
 
-    async def _request(self, method: str, url: str, json: Any = None,
-                       timeout: float | None = None) -> ApiResponse:
+    async def _request(
+        self, method: str, url: str, json: Any = None, timeout: float | None = None
+    ) -> ApiResponse:
         if callable(json):  # a body made when it is sent: with what is known by then
             json = json()
         data = orjson.dumps(json) if json is not None else None
         self.sent_bytes += len(data) if data else 0
         options = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
-        async with self.session.request(method, f"{self.base_url}{url}", data=data,
-                                        **options) as response:
+        async with self.session.request(
+            method, f"{self.base_url}{url}", data=data, **options
+        ) as response:
             return ApiResponse(response.status, dict(response.headers), await response.read())
 
     async def healthy(self) -> bool:
         """Does the API answer `/health` (within 2 s)?"""
         try:
             return (await self._request("GET", "/health", timeout=2.0)).status_code == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
     def _delay(self, attempt: int, response: ApiResponse | None) -> float:
@@ -160,7 +172,7 @@ class PrefectApi:
                 return min(self.max_backoff, float(response.headers.get("retry-after", "")))
             except ValueError:
                 pass
-        return min(self.max_backoff, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.5)
+        return min(self.max_backoff, 0.1 * 2**attempt) * random.uniform(0.5, 1.5)
 
     async def call(self, method: str, url: str, json: Any = None) -> ApiResponse:
         """One write, retried while Prefect is busy; raises PrefectDown when it gives up,
@@ -177,7 +189,7 @@ class PrefectApi:
                 self.on_call(True, self.sent_bytes - before)
                 self.on_down(exc)  # nothing listens: no point in retrying now
                 raise PrefectDown(str(exc) or type(exc).__name__) from exc
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 # a dropped connection, a slow answer
                 self.on_call(True, self.sent_bytes - before)
                 if last:
@@ -193,12 +205,20 @@ class PrefectApi:
                 if busy and not last:
                     pass  # retry below
                 elif response.status_code >= 500:
-                    log.warning("Prefect API failed a write", url=url,
-                                status=response.status_code, body=response.text[:300])
+                    log.warning(
+                        "Prefect API failed a write",
+                        url=url,
+                        status=response.status_code,
+                        body=response.text[:300],
+                    )
                     raise PrefectDown(f"Prefect API answered {response.status_code}")
                 elif response.status_code >= 400:
-                    log.warning("Prefect API refused a write", url=url,
-                                status=response.status_code, body=response.text[:300])
+                    log.warning(
+                        "Prefect API refused a write",
+                        url=url,
+                        status=response.status_code,
+                        body=response.text[:300],
+                    )
                     raise PrefectRefused(response.status_code, response.text)
                 else:
                     return response

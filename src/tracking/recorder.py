@@ -138,7 +138,7 @@ class Recorder:
         fut: Future[None] = asyncio.run_coroutine_threadsafe(self._drain(drain_seconds), self._loop)
         try:
             fut.result(drain_seconds + 2)
-        except Exception:  # noqa: BLE001 - shutdown must go on
+        except Exception:
             pass
         self._stopping = True
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -170,9 +170,14 @@ class Recorder:
         self._flow_ids: dict[str, str] = {}
         self._ended: dict[uuid.UUID, asyncio.Event] = {}
         self._api = (
-            PrefectApi(self.api_url, timeout=self.timeout, concurrency=self.concurrency,
-                       on_down=self._mark_down, on_call=self.stats.count_call,
-                       on_retry=self.stats.count_retry)
+            PrefectApi(
+                self.api_url,
+                timeout=self.timeout,
+                concurrency=self.concurrency,
+                on_down=self._mark_down,
+                on_call=self.stats.count_call,
+                on_retry=self.stats.count_retry,
+            )
             if self.api_url
             else None
         )
@@ -234,8 +239,10 @@ class Recorder:
         if self.stats.prefect_up:
             self.stats.prefect_up = False
             self.stats.down_since = time.time()
-            log.warning("Prefect API unreachable: serving untracked until it is back",
-                        error=str(exc) or type(exc).__name__)
+            log.warning(
+                "Prefect API unreachable: serving untracked until it is back",
+                error=str(exc) or type(exc).__name__,
+            )
             asyncio.get_running_loop().create_task(self._probe())
 
     async def _probe(self) -> None:
@@ -274,16 +281,20 @@ class Recorder:
                     pass
             backlog = len(self._inflight) > self.late_after
             flow_id = await self._flow_id(run.flow_name)
-            deployment_id = (await self.deployments.lookup(run.flow_name)
-                             if self.deployments is not None else None)
+            deployment_id = (
+                await self.deployments.lookup(run.flow_name)
+                if self.deployments is not None
+                else None
+            )
             final = run.ended is not None
             lag = time.time() - (run.ended or run.started)
             if final and backlog and lag > self.grace:
                 # Late: write the whole run in one call and say so.
                 self.stats.note_lag(lag)
                 note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
-                body = flow_run_create(run, flow_id, run.state, join_messages(run.message, note),
-                                           deployment_id)
+                body = flow_run_create(
+                    run, flow_id, run.state, join_messages(run.message, note), deployment_id
+                )
             elif final and self.grace > 0:  # ended within the grace period: one call
                 body = flow_run_create(run, flow_id, run.state, run.message, deployment_id)
             else:  # Running now, finished by `_finish`: Prefect shows the real duration
@@ -312,7 +323,7 @@ class Recorder:
                 self._store_payload(run)
             self._written[run.id] = (list(body["tags"]), final)
             created.set_result(response.json()["id"])
-        except Exception as exc:  # noqa: BLE001 - a recording problem must not escape
+        except Exception as exc:
             if not isinstance(exc, PrefectDown):
                 log.warning("could not create flow run", error=str(exc))
             if not created.done():
@@ -337,28 +348,36 @@ class Recorder:
             if not final_written:
                 calls.append(self._finish(run, flow_run_id, tags_written, running_acked))
             elif tags_written != run.tags:
-                calls.append(self._call("PATCH", f"/flow_runs/{flow_run_id}",
-                                        json={"tags": list(run.tags)}))
+                calls.append(
+                    self._call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
+                )
             if self.render_artifact is not None:
-                calls.append(self._call("POST", "/artifacts/", json={
-                    "type": "markdown",
-                    "description": "Request summary",
-                    "data": self.render_artifact(run),
-                    "flow_run_id": flow_run_id,
-                }))
+                calls.append(
+                    self._call(
+                        "POST",
+                        "/artifacts/",
+                        json={
+                            "type": "markdown",
+                            "description": "Request summary",
+                            "data": self.render_artifact(run),
+                            "flow_run_id": flow_run_id,
+                        },
+                    )
+                )
             await asyncio.gather(*calls)
             run.tracked = True
             self.stats.tracked += 1
             if run.ended is not None:
                 self.stats.record_lags.append(max(0.0, time.time() - run.ended))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not isinstance(exc, PrefectDown):
                 log.warning("could not finish flow run", flow_run=flow_run_id, error=str(exc))
             run.tracked = False
             self._count_untracked(run)
 
-    async def _finish(self, run: Run, flow_run_id: str, tags_written: list[str],
-                      running_acked: float | None) -> None:
+    async def _finish(
+        self, run: Run, flow_run_id: str, tags_written: list[str], running_acked: float | None
+    ) -> None:
         """Tags (if the flow added some), then the final state of a run created Running.
 
         Prefect stamps states with its own clock (a client cannot give their times, nor a
@@ -374,8 +393,14 @@ class Recorder:
         await self._call(
             "POST",
             f"/flow_runs/{flow_run_id}/set_state",
-            json={"state": {"type": run.state, "name": STATE_NAMES[run.state],
-                            "message": run.message}, "force": True},
+            json={
+                "state": {
+                    "type": run.state,
+                    "name": STATE_NAMES[run.state],
+                    "message": run.message,
+                },
+                "force": True,
+            },
         )
 
     def _queue_task_events(self, run: Run, flow_run_id: str) -> None:
@@ -390,8 +415,7 @@ class Recorder:
     async def _send_batches(self) -> None:
         """Task-run events and log lines of every run that ended since the last batch."""
         if self._api is not None:
-            await asyncio.gather(self._events.send(self._call),
-                                 self._logs.send(self._call))
+            await asyncio.gather(self._events.send(self._call), self._logs.send(self._call))
 
     async def _session_pump(self) -> None:
         """Each session's keyed artifact, rewritten at most every `session_every` seconds."""

@@ -144,8 +144,13 @@ class Run:
             yield item
 
 
-def annotate(*, tags: tuple[str, ...] | list[str] = (), upstream_model: str | None = None,
-             first_token_at: float | None = None, **summary: Any) -> None:
+def annotate(
+    *,
+    tags: tuple[str, ...] | list[str] = (),
+    upstream_model: str | None = None,
+    first_token_at: float | None = None,
+    **summary: Any,
+) -> None:
     """Add tags and summary fields to the run this code is part of, if any.
 
     Flows call this to tell the dashboard what they learnt (usage, attempts) and the

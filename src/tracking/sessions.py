@@ -27,8 +27,14 @@ log = structlog.get_logger("oas.recorder")
 
 MAX_SESSIONS = 10_000  # in memory; one dropped is read back from Prefect when it returns
 _NOT_KEY = re.compile(r"[^a-z0-9-]+")
-_COUNTS = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens",
-           "cache_write_tokens")
+_COUNTS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
 
 
 def artifact_key(session_id: str) -> str:
@@ -100,8 +106,10 @@ class SessionTotals:
         return totals
 
     def markdown(self, session_id: str) -> str:
-        models = ", ".join(f"{m} ({n})" for m, n in
-                           sorted(self.models.items(), key=lambda m: -m[1])) or "-"
+        models = (
+            ", ".join(f"{m} ({n})" for m, n in sorted(self.models.items(), key=lambda m: -m[1]))
+            or "-"
+        )
         rows = [
             ("session", session_id.replace("|", "\\|")),
             ("requests", self.requests),
@@ -115,12 +123,15 @@ class SessionTotals:
             ("first request", _when(self.first)),
             ("last request", _when(self.last)),
         ]
-        return "\n".join(["| field | value |", "| --- | --- |",
-                          *(f"| {k} | {v} |" for k, v in rows)])
+        return "\n".join(
+            ["| field | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
+        )
 
     def description(self) -> str:
-        return (f"Claude Code session: {self.requests} requests, {self.errors} errors, "
-                f"{self.cost:.4f} USD")
+        return (
+            f"Claude Code session: {self.requests} requests, {self.errors} errors, "
+            f"{self.cost:.4f} USD"
+        )
 
 
 def _int(value: Any) -> int:
@@ -172,11 +183,12 @@ class Sessions:
                 try:
                     await self._write(call, session)
                     stats.session_writes += 1
-                except Exception as exc:  # noqa: BLE001 - written again at the next flush
+                except Exception as exc:
                     self.dirty.add(session)
                     if not isinstance(exc, PrefectDown):
-                        log.warning("could not write a session's artifact", session=session,
-                                    error=str(exc))
+                        log.warning(
+                            "could not write a session's artifact", session=session, error=str(exc)
+                        )
                     break
         finally:
             self.writing = False
@@ -184,13 +196,25 @@ class Sessions:
     async def _write(self, call: Call, session: str) -> None:
         key = artifact_key(session)
         if session not in self.loaded:
-            found = (await call("POST", "/artifacts/latest/filter",
-                                {"artifacts": {"key": {"any_": [key]}}, "limit": 1})).json()
+            found = (
+                await call(
+                    "POST",
+                    "/artifacts/latest/filter",
+                    {"artifacts": {"key": {"any_": [key]}}, "limit": 1},
+                )
+            ).json()
             if found:  # written by an earlier process: carry its totals on
                 self.totals[session].merge(SessionTotals.from_metadata(found[0].get("metadata_")))
             self.loaded.add(session)
         totals = self.totals[session]
-        await call("POST", "/artifacts/", {
-            "key": key, "type": "markdown", "description": totals.description(),
-            "data": totals.markdown(session), "metadata_": totals.metadata(),
-        })
+        await call(
+            "POST",
+            "/artifacts/",
+            {
+                "key": key,
+                "type": "markdown",
+                "description": totals.description(),
+                "data": totals.markdown(session),
+                "metadata_": totals.metadata(),
+            },
+        )

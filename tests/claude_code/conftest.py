@@ -33,8 +33,9 @@ def claude_code(request: pytest.FixtureRequest) -> ClaudeCode:
 
 
 @pytest.fixture(scope="session")
-def recorded_oas_server(upstream_server: ScriptedUpstream,
-                        session_dir: Path) -> Iterator[RecordedOas]:
+def recorded_oas_server(
+    upstream_server: ScriptedUpstream, session_dir: Path
+) -> Iterator[RecordedOas]:
     from src.coordinators.runtime import Runtime
 
     runtime = Runtime.create(make_settings(upstream_server, session_dir / "oas-claude-code"))
@@ -63,14 +64,25 @@ def workspace(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def run_session(claude_code: ClaudeCode, recorded_oas: RecordedOas, upstream: ScriptedUpstream,
-                workspace: tuple[Path, Path]) -> Callable[..., Session]:
+def run_session(
+    claude_code: ClaudeCode,
+    recorded_oas: RecordedOas,
+    upstream: ScriptedUpstream,
+    workspace: tuple[Path, Path],
+) -> Callable[..., Session]:
     """`run_session(scenario_factory, args=..., env=..., unset=...)` on the recorded oas."""
     home, work = workspace
 
     def run(factory, **options) -> Session:
-        return run_scenario(factory, claude_code=claude_code, front=recorded_oas,
-                            upstream=upstream, home=home, work=work, **options)
+        return run_scenario(
+            factory,
+            claude_code=claude_code,
+            front=recorded_oas,
+            upstream=upstream,
+            home=home,
+            work=work,
+            **options,
+        )
 
     return run
 

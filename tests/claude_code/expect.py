@@ -18,8 +18,9 @@ def answered_validly(session: Session, *, allow_status: frozenset[int] = frozens
     assert not failed, [(e.path, e.status, e.response_body[:300]) for e in failed]
 
 
-def clean_session(session: Session, *, allow_status: frozenset[int] = frozenset(),
-                  background_tail: bool = False) -> None:
+def clean_session(
+    session: Session, *, allow_status: frozenset[int] = frozenset(), background_tail: bool = False
+) -> None:
     """The run finished by itself with the scenario's answer, and nothing went wrong on the way.
 
     `background_tail`: Claude Code 2.0 in `-p` mode, after a session that started a
@@ -30,8 +31,12 @@ def clean_session(session: Session, *, allow_status: frozenset[int] = frozenset(
     context = transcript.describe()
     assert not transcript.timed_out, f"Claude Code hung:\n{context}"
     results = [e for e in transcript.events if e.get("type") == "result"]
-    if background_tail and len(results) == 2 and results[1].get("num_turns") == 0 \
-            and results[1].get("duration_api_ms") == 0:
+    if (
+        background_tail
+        and len(results) == 2
+        and results[1].get("num_turns") == 0
+        and results[1].get("duration_api_ms") == 0
+    ):
         assert transcript.returncode == 1, context
         result = results[0]
     else:

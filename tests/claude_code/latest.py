@@ -28,24 +28,28 @@ from tests.support.upstream import Reply, ScriptedUpstream
 
 
 def newest() -> str:
-    out = subprocess.run(["npm", "view", PACKAGE, "version"], capture_output=True, text=True,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        ["npm", "view", PACKAGE, "version"], capture_output=True, text=True, check=True, timeout=120
+    )
     return out.stdout.strip()
 
 
-def capture(version: str, front: RecordedOas, upstream: ScriptedUpstream,
-            root: Path) -> dict[str, set[str]]:
+def capture(
+    version: str, front: RecordedOas, upstream: ScriptedUpstream, root: Path
+) -> dict[str, set[str]]:
     """What one short headless session of `version` sends to `oas`."""
     front.app.clear()
     upstream.default = lambda body: Reply(text="done.")
-    ClaudeCode.installed(version).run("Say hi.", base_url=front.url, home=root / version / "h",
-                                      cwd=root / version / "w")
+    ClaudeCode.installed(version).run(
+        "Say hi.", base_url=front.url, home=root / version / "h", cwd=root / version / "w"
+    )
     messages = [e for e in front.exchanges if e.path == "/v1/messages"]
     bodies: list[dict[str, Any]] = [e.json() for e in messages]
     return {
         "request fields": {k for b in bodies for k in b},
-        "beta headers": {x for e in messages for x in e.headers.get("anthropic-beta", "").split(",")
-                         if x},
+        "beta headers": {
+            x for e in messages for x in e.headers.get("anthropic-beta", "").split(",") if x
+        },
         "tools": offered_tools(bodies),
         "side requests": {request_kind(b) for b in bodies} - {"main"},
         "paths": {f"{e.method} {e.path}" for e in front.exchanges},
@@ -80,8 +84,9 @@ def main() -> int:
                 print(f"  {aspect}: new {sorted(added)}; no longer {sorted(gone)}")
     env = {**os.environ, "OAS_CLAUDE_CODE_VERSIONS": latest}
     print(f"\nrunning the Claude Code suite against {latest}")
-    return subprocess.call([sys.executable, "-m", "pytest", "-m", "claude_code", "-q",
-                            "tests/claude_code"], env=env)
+    return subprocess.call(
+        [sys.executable, "-m", "pytest", "-m", "claude_code", "-q", "tests/claude_code"], env=env
+    )
 
 
 if __name__ == "__main__":

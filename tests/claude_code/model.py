@@ -117,7 +117,7 @@ class ScriptedModel:
                 return Reply(text="SCENARIO OVER: no more steps")
             try:
                 reply = self.steps[turn.step](turn)
-            except Exception as exc:  # noqa: BLE001 - a bug in a step must show in the test
+            except Exception as exc:
                 self.problems.append(f"step {turn.step} raised {exc!r}")
                 return turn.broken()
             if self.problems and not reply.text.startswith("SCENARIO"):
@@ -132,8 +132,11 @@ class ScriptedModel:
         if first_user is None or self.marker not in _text(first_user.get("content")):
             return False
         names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
-        return ((body.get("max_tokens") or 0) > 1 and {"Bash", "Write"} <= names
-                and request_kind(_as_anthropic(body)) == "main")  # 2.1 compacts with tools on
+        return (
+            (body.get("max_tokens") or 0) > 1
+            and {"Bash", "Write"} <= names
+            and request_kind(_as_anthropic(body)) == "main"
+        )  # 2.1 compacts with tools on
 
     @staticmethod
     def _step_of(body: dict[str, Any]) -> int:
@@ -142,12 +145,16 @@ class ScriptedModel:
     @staticmethod
     def _outcomes(body: dict[str, Any]) -> list[ToolOutcome]:
         messages = body.get("messages") or []
-        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
-                   default=None)
+        last = max(
+            (i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None
+        )
         if last is None:
             return []
-        results = {m.get("tool_call_id"): _text(m.get("content")) for m in messages[last + 1:]
-                   if m.get("role") == "tool"}
+        results = {
+            m.get("tool_call_id"): _text(m.get("content"))
+            for m in messages[last + 1 :]
+            if m.get("role") == "tool"
+        }
         outcomes = []
         for call in messages[last].get("tool_calls") or []:
             function = call.get("function") or {}
@@ -155,8 +162,14 @@ class ScriptedModel:
                 arguments = orjson.loads(function.get("arguments") or "{}")
             except orjson.JSONDecodeError:
                 arguments = {"unparsed": function.get("arguments")}
-            outcomes.append(ToolOutcome(function.get("name", ""), arguments,
-                                        results.get(call.get("id")), call.get("id") or ""))
+            outcomes.append(
+                ToolOutcome(
+                    function.get("name", ""),
+                    arguments,
+                    results.get(call.get("id")),
+                    call.get("id") or "",
+                )
+            )
         return outcomes
 
 
@@ -174,14 +187,19 @@ def auxiliary_reply(body: dict[str, Any]) -> tuple[str, Reply]:
         words = found.group(1).split()
         return "bash-prefix", Reply(text=words[0] if words else "none")
     if "Extract any file paths" in system:
-        return "file-paths", Reply(text="<is_displaying_contents>\nfalse\n</is_displaying_contents>"
-                                        "\n\n<filepaths>\n</filepaths>")
+        return "file-paths", Reply(
+            text="<is_displaying_contents>\nfalse\n</is_displaying_contents>"
+            "\n\n<filepaths>\n</filepaths>"
+        )
     # The other kinds, told apart as `oas` tags them (Interactive sessions ask for topics
     # and titles; headless ones do not). An unknown kind is answered but flagged by
     # test_what_claude_code_sends.
     kind = request_kind(_as_anthropic(body))
-    return ("other", Reply(text="OK.")) if kind == "main" else (kind, Reply(text=_ANSWERS.get(
-        kind, "OK.")))
+    return (
+        ("other", Reply(text="OK."))
+        if kind == "main"
+        else (kind, Reply(text=_ANSWERS.get(kind, "OK.")))
+    )
 
 
 # What a model would answer to each kind of side request (the shapes Claude Code parses).
@@ -199,12 +217,16 @@ _ANSWERS = {
 def _as_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     """Enough of the Anthropic request behind an upstream body for `request_kind`."""
     messages = body.get("messages") or []
-    tools = [{"type": "web_search_upstream"} if t.get("type") == "openrouter:web_search" else t
-             for t in body.get("tools") or []]
-    return {"max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"),
-            "system": "\n".join(_text(m.get("content")) for m in messages
-                                if m.get("role") == "system"),
-            "messages": [m for m in messages if m.get("role") != "system"], "tools": tools}
+    tools = [
+        {"type": "web_search_upstream"} if t.get("type") == "openrouter:web_search" else t
+        for t in body.get("tools") or []
+    ]
+    return {
+        "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"),
+        "system": "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "system"),
+        "messages": [m for m in messages if m.get("role") != "system"],
+        "tools": tools,
+    }
 
 
 def marker_for(name: str) -> str:

@@ -45,14 +45,17 @@ def write_and_run(work: Path) -> Scenario:
     content = f'print("Hello from oas {token}")\n'
 
     def write(turn: Turn) -> Reply:
-        return Reply(text="I'll create the script.",
-                     tool_calls=[tool("Write", file_path=str(script), content=content)])
+        return Reply(
+            text="I'll create the script.",
+            tool_calls=[tool("Write", file_path=str(script), content=content)],
+        )
 
     def run(turn: Turn) -> Reply:
         result = turn.result_of("Write")
         turn.require(not turn.outcomes[0].failed, f"Write failed: {result!r}")
-        return Reply(tool_calls=[tool("Bash", command=f"python3 {script}",
-                                      description="Run hello.py")])
+        return Reply(
+            tool_calls=[tool("Bash", command=f"python3 {script}", description="Run hello.py")]
+        )
 
     def answer(turn: Turn) -> Reply:
         output = turn.result_of("Bash")
@@ -63,8 +66,13 @@ def write_and_run(work: Path) -> Scenario:
 
     model = ScriptedModel(marker_for("write-run"), [write, run, answer])
     task = "Create hello.py that prints a greeting, run it and tell me what it printed."
-    return Scenario("write-run", _prompt("write-run", task),
-                    model, answer=f"printed: Hello from oas {token}", files={script: content})
+    return Scenario(
+        "write-run",
+        _prompt("write-run", task),
+        model,
+        answer=f"printed: Hello from oas {token}",
+        files={script: content},
+    )
 
 
 def read_edit(work: Path) -> Scenario:
@@ -75,23 +83,33 @@ def read_edit(work: Path) -> Scenario:
     expected = f"# a counter\nCOUNT = {start + 1}\nprint(COUNT)\n"
 
     def read(turn: Turn) -> Reply:
-        return Reply(text="Let me look at the file first.",
-                     tool_calls=[tool("Read", file_path=str(source))])
+        return Reply(
+            text="Let me look at the file first.", tool_calls=[tool("Read", file_path=str(source))]
+        )
 
     def edit(turn: Turn) -> Reply:
         found = re.search(r"COUNT = (\d+)", turn.result_of("Read"))
         if not turn.require(found is not None, "Read result lacks COUNT"):
             return turn.broken()
         value = int(found.group(1))
-        return Reply(text=f"COUNT is {value}; I'll increment it.", tool_calls=[tool(
-            "Edit", file_path=str(source), old_string=f"COUNT = {value}",
-            new_string=f"COUNT = {value + 1}")])
+        return Reply(
+            text=f"COUNT is {value}; I'll increment it.",
+            tool_calls=[
+                tool(
+                    "Edit",
+                    file_path=str(source),
+                    old_string=f"COUNT = {value}",
+                    new_string=f"COUNT = {value + 1}",
+                )
+            ],
+        )
 
     def reread(turn: Turn) -> Reply:
         result = turn.result_of("Edit")
         turn.require(not turn.outcomes[0].failed, f"Edit failed: {result!r}")
-        return Reply(tool_calls=[tool("Bash", command=f"python3 {source}",
-                                      description="Run counter.py")])
+        return Reply(
+            tool_calls=[tool("Bash", command=f"python3 {source}", description="Run counter.py")]
+        )
 
     def answer(turn: Turn) -> Reply:
         output = turn.result_of("Bash").strip()
@@ -101,9 +119,13 @@ def read_edit(work: Path) -> Scenario:
         return Reply(text=f"Done: counter.py now prints {found.group(0)}.")
 
     model = ScriptedModel(marker_for("read-edit"), [read, edit, reread, answer])
-    return Scenario("read-edit",
-                    _prompt("read-edit", "Increment COUNT in counter.py by one and run it."),
-                    model, answer=f"now prints {start + 1}", files={source: expected})
+    return Scenario(
+        "read-edit",
+        _prompt("read-edit", "Increment COUNT in counter.py by one and run it."),
+        model,
+        answer=f"now prints {start + 1}",
+        files={source: expected},
+    )
 
 
 def parallel_reads(work: Path) -> Scenario:
@@ -114,9 +136,13 @@ def parallel_reads(work: Path) -> Scenario:
     second.write_text(f"beta secret {b}\n")
 
     def both(turn: Turn) -> Reply:
-        return Reply(text="Reading both files at once.", tool_calls=[
-            ToolCall("Read", {"file_path": str(first)}, id="call_alpha"),
-            ToolCall("Read", {"file_path": str(second)}, id="call_beta")])
+        return Reply(
+            text="Reading both files at once.",
+            tool_calls=[
+                ToolCall("Read", {"file_path": str(first)}, id="call_alpha"),
+                ToolCall("Read", {"file_path": str(second)}, id="call_beta"),
+            ],
+        )
 
     def answer(turn: Turn) -> Reply:
         results = [o.result or "" for o in turn.outcomes]
@@ -128,9 +154,12 @@ def parallel_reads(work: Path) -> Scenario:
         return Reply(text=f"The secrets are {found_a} and {found_b}.")
 
     model = ScriptedModel(marker_for("parallel"), [both, answer])
-    return Scenario("parallel",
-                    _prompt("parallel", "What are the secrets in alpha.txt and beta.txt?"),
-                    model, answer=f"The secrets are {a} and {b}.")
+    return Scenario(
+        "parallel",
+        _prompt("parallel", "What are the secrets in alpha.txt and beta.txt?"),
+        model,
+        answer=f"The secrets are {a} and {b}.",
+    )
 
 
 def failing_tool(work: Path) -> Scenario:
@@ -140,21 +169,29 @@ def failing_tool(work: Path) -> Scenario:
     content = f'print("recovered {token}")\n'
 
     def run(turn: Turn) -> Reply:
-        return Reply(tool_calls=[tool("Bash", command=f"python3 {script}",
-                                      description="Run missing.py")])
+        return Reply(
+            tool_calls=[tool("Bash", command=f"python3 {script}", description="Run missing.py")]
+        )
 
     def fix(turn: Turn) -> Reply:
         result = turn.result_of("Bash")
         turn.require(turn.outcomes[0].failed, f"the failing command was not an error: {result!r}")
-        turn.require("No such file" in result or "can't open file" in result,
-                     f"the error does not say why: {result!r}")
-        return Reply(text="The script does not exist yet; creating it.",
-                     tool_calls=[tool("Write", file_path=str(script), content=content)])
+        turn.require(
+            "No such file" in result or "can't open file" in result,
+            f"the error does not say why: {result!r}",
+        )
+        return Reply(
+            text="The script does not exist yet; creating it.",
+            tool_calls=[tool("Write", file_path=str(script), content=content)],
+        )
 
     def rerun(turn: Turn) -> Reply:
         turn.require(not turn.outcomes[0].failed, f"Write failed: {turn.result_of('Write')!r}")
-        return Reply(tool_calls=[tool("Bash", command=f"python3 {script}",
-                                      description="Run missing.py again")])
+        return Reply(
+            tool_calls=[
+                tool("Bash", command=f"python3 {script}", description="Run missing.py again")
+            ]
+        )
 
     def answer(turn: Turn) -> Reply:
         output = turn.result_of("Bash")
@@ -165,8 +202,13 @@ def failing_tool(work: Path) -> Scenario:
         return Reply(text=f"Fixed it: the script now prints '{found.group(0)}'.")
 
     model = ScriptedModel(marker_for("failing-tool"), [run, fix, rerun, answer])
-    return Scenario("failing-tool", _prompt("failing-tool", "Run missing.py; if it fails, fix it."),
-                    model, answer=f"now prints 'recovered {token}'", files={script: content})
+    return Scenario(
+        "failing-tool",
+        _prompt("failing-tool", "Run missing.py; if it fails, fix it."),
+        model,
+        answer=f"now prints 'recovered {token}'",
+        files={script: content},
+    )
 
 
 def thinking_with_tools(work: Path) -> Scenario:
@@ -175,32 +217,56 @@ def thinking_with_tools(work: Path) -> Scenario:
     token = secrets.token_hex(4)
 
     def check(turn: Turn) -> Reply:
-        thought = ("The user wants a notes file. First I should see what is in the "
-                   "directory, so I do not overwrite anything.")
-        return Reply(reasoning=thought,
-                     reasoning_details=[{"type": "reasoning.text", "signature": f"sig-{token}-1",
-                                         "text": thought, "format": "anthropic-claude-v1"}],
-                     tool_calls=[tool("Bash", command=f"ls -a {work}", description="List files")])
+        thought = (
+            "The user wants a notes file. First I should see what is in the "
+            "directory, so I do not overwrite anything."
+        )
+        return Reply(
+            reasoning=thought,
+            reasoning_details=[
+                {
+                    "type": "reasoning.text",
+                    "signature": f"sig-{token}-1",
+                    "text": thought,
+                    "format": "anthropic-claude-v1",
+                }
+            ],
+            tool_calls=[tool("Bash", command=f"ls -a {work}", description="List files")],
+        )
 
     def write(turn: Turn) -> Reply:
         listing = turn.result_of("Bash")
         turn.require("notes.txt" not in listing, f"notes.txt already there: {listing!r}")
         thought = f"The directory has no notes.txt. I will write it with {token}."
-        return Reply(reasoning=thought,
-                     reasoning_details=[{"type": "reasoning.text", "signature": f"sig-{token}-2",
-                                         "text": thought, "format": "anthropic-claude-v1"}],
-                     tool_calls=[tool("Write", file_path=str(notes), content=f"note {token}\n")])
+        return Reply(
+            reasoning=thought,
+            reasoning_details=[
+                {
+                    "type": "reasoning.text",
+                    "signature": f"sig-{token}-2",
+                    "text": thought,
+                    "format": "anthropic-claude-v1",
+                }
+            ],
+            tool_calls=[tool("Write", file_path=str(notes), content=f"note {token}\n")],
+        )
 
     def answer(turn: Turn) -> Reply:
         turn.require(not turn.outcomes[0].failed, f"Write failed: {turn.result_of('Write')!r}")
-        return Reply(reasoning="The file is written; I can report back.",
-                     text=f"Wrote notes.txt with note {token}.")
+        return Reply(
+            reasoning="The file is written; I can report back.",
+            text=f"Wrote notes.txt with note {token}.",
+        )
 
     model = ScriptedModel(marker_for("thinking"), [check, write, answer])
-    return Scenario("thinking", _prompt("thinking", "Think it through, then write notes.txt."),
-                    model, answer=f"Wrote notes.txt with note {token}.",
-                    files={notes: f"note {token}\n"},
-                    env={"MAX_THINKING_TOKENS": "4000"})
+    return Scenario(
+        "thinking",
+        _prompt("thinking", "Think it through, then write notes.txt."),
+        model,
+        answer=f"Wrote notes.txt with note {token}.",
+        files={notes: f"note {token}\n"},
+        env={"MAX_THINKING_TOKENS": "4000"},
+    )
 
 
 def _answer_only(name: str, text: str) -> tuple[str, ScriptedModel]:
@@ -220,8 +286,11 @@ def rate_limited_once(work: Path) -> Scenario:
         if limited or not model.is_main_loop(body):
             return None
         limited.append(body)
-        return Reply(status=429, headers={"retry-after": "1"}, error={
-            "code": 429, "message": "Rate limit exceeded: free-models-per-min."})
+        return Reply(
+            status=429,
+            headers={"retry-after": "1"},
+            error={"code": 429, "message": "Rate limit exceeded: free-models-per-min."},
+        )
 
     model.intercept = intercept
     return Scenario("rate-limited", prompt, model, answer=f"Answer after a retry {token}.")
@@ -230,10 +299,10 @@ def rate_limited_once(work: Path) -> Scenario:
 def upstream_unauthorized(work: Path) -> Scenario:
     """Every upstream call fails with 401: the operator's OpenRouter key is wrong."""
     prompt, model = _answer_only("unauthorized", "never sent")
-    model.intercept = lambda body: Reply(status=401, error={
-        "code": 401, "message": "No auth credentials found"})
+    model.intercept = lambda body: Reply(
+        status=401, error={"code": 401, "message": "No auth credentials found"}
+    )
     return Scenario("unauthorized", prompt, model, answer="No auth credentials found")
-
 
 
 def credits_run_out(work: Path, *, topped_up: threading.Event) -> Scenario:
@@ -244,8 +313,11 @@ def credits_run_out(work: Path, *, topped_up: threading.Event) -> Scenario:
     token = secrets.token_hex(4)
 
     def write(turn: Turn) -> Reply:
-        return Reply(text="I'll write the note.", chunk_size=8, tool_calls=[
-            tool("Write", file_path=str(notes), content=f"note {token}\n")])
+        return Reply(
+            text="I'll write the note.",
+            chunk_size=8,
+            tool_calls=[tool("Write", file_path=str(notes), content=f"note {token}\n")],
+        )
 
     def answer(turn: Turn) -> Reply:
         result = turn.result_of("Write")
@@ -260,14 +332,17 @@ def credits_run_out(work: Path, *, topped_up: threading.Event) -> Scenario:
         return Reply(status=402, error={"code": 402, "message": INSUFFICIENT_CREDITS})
 
     model.intercept = intercept
-    return Scenario("credits", _prompt("credits", "Write a note to notes.txt."), model,
-                    answer=f"Wrote notes.txt with note {token}.",
-                    files={notes: f"note {token}\n"})
+    return Scenario(
+        "credits",
+        _prompt("credits", "Write a note to notes.txt."),
+        model,
+        answer=f"Wrote notes.txt with note {token}.",
+        files={notes: f"note {token}\n"},
+    )
 
 
 # OpenRouter's words when the account behind the key has no credits left.
-INSUFFICIENT_CREDITS = ("Insufficient credits. Add more using "
-                        "https://openrouter.ai/settings/credits")
+INSUFFICIENT_CREDITS = "Insufficient credits. Add more using https://openrouter.ai/settings/credits"
 
 
 def stream_breaks_once(work: Path, *, after_content: bool) -> Scenario:
@@ -283,12 +358,18 @@ def stream_breaks_once(work: Path, *, after_content: bool) -> Scenario:
         broken.append(body)
         # The scripted upstream fails after half the text pieces: with one piece, at once.
         text = "This answer will not arrive in one piece." if after_content else "x"
-        return Reply(text=text, mid_stream_error={
-            "code": 502, "message": "Provider returned error: upstream connection reset"})
+        return Reply(
+            text=text,
+            mid_stream_error={
+                "code": 502,
+                "message": "Provider returned error: upstream connection reset",
+            },
+        )
 
     model.intercept = intercept
-    return Scenario("stream-breaks", prompt, model,
-                    answer=f"Answer after the broken stream {token}.")
+    return Scenario(
+        "stream-breaks", prompt, model, answer=f"Answer after the broken stream {token}."
+    )
 
 
 def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
@@ -297,10 +378,17 @@ def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
     notebook = work / "analysis.ipynb"
     start = secrets.randbelow(900) + 100
     # Never all digits: Claude Code reads `cell-<digits>` as a cell index, not an id.
-    cell = {"cell_type": "code", "id": f"cell-ab{secrets.token_hex(2)}", "metadata": {},
-            "execution_count": None, "outputs": [], "source": [f"threshold = {start}"]}
-    notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
-                                    "nbformat_minor": 5}))
+    cell = {
+        "cell_type": "code",
+        "id": f"cell-ab{secrets.token_hex(2)}",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": [f"threshold = {start}"],
+    }
+    notebook.write_text(
+        json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
 
     def search(turn: Turn) -> Reply:
         offered = {t["function"]["name"] for t in turn.body.get("tools") or []}
@@ -321,9 +409,17 @@ def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
         value = re.search(r"threshold = (\d+)", seen)
         if not turn.require(bool(cell_id and value), f"Read result lacks the cell: {seen!r}"):
             return turn.broken()
-        return Reply(tool_calls=[tool("NotebookEdit", notebook_path=str(notebook),
-                                      cell_id=cell_id.group(0), edit_mode="replace",
-                                      new_source=f"threshold = {int(value.group(1)) * 2}")])
+        return Reply(
+            tool_calls=[
+                tool(
+                    "NotebookEdit",
+                    notebook_path=str(notebook),
+                    cell_id=cell_id.group(0),
+                    edit_mode="replace",
+                    new_source=f"threshold = {int(value.group(1)) * 2}",
+                )
+            ]
+        )
 
     def answer(turn: Turn) -> Reply:
         result = turn.result_of("NotebookEdit")
@@ -336,9 +432,13 @@ def notebook_edit(work: Path, *, deferred: bool) -> Scenario:
 
     steps = [search, read, edit, answer] if deferred else [read, edit, answer]
     model = ScriptedModel(marker_for("notebook"), steps)
-    return Scenario("notebook", _prompt("notebook", "Double the threshold in analysis.ipynb."),
-                    model, answer=f"Doubled the threshold to {start * 2}.",
-                    checks=[doubled_on_disk])
+    return Scenario(
+        "notebook",
+        _prompt("notebook", "Double the threshold in analysis.ipynb."),
+        model,
+        answer=f"Doubled the threshold to {start * 2}.",
+        checks=[doubled_on_disk],
+    )
 
 
 def greeting(work: Path) -> Scenario:

@@ -41,7 +41,14 @@ def run_scenario(
     front.app.clear()
     upstream.requests.clear()
     upstream.default = scenario.model
-    transcript = claude_code.run(scenario.prompt, base_url=front.url, home=home, cwd=work,
-                                 args=args, env={**scenario.env, **(env or {})}, unset=unset,
-                                 timeout=timeout)
+    transcript = claude_code.run(
+        scenario.prompt,
+        base_url=front.url,
+        home=home,
+        cwd=work,
+        args=args,
+        env={**scenario.env, **(env or {})},
+        unset=unset,
+        timeout=timeout,
+    )
     return Session(scenario, transcript, front.exchanges, list(upstream.requests))

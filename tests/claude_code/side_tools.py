@@ -37,12 +37,19 @@ class SideRequests:
 
 
 def _first_user(body: dict[str, Any]) -> str:
-    return next((_text(m.get("content")) for m in body.get("messages") or []
-                 if m.get("role") == "user"), "")
+    return next(
+        (_text(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "user"), ""
+    )
 
 
-def side_tools(work: Path, *, task_tool: str, deferred: bool, page_url: str, page_word: str,
-               ) -> tuple[Scenario, SideRequests]:
+def side_tools(
+    work: Path,
+    *,
+    task_tool: str,
+    deferred: bool,
+    page_url: str,
+    page_word: str,
+) -> tuple[Scenario, SideRequests]:
     tok = secrets.token_hex(4)
     sub_marker = f"[oas-subagent:{tok}]"
     search_url = f"https://docs.example.org/search-{tok}"
@@ -53,14 +60,26 @@ def side_tools(work: Path, *, task_tool: str, deferred: bool, page_url: str, pag
         if sub_marker in first:
             seen.subagent.append(body)
             return Reply(text=f"The sub-agent found sub-{tok}.")
-        if any(t.get("type") == "openrouter:web_search" for t in body.get("tools") or []) \
-                or any(p.get("id") == "web" for p in body.get("plugins") or []):
+        if any(t.get("type") == "openrouter:web_search" for t in body.get("tools") or []) or any(
+            p.get("id") == "web" for p in body.get("plugins") or []
+        ):
             seen.web_search.append(body)
             text = f"The docs are at docs.example.org (search-{tok})."
-            return Reply(text=text, annotations=[{"type": "url_citation", "url_citation": {
-                "url": search_url, "title": f"Search result {tok}",
-                "content": f"Documentation page {tok}", "start_index": 0,
-                "end_index": len(text)}}])
+            return Reply(
+                text=text,
+                annotations=[
+                    {
+                        "type": "url_citation",
+                        "url_citation": {
+                            "url": search_url,
+                            "title": f"Search result {tok}",
+                            "content": f"Documentation page {tok}",
+                            "start_index": 0,
+                            "end_index": len(text),
+                        },
+                    }
+                ],
+            )
         if "Web page content:" in first:
             seen.web_fetch.append(body)
             found = page_word in first
@@ -68,14 +87,20 @@ def side_tools(work: Path, *, task_tool: str, deferred: bool, page_url: str, pag
         return None
 
     calls = [
-        ToolCall(task_tool, {"description": "Find the token",
-                             "prompt": f"Report the token. {sub_marker}",
-                             "subagent_type": "general-purpose",
-                             **({"run_in_background": False} if deferred else {})},
-                 id="call_task"),
+        ToolCall(
+            task_tool,
+            {
+                "description": "Find the token",
+                "prompt": f"Report the token. {sub_marker}",
+                "subagent_type": "general-purpose",
+                **({"run_in_background": False} if deferred else {}),
+            },
+            id="call_task",
+        ),
         ToolCall("WebSearch", {"query": f"oas documentation {tok}"}, id="call_search"),
-        ToolCall("WebFetch", {"url": page_url, "prompt": "What is the page's word?"},
-                 id="call_fetch"),
+        ToolCall(
+            "WebFetch", {"url": page_url, "prompt": "What is the page's word?"}, id="call_fetch"
+        ),
     ]
 
     def load(turn: Turn) -> Reply:
@@ -89,22 +114,31 @@ def side_tools(work: Path, *, task_tool: str, deferred: bool, page_url: str, pag
 
     def answer(turn: Turn) -> Reply:
         results = {o.call_id: o for o in turn.outcomes}
-        checks = {"call_task": (task_tool, rf"sub-{tok}"),
-                  "call_search": ("WebSearch", re.escape(search_url)),
-                  "call_fetch": ("WebFetch", rf"page's word is {re.escape(page_word)}")}
+        checks = {
+            "call_task": (task_tool, rf"sub-{tok}"),
+            "call_search": ("WebSearch", re.escape(search_url)),
+            "call_fetch": ("WebFetch", rf"page's word is {re.escape(page_word)}"),
+        }
         for call_id, (name, pattern) in checks.items():
             outcome = results.get(call_id)
             text = outcome.result if outcome else None
-            if turn.require(bool(text and re.search(pattern, text)) and not outcome.failed,
-                            f"{name}: {text!r} !~ {pattern!r}"):
+            if turn.require(
+                bool(text and re.search(pattern, text)) and not outcome.failed,
+                f"{name}: {text!r} !~ {pattern!r}",
+            ):
                 seen.results[name] = "pass"
         if turn.model.problems:
             return turn.broken()
         return Reply(text=f"Sub-agent, search and fetch all answered {tok}.")
 
-    model = ScriptedModel(marker_for("side-tools"), [load, call, answer] if deferred
-                          else [call, answer])
+    model = ScriptedModel(
+        marker_for("side-tools"), [load, call, answer] if deferred else [call, answer]
+    )
     model.intercept = intercept
-    scenario = Scenario("side-tools", f"Delegate, search and fetch. {marker_for('side-tools')}",
-                        model, answer=f"all answered {tok}.")
+    scenario = Scenario(
+        "side-tools",
+        f"Delegate, search and fetch. {marker_for('side-tools')}",
+        model,
+        answer=f"all answered {tok}.",
+    )
     return scenario, seen

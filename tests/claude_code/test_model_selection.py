@@ -36,4 +36,3 @@ def test_main_and_small_model_reach_the_upstream_as_named(run_session, claude_co
         assert small_calls and set(small_calls) == {SMALL}
     else:  # 2.1 sends no small-model side calls in a headless session
         assert small_calls == []
-

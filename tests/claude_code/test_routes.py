@@ -47,22 +47,31 @@ def routed_oas(upstream_server, tmp_path_factory) -> Iterator[RecordedOas]:
     asyncio.run(runtime.aclose())
 
 
-def test_side_calls_and_main_turns_take_their_routes(claude_code, routed_oas, upstream,
-                                                     workspace):
+def test_side_calls_and_main_turns_take_their_routes(claude_code, routed_oas, upstream, workspace):
     home, work = workspace
     routed_oas.ended.runs.clear()
-    session = run_scenario(scenarios.write_and_run, claude_code=claude_code, front=routed_oas,
-                           upstream=upstream, home=home, work=work)
+    session = run_scenario(
+        scenarios.write_and_run,
+        claude_code=claude_code,
+        front=routed_oas,
+        upstream=upstream,
+        home=home,
+        work=work,
+    )
     expect.clean_session(session)
     model = session.scenario.model
     assert model.main_requests and {b["model"] for b in model.main_requests} == {MAIN}
     runs = [r for r in routed_oas.ended.runs if r.flow_name == "messages"]
     side = [r for r in runs if "haiku" in r.parameters["model"]]
-    main = [r for r in runs if r not in side and r.payload and any(
-        t.get("name") == "Bash" for t in r.payload.get("tools") or [])]
+    main = [
+        r
+        for r in runs
+        if r not in side
+        and r.payload
+        and any(t.get("name") == "Bash" for t in r.payload.get("tools") or [])
+    ]
     assert all("route:side-calls" in r.tags and r.upstream_model == SIDE for r in side)
-    assert main and all("route:coding" in r.tags and r.upstream_model == MAIN
-                        for r in main)
+    assert main and all("route:coding" in r.tags and r.upstream_model == MAIN for r in main)
     if claude_code.major_minor < (2, 1):  # 2.1 sends no Haiku side calls when headless
         assert side, [r.parameters["model"] for r in runs]
         small = {b["model"] for kind, b in model.auxiliary if kind in SMALL_KINDS}

@@ -20,9 +20,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.claude_code]
 def _main_exchanges(session):
     """The recorded `/v1/messages` exchanges of the scenario's main loop, in order."""
     marker = session.scenario.model.marker
-    return [e for e in session.exchanges if e.path == "/v1/messages"
-            and marker in orjson.dumps(e.json()["messages"][:1]).decode()
-            and any(t["name"] == "Bash" for t in e.json().get("tools") or [])]
+    return [
+        e
+        for e in session.exchanges
+        if e.path == "/v1/messages"
+        and marker in orjson.dumps(e.json()["messages"][:1]).decode()
+        and any(t["name"] == "Bash" for t in e.json().get("tools") or [])
+    ]
 
 
 def test_write_a_file_run_it_and_answer(run_session):
@@ -34,7 +38,9 @@ def test_write_a_file_run_it_and_answer(run_session):
     asked = {e.json()["model"] for e in session.exchanges if e.path == "/v1/messages"}
     assert all(name.startswith("claude-") for name in asked), asked
     assert {b["model"] for b in session.upstream_requests} <= {
-        "anthropic/claude-sonnet-4", "anthropic/claude-3.7-sonnet"}
+        "anthropic/claude-sonnet-4",
+        "anthropic/claude-3.7-sonnet",
+    }
     main_models = {b["model"] for b in session.scenario.model.main_requests}
     assert main_models == {"anthropic/claude-sonnet-4"}
 
@@ -61,8 +67,9 @@ def test_two_tool_calls_in_one_assistant_turn(run_session):
     # ... and Claude Code sent both results back together in the next request.
     follow_up = _main_exchanges(session)[1].json()["messages"]
     results = [b for b in follow_up[-1]["content"] if b.get("type") == "tool_result"]
-    assert {r["tool_use_id"] for r in results} == {b["id"] for b in first_answer["content"]
-                                                  if b["type"] == "tool_use"}
+    assert {r["tool_use_id"] for r in results} == {
+        b["id"] for b in first_answer["content"] if b["type"] == "tool_use"
+    }
 
 
 def test_a_failing_tool_is_reported_and_the_model_recovers(run_session):
@@ -88,14 +95,24 @@ def test_thinking_blocks_with_tool_use_across_turns(run_session):
     assert all(e.json().get("thinking") for e in main), "Claude Code did not ask for thinking"
     # Claude Code kept each earlier thinking block, with its signature, in the history it
     # sent back: the streamed thinking blocks were complete and well-formed.
-    history = [b for m in main[-1].json()["messages"] if m["role"] == "assistant"
-               for b in m["content"] if b.get("type") == "thinking"]
+    history = [
+        b
+        for m in main[-1].json()["messages"]
+        if m["role"] == "assistant"
+        for b in m["content"]
+        if b.get("type") == "thinking"
+    ]
     assert [b["signature"] for b in history][:2] == [
-        b["signature"] for b in (stream_message(e)["content"][0] for e in main[:2])]
+        b["signature"] for b in (stream_message(e)["content"][0] for e in main[:2])
+    ]
     # ...and the upstream got each signature back as the model gave it.
     upstream_history = session.scenario.model.main_requests[-1]["messages"]
-    returned = [d.get("signature") or "" for m in upstream_history if m["role"] == "assistant"
-                for d in m.get("reasoning_details") or ()]
+    returned = [
+        d.get("signature") or ""
+        for m in upstream_history
+        if m["role"] == "assistant"
+        for d in m.get("reasoning_details") or ()
+    ]
     signed = [s for s in returned if s.startswith("sig-")]
     assert [s.rsplit("-", 1)[1] for s in signed] == ["1", "2"], returned
 

@@ -15,13 +15,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.claude_code]
 
 
 def test_compact_is_a_summary_request_answered_through_oas(
-        run_session, claude_code, recorded_oas, workspace):
+    run_session, claude_code, recorded_oas, workspace
+):
     session = run_session(scenarios.greeting)
     expect.clean_session(session)
     home, work = workspace
     recorded_oas.app.clear()
-    compacted = claude_code.run("/compact", base_url=recorded_oas.url, home=home, cwd=work,
-                                args=("--resume", session.transcript.session_id))
+    compacted = claude_code.run(
+        "/compact",
+        base_url=recorded_oas.url,
+        home=home,
+        cwd=work,
+        args=("--resume", session.transcript.session_id),
+    )
     context = compacted.describe()
     assert compacted.returncode == 0 and not compacted.timed_out, context
     bodies = [e.json() for e in recorded_oas.exchanges if e.path == "/v1/messages"]

@@ -39,19 +39,30 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = directory / "site.pem", directory / "site.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_file, key_file
 
 
@@ -75,7 +86,8 @@ def tracked_front(tracked_oas) -> Iterator[RecordedOas]:
 
 
 def test_subagent_web_search_and_web_fetch_through_oas(
-        claude_code, tracked_front, upstream, workspace, site, prefect_api, tool_matrix):
+    claude_code, tracked_front, upstream, workspace, site, prefect_api, tool_matrix
+):
     home, work = workspace
     website, cert = site
     # WebFetch first asks claude.ai whether a domain is safe; offline that fails, so the
@@ -87,15 +99,24 @@ def test_subagent_web_search_and_web_fetch_through_oas(
 
     def factory(path):
         scenario, held["seen"] = side_tools(
-            path, task_tool=task_tool, deferred=claude_code.major_minor >= (2, 1),
+            path,
+            task_tool=task_tool,
+            deferred=claude_code.major_minor >= (2, 1),
             page_url=f"https://127.0.0.1:{website.port}/article",
-            page_word="Running every request as a flow")
+            page_word="Running every request as a flow",
+        )
         return scenario
 
-    session = run_scenario(factory, claude_code=claude_code, front=tracked_front,
-                           upstream=upstream, home=home, work=work,
-                           env={"CLAUDE_CODE_SUBAGENT_MODEL": SUBAGENT_MODEL,
-                                "NODE_EXTRA_CA_CERTS": str(cert)}, timeout=150)
+    session = run_scenario(
+        factory,
+        claude_code=claude_code,
+        front=tracked_front,
+        upstream=upstream,
+        home=home,
+        work=work,
+        env={"CLAUDE_CODE_SUBAGENT_MODEL": SUBAGENT_MODEL, "NODE_EXTRA_CA_CERTS": str(cert)},
+        timeout=150,
+    )
     seen = held["seen"]
     for tool, status in seen.results.items():
         tool_matrix.record(claude_code.version, tool, status)
@@ -107,8 +128,11 @@ def test_subagent_web_search_and_web_fetch_through_oas(
     assert seen.web_search and seen.web_fetch
     # The page summary: 1.0 and 2.0 ask for haiku (oas answers with OAS_SMALL_MODEL); 2.1
     # asks for the session's own model (OAS_BIG_MODEL here).
-    fetch_asked = {e.json()["model"] for e in session.exchanges if e.path == "/v1/messages"
-                   and request_kind(e.json()) == "web-fetch"}
+    fetch_asked = {
+        e.json()["model"]
+        for e in session.exchanges
+        if e.path == "/v1/messages" and request_kind(e.json()) == "web-fetch"
+    }
     settings = tracked_front.runtime.settings
     if claude_code.major_minor < (2, 1):
         assert fetch_asked and all("haiku" in m for m in fetch_asked), fetch_asked
@@ -123,8 +147,9 @@ def test_subagent_web_search_and_web_fetch_through_oas(
     for exchange in session.exchanges:
         if exchange.path != "/v1/messages":
             continue
-        run = reader.flow_run_for_request(exchange.response_headers["request-id"],
-                                          state="COMPLETED")
+        run = reader.flow_run_for_request(
+            exchange.response_headers["request-id"], state="COMPLETED"
+        )
         tags = run["tags"]
         assert f"session:{session_id}" in tags, tags
         kind = next(t for t in tags if t.startswith("kind:"))

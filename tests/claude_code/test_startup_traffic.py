@@ -18,8 +18,13 @@ from tests.support.anthropic_checks import check_exchange
 pytestmark = [pytest.mark.e2e, pytest.mark.claude_code]
 
 # Unset for this test: the switches that silence Claude Code's non-essential traffic.
-TRAFFIC_SWITCHES = ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY",
-                    "DISABLE_ERROR_REPORTING", "DISABLE_COST_WARNINGS", "DISABLE_BUG_COMMAND")
+TRAFFIC_SWITCHES = (
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "DISABLE_TELEMETRY",
+    "DISABLE_ERROR_REPORTING",
+    "DISABLE_COST_WARNINGS",
+    "DISABLE_BUG_COMMAND",
+)
 
 
 def test_side_traffic_is_answered_and_the_session_works(run_session, recorded_oas):

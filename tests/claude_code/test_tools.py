@@ -7,7 +7,6 @@ are read from what it sends, and a tool nobody has looked at fails the test.
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.claude_code import expect
@@ -37,7 +36,8 @@ def test_a_tour_of_every_local_tool(run_session, claude_code, tool_matrix):
     assert planned <= offered, planned - offered
     assert set(outcome["tour"].results) == planned
     assert not unknown_tools(offered), (
-        f"{claude_code.version} offers tools the matrix does not know: {unknown_tools(offered)}")
+        f"{claude_code.version} offers tools the matrix does not know: {unknown_tools(offered)}"
+    )
     # A long tool loop: many tools, several calls in one turn, every result back in place.
     assert len(planned) >= 7 and max(len(turn) for turn in plan) >= 3
     assert len(session.transcript.tool_uses) == sum(len(turn) for turn in plan)

@@ -32,10 +32,17 @@ def tracked_front(tracked_oas) -> Iterator[RecordedOas]:
 
 
 def test_each_request_of_a_session_is_a_run_tagged_with_it(
-        claude_code, tracked_front, upstream, workspace, reader):
+    claude_code, tracked_front, upstream, workspace, reader
+):
     home, work = workspace
-    session = run_scenario(scenarios.write_and_run, claude_code=claude_code, front=tracked_front,
-                           upstream=upstream, home=home, work=work)
+    session = run_scenario(
+        scenarios.write_and_run,
+        claude_code=claude_code,
+        front=tracked_front,
+        upstream=upstream,
+        home=home,
+        work=work,
+    )
     expect.clean_session(session)
     session_id = session.transcript.session_id
 
@@ -50,6 +57,7 @@ def test_each_request_of_a_session_is_a_run_tagged_with_it(
         assert run["parameters"]["session_id"] == session_id
         assert f"model:{exchange.json()['model']}" in run["tags"]
 
-    tagged = reader.http.post("/flow_runs/filter", json={
-        "flow_runs": {"tags": {"all_": [f"session:{session_id}"]}}}).json()
+    tagged = reader.http.post(
+        "/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"session:{session_id}"]}}}
+    ).json()
     assert len(tagged) == len(messages)

@@ -26,8 +26,11 @@ def test_a_429_is_retried_and_the_session_succeeds(run_session, claude_code):
     assert limited[0].response_headers.get("retry-after") == "1"
     # The same conversation is asked again and answered (releases before 2.1 retry it
     # without streaming, 2.1 streams again).
-    later = [e for e in session.exchanges[session.exchanges.index(limited[0]) + 1:]
-             if e.path == "/v1/messages" and e.json()["messages"] == limited[0].json()["messages"]]
+    later = [
+        e
+        for e in session.exchanges[session.exchanges.index(limited[0]) + 1 :]
+        if e.path == "/v1/messages" and e.json()["messages"] == limited[0].json()["messages"]
+    ]
     assert later and later[0].status == 200
     if claude_code.major_minor >= (2, 1):
         retries = [e for e in session.transcript.events if e.get("subtype") == "api_retry"]
@@ -54,15 +57,20 @@ def test_a_401_ends_the_session_with_a_clear_message(run_session, claude_code):
 
 @pytest.mark.parametrize("after_content", [False, True], ids=["before-content", "mid-text"])
 def test_a_stream_that_breaks_ends_in_an_error_event_and_never_hangs(
-        run_session, claude_code, after_content):
-    session = run_session(partial(scenarios.stream_breaks_once, after_content=after_content),
-                          timeout=90)
+    run_session, claude_code, after_content
+):
+    session = run_session(
+        partial(scenarios.stream_breaks_once, after_content=after_content), timeout=90
+    )
     transcript = session.transcript
     assert not transcript.timed_out, transcript.describe()
     message = "Provider returned error: upstream connection reset"
     if after_content:
-        broken = next(e for e in session.exchanges if e.path == "/v1/messages"
-                      and e.status == 200 and b"event: error" in e.response_body)
+        broken = next(
+            e
+            for e in session.exchanges
+            if e.path == "/v1/messages" and e.status == 200 and b"event: error" in e.response_body
+        )
         # The broken stream is well-formed up to its end, which is Anthropic's `error` event.
         checked = check_stream(broken.response_body)
         assert not checked.problems, checked
@@ -70,8 +78,7 @@ def test_a_stream_that_breaks_ends_in_an_error_event_and_never_hangs(
         assert checked.error["message"].startswith(message)
     else:
         # Nothing reached the client yet, so the failure is an HTTP error it can retry.
-        broken = next(e for e in session.exchanges if e.path == "/v1/messages"
-                      and e.status >= 500)
+        broken = next(e for e in session.exchanges if e.path == "/v1/messages" and e.status >= 500)
         assert not check_exchange(broken), check_exchange(broken)
         assert message in broken.response_body.decode()
     rest = replace(session, exchanges=[e for e in session.exchanges if e is not broken])

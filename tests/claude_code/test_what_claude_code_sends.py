@@ -49,8 +49,11 @@ def test_the_requests_each_release_sends_are_accepted(run_session, claude_code):
         assert kinds == []
         sessions = {e.headers["x-claude-code-session-id"] for e in messages}
         assert sessions == {session.transcript.session_id}
-        assert {"context-management-2025-06-27", "advanced-tool-use-2025-11-20",
-                "effort-2025-11-24"} <= _betas(messages)
+        assert {
+            "context-management-2025-06-27",
+            "advanced-tool-use-2025-11-20",
+            "effort-2025-11-24",
+        } <= _betas(messages)
         for body in main:
             assert body["thinking"]["type"] == "adaptive"
             assert body["context_management"]["edits"]

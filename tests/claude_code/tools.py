@@ -20,17 +20,46 @@ from typing import Any
 
 # Tools some test calls through oas (the tour, or a scenario of its own).
 COVERED = {
-    "Write", "Read", "Edit", "MultiEdit", "Glob", "Grep", "Bash", "BashOutput", "KillShell",
-    "TaskOutput", "TaskStop", "NotebookEdit", "TodoWrite", "ToolSearch", "ExitPlanMode",
-    "EnterPlanMode", "AskUserQuestion", "SlashCommand", "Skill", "LSP", "ListAgents",
-    "CronCreate", "CronList", "CronDelete", "Monitor", "ReportFindings", "ScheduleWakeup",
-    "SendMessage", "Workflow", "EnterWorktree", "ExitWorktree",
-    "Task", "Agent", "WebSearch", "WebFetch",
+    "Write",
+    "Read",
+    "Edit",
+    "MultiEdit",
+    "Glob",
+    "Grep",
+    "Bash",
+    "BashOutput",
+    "KillShell",
+    "TaskOutput",
+    "TaskStop",
+    "NotebookEdit",
+    "TodoWrite",
+    "ToolSearch",
+    "ExitPlanMode",
+    "EnterPlanMode",
+    "AskUserQuestion",
+    "SlashCommand",
+    "Skill",
+    "LSP",
+    "ListAgents",
+    "CronCreate",
+    "CronList",
+    "CronDelete",
+    "Monitor",
+    "ReportFindings",
+    "ScheduleWakeup",
+    "SendMessage",
+    "Workflow",
+    "EnterWorktree",
+    "ExitWorktree",
+    "Task",
+    "Agent",
+    "WebSearch",
+    "WebFetch",
 }
 
 # Tools a release offers that cannot run headless or offline, and why (shown in the docs).
 NOT_TESTABLE = {
-    "DeferredToolPlaceholder": "not a tool: keeps deferred loading on (\"never call this tool\")",
+    "DeferredToolPlaceholder": 'not a tool: keeps deferred loading on ("never call this tool")',
 }
 
 # How a result shows in the docs table.
@@ -46,8 +75,11 @@ def offered_tools(bodies: list[dict[str, Any]]) -> set[str]:
         names.update(t.get("name") for t in body.get("tools") or [] if t.get("name"))
         for message in body.get("messages") or []:
             content = message.get("content")
-            texts = [content] if isinstance(content, str) else [
-                b.get("text", "") for b in content or [] if isinstance(b, dict)]
+            texts = (
+                [content]
+                if isinstance(content, str)
+                else [b.get("text", "") for b in content or [] if isinstance(b, dict)]
+            )
             for text in texts:
                 if DEFERRED_HEADER in text:
                     listing = text.split(DEFERRED_HEADER, 1)[1].split("\n\n", 1)[0]
@@ -79,7 +111,8 @@ class Matrix:
             row = {}
             for tool in sorted(offered):
                 row[tool] = self.results.get(version, {}).get(tool) or NOT_TESTABLE.get(
-                    tool, "not tested")
+                    tool, "not tested"
+                )
             out[version] = row
         return out
 
@@ -94,8 +127,7 @@ def markdown(matrix: dict[str, dict[str, str]]) -> str:
     """The docs table: a row per tool, a column per release."""
     versions = sorted(matrix, key=lambda v: tuple(int(p) for p in v.split(".")))
     tools = sorted({t for row in matrix.values() for t in row})
-    lines = ["| tool | " + " | ".join(versions) + " |",
-             "| --- |" + " --- |" * len(versions)]
+    lines = ["| tool | " + " | ".join(versions) + " |", "| --- |" + " --- |" * len(versions)]
     for tool in tools:
         cells = []
         for version in versions:

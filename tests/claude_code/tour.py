@@ -62,20 +62,31 @@ def tour(work: Path, plan: list[list[Probe]], *, git: bool = False) -> tuple[Sce
     tok = secrets.token_hex(4)
     state = {"tok": tok, "work": str(work)}
     (work / "a.py").write_text(f'print("hello {tok}")\n')
-    cell = {"cell_type": "code", "id": "cell-ab12", "metadata": {}, "execution_count": None,
-            "outputs": [], "source": [f"x = '{tok}'"]}
-    (work / "n.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
-                                              "nbformat_minor": 5}))
+    cell = {
+        "cell_type": "code",
+        "id": "cell-ab12",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": [f"x = '{tok}'"],
+    }
+    (work / "n.ipynb").write_text(
+        json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     commands = work / ".claude" / "commands"
     commands.mkdir(parents=True)
     (commands / "greet.md").write_text(f"---\ndescription: Greets\n---\nSay greet-{tok}.\n")
     skill = work / ".claude" / "skills" / "hello"
     skill.mkdir(parents=True)
-    (skill / "SKILL.md").write_text(f"---\nname: hello\ndescription: Says hello\n---\n"
-                                    f"The skill word is skill-{tok}.\n")
+    (skill / "SKILL.md").write_text(
+        f"---\nname: hello\ndescription: Says hello\n---\nThe skill word is skill-{tok}.\n"
+    )
     if git:
-        for argv in (["git", "init", "-q"], ["git", "add", "-A"],
-                     ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
+        for argv in (
+            ["git", "init", "-q"],
+            ["git", "add", "-A"],
+            ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"],
+        ):
             subprocess.run(argv, cwd=work, check=True, capture_output=True)
     outcome = Tour()
 
@@ -90,10 +101,13 @@ def tour(work: Path, plan: list[list[Probe]], *, git: bool = False) -> tuple[Sce
             match = re.search(pattern, found.result)
             failed_as_expected = found.failed == probe.error
             followed = probe.follow is None or _fill(probe.follow, state) in json.dumps(
-                turn.body.get("messages"))
-            if turn.require(bool(match) and failed_as_expected and followed,
-                            f"{probe.tool}: {found.result[:400]!r} !~ {pattern!r} "
-                            f"(or the next request lacks {probe.follow!r})"):
+                turn.body.get("messages")
+            )
+            if turn.require(
+                bool(match) and failed_as_expected and followed,
+                f"{probe.tool}: {found.result[:400]!r} !~ {pattern!r} "
+                f"(or the next request lacks {probe.follow!r})",
+            ):
                 outcome.results[probe.tool] = probe.status
                 if probe.capture and match:
                     state[probe.capture] = match.group(1)
@@ -112,95 +126,216 @@ def tour(work: Path, plan: list[list[Probe]], *, git: bool = False) -> tuple[Sce
                 args = json.loads(_fill(json.dumps(args), state))
                 calls.append(ToolCall(probe.tool, args, id=f"call_{index}_{n}"))
             return Reply(text=f"Turn {index}.", tool_calls=calls)
+
         return step
 
     model = ScriptedModel(marker_for("tour"), [make_step(i) for i in range(len(plan) + 1)])
     outcome.problems = model.problems
-    scenario = Scenario("tour", f"Try every tool you have. {marker_for('tour')}", model,
-                        answer=f"tools {tok}.")
+    scenario = Scenario(
+        "tour", f"Try every tool you have. {marker_for('tour')}", model, answer=f"tools {tok}."
+    )
     return scenario, outcome
 
 
 # -- the plans ---------------------------------------------------------------------------
 
 W = "{work}"
-BG = Probe("Bash", {"command": "echo bg-{tok}; sleep 60", "run_in_background": True,
-                    "description": "Start a background job"},
-           r"running in background with ID: (\w+)", capture="bg")
-WRITE = Probe("Write", {"file_path": f"{W}/b.py", "content": "print('b-{tok}')\n"},
-              r"File created successfully")
-TODO = Probe("TodoWrite", {"todos": [{"content": "Tour the tools", "status": "in_progress",
-                                       "activeForm": "Touring the tools"}]},
-             r"Todos have been modified successfully")
+BG = Probe(
+    "Bash",
+    {
+        "command": "echo bg-{tok}; sleep 60",
+        "run_in_background": True,
+        "description": "Start a background job",
+    },
+    r"running in background with ID: (\w+)",
+    capture="bg",
+)
+WRITE = Probe(
+    "Write",
+    {"file_path": f"{W}/b.py", "content": "print('b-{tok}')\n"},
+    r"File created successfully",
+)
+TODO = Probe(
+    "TodoWrite",
+    {
+        "todos": [
+            {
+                "content": "Tour the tools",
+                "status": "in_progress",
+                "activeForm": "Touring the tools",
+            }
+        ]
+    },
+    r"Todos have been modified successfully",
+)
 GLOB = Probe("Glob", {"pattern": "**/*.py", "path": W}, r"a\.py[\s\S]*b\.py")
-GREP = Probe("Grep", {"pattern": "hello {tok}", "path": W, "output_mode": "content"},
-             r"a\.py:(?:1:)?print\(\"hello {tok}\"\)")
+GREP = Probe(
+    "Grep",
+    {"pattern": "hello {tok}", "path": W, "output_mode": "content"},
+    r"a\.py:(?:1:)?print\(\"hello {tok}\"\)",
+)
 READ = Probe("Read", {"file_path": f"{W}/a.py"}, r"print\(\"hello {tok}\"\)")
 READ_NB = Probe("Read", {"file_path": f"{W}/n.ipynb"}, r"cell-ab12[\s\S]*x = '{tok}'")
-EDIT = Probe("Edit", {"file_path": f"{W}/a.py", "old_string": "hello", "new_string": "edited"},
-             r"has been updated")
-NB_EDIT = Probe("NotebookEdit", {"notebook_path": f"{W}/n.ipynb", "cell_id": "cell-ab12",
-                                 "new_source": "x = 'nb-{tok}'", "edit_mode": "replace"},
-                r"Updated cell cell-ab12")
-RUN = Probe("Bash", {"command": f"python3 {W}/a.py && python3 {W}/b.py",
-                     "description": "Run both scripts"}, r"edited {tok}\s+multi-{tok}-2")
+EDIT = Probe(
+    "Edit",
+    {"file_path": f"{W}/a.py", "old_string": "hello", "new_string": "edited"},
+    r"has been updated",
+)
+NB_EDIT = Probe(
+    "NotebookEdit",
+    {
+        "notebook_path": f"{W}/n.ipynb",
+        "cell_id": "cell-ab12",
+        "new_source": "x = 'nb-{tok}'",
+        "edit_mode": "replace",
+    },
+    r"Updated cell cell-ab12",
+)
+RUN = Probe(
+    "Bash",
+    {"command": f"python3 {W}/a.py && python3 {W}/b.py", "description": "Run both scripts"},
+    r"edited {tok}\s+multi-{tok}-2",
+)
 SKILL = Probe("Skill", {"skill": "hello"}, r"Launching skill: hello", follow="skill-{tok}")
 
 PLAN_1_0 = [
     [WRITE, TODO, BG],
-    [GLOB, GREP, READ, READ_NB,
-     Probe("BashOutput", {"bash_id": "{bg}"}, r"bg-{tok}")],
-    [EDIT, Probe("MultiEdit", {"file_path": f"{W}/b.py", "edits": [
-        {"old_string": "'b-", "new_string": "'multi-"},
-        {"old_string": "{tok}'", "new_string": "{tok}-2'"}]}, r"Applied 2 edits"),
-     Probe("KillShell", {"shell_id": "{bg}"}, r"[Ss]uccessfully killed shell: {bg}"), NB_EDIT],
-    [RUN, Probe("SlashCommand", {"command": "/greet"}, r"Launching slash command: /greet",
-           follow="greet-{tok}"),
-     Probe("ExitPlanMode", {"plan": "1. Tour the tools"}, r"approved your plan")],
+    [GLOB, GREP, READ, READ_NB, Probe("BashOutput", {"bash_id": "{bg}"}, r"bg-{tok}")],
+    [
+        EDIT,
+        Probe(
+            "MultiEdit",
+            {
+                "file_path": f"{W}/b.py",
+                "edits": [
+                    {"old_string": "'b-", "new_string": "'multi-"},
+                    {"old_string": "{tok}'", "new_string": "{tok}-2'"},
+                ],
+            },
+            r"Applied 2 edits",
+        ),
+        Probe("KillShell", {"shell_id": "{bg}"}, r"[Ss]uccessfully killed shell: {bg}"),
+        NB_EDIT,
+    ],
+    [
+        RUN,
+        Probe(
+            "SlashCommand",
+            {"command": "/greet"},
+            r"Launching slash command: /greet",
+            follow="greet-{tok}",
+        ),
+        Probe("ExitPlanMode", {"plan": "1. Tour the tools"}, r"approved your plan"),
+    ],
 ]
 
 # Per family (major, minor): the plan, and whether the working directory is a git repo.
 DENIED = "denied"  # asks the user, which `-p` cannot: Claude Code refuses, the model sees it
-TOOL_SEARCH = Probe("ToolSearch", {"query": "select:CronCreate,CronDelete,CronList,EnterWorktree,"
-                                            "ExitWorktree,Monitor,NotebookEdit,SendMessage,"
-                                            "TaskStop"},
-                    r"Tool loaded: CronCreate[\s\S]*Tool loaded: TaskStop")
+TOOL_SEARCH = Probe(
+    "ToolSearch",
+    {
+        "query": "select:CronCreate,CronDelete,CronList,EnterWorktree,"
+        "ExitWorktree,Monitor,NotebookEdit,SendMessage,"
+        "TaskStop"
+    },
+    r"Tool loaded: CronCreate[\s\S]*Tool loaded: TaskStop",
+)
 
 PLAN_2_0 = [
     [WRITE, TODO, BG],
-    [GLOB, GREP, READ, READ_NB,
-     Probe("TaskOutput", {"task_id": "{bg}", "block": False, "timeout": 1000},
-           r"<task_id>{bg}</task_id>[\s\S]*bg-{tok}")],
-    [EDIT, Probe("KillShell", {"shell_id": "{bg}"}, r"Successfully killed shell: {bg}"), NB_EDIT,
-     SKILL, Probe("LSP", {"operation": "hover", "filePath": f"{W}/a.py", "line": 1,
-                          "character": 1}, r"No LSP server available for file type: \.py",
-                  status="answered: no language server for .py")],
-    [Probe("Bash", {"command": f"python3 {W}/a.py", "description": "Run a.py"}, r"edited {tok}"),
-     Probe("AskUserQuestion", {"questions": [{
-         "question": "Which one?", "header": "Pick", "multiSelect": False,
-         "options": [{"label": "A", "description": "a"}, {"label": "B", "description": "b"}]}]},
-         r"Answer questions\?", status=DENIED, error=True)],
+    [
+        GLOB,
+        GREP,
+        READ,
+        READ_NB,
+        Probe(
+            "TaskOutput",
+            {"task_id": "{bg}", "block": False, "timeout": 1000},
+            r"<task_id>{bg}</task_id>[\s\S]*bg-{tok}",
+        ),
+    ],
+    [
+        EDIT,
+        Probe("KillShell", {"shell_id": "{bg}"}, r"Successfully killed shell: {bg}"),
+        NB_EDIT,
+        SKILL,
+        Probe(
+            "LSP",
+            {"operation": "hover", "filePath": f"{W}/a.py", "line": 1, "character": 1},
+            r"No LSP server available for file type: \.py",
+            status="answered: no language server for .py",
+        ),
+    ],
+    [
+        Probe("Bash", {"command": f"python3 {W}/a.py", "description": "Run a.py"}, r"edited {tok}"),
+        Probe(
+            "AskUserQuestion",
+            {
+                "questions": [
+                    {
+                        "question": "Which one?",
+                        "header": "Pick",
+                        "multiSelect": False,
+                        "options": [
+                            {"label": "A", "description": "a"},
+                            {"label": "B", "description": "b"},
+                        ],
+                    }
+                ]
+            },
+            r"Answer questions\?",
+            status=DENIED,
+            error=True,
+        ),
+    ],
     [Probe("EnterPlanMode", {}, r"Entered plan mode")],
     [Probe("ExitPlanMode", {}, r"Exit plan mode\?", status=DENIED, error=True)],
 ]
 
 PLAN_2_1 = [
     [TOOL_SEARCH, WRITE, BG],
-    [READ, READ_NB, Probe("ListAgents", {}, r"No reachable agents"), SKILL,
-     Probe("CronList", {}, r"No scheduled jobs"),
-     Probe("Monitor", {"command": "echo mon-{tok}", "description": "Watch a command",
-                       "timeout_ms": 5000}, r"Monitor started \(task \w+")],
-    [EDIT, NB_EDIT, Probe("TaskStop", {"task_id": "{bg}"}, r"Successfully stopped task: {bg}"),
-     Probe("CronCreate", {"cron": "0 3 * * *", "prompt": "nightly {tok}", "recurring": False},
-           r"Scheduled one-shot task (\w+)", capture="cron"),
-     Probe("ReportFindings", {"findings": []}, r"No findings reported")],
-    [Probe("CronDelete", {"id": "{cron}"}, r"{cron}"),
-     Probe("Bash", {"command": f"python3 {W}/a.py", "description": "Run a.py"}, r"edited {tok}"),
-     Probe("ScheduleWakeup", {"stop": True}, r"(?i)stop|wakeup|loop"),
-     Probe("SendMessage", {"to": "main", "summary": "hello", "message": "hello"},
-           r"main.{0,2}\" addresses you", status="answered: no other agent to message"),
-     Probe("Workflow", {"name": "no-such-workflow"}, r"Workflow \"no-such-workflow\" not found",
-           status="answered: unknown workflow (running one needs sub-agents)", error=True)],
+    [
+        READ,
+        READ_NB,
+        Probe("ListAgents", {}, r"No reachable agents"),
+        SKILL,
+        Probe("CronList", {}, r"No scheduled jobs"),
+        Probe(
+            "Monitor",
+            {"command": "echo mon-{tok}", "description": "Watch a command", "timeout_ms": 5000},
+            r"Monitor started \(task \w+",
+        ),
+    ],
+    [
+        EDIT,
+        NB_EDIT,
+        Probe("TaskStop", {"task_id": "{bg}"}, r"Successfully stopped task: {bg}"),
+        Probe(
+            "CronCreate",
+            {"cron": "0 3 * * *", "prompt": "nightly {tok}", "recurring": False},
+            r"Scheduled one-shot task (\w+)",
+            capture="cron",
+        ),
+        Probe("ReportFindings", {"findings": []}, r"No findings reported"),
+    ],
+    [
+        Probe("CronDelete", {"id": "{cron}"}, r"{cron}"),
+        Probe("Bash", {"command": f"python3 {W}/a.py", "description": "Run a.py"}, r"edited {tok}"),
+        Probe("ScheduleWakeup", {"stop": True}, r"(?i)stop|wakeup|loop"),
+        Probe(
+            "SendMessage",
+            {"to": "main", "summary": "hello", "message": "hello"},
+            r"main.{0,2}\" addresses you",
+            status="answered: no other agent to message",
+        ),
+        Probe(
+            "Workflow",
+            {"name": "no-such-workflow"},
+            r"Workflow \"no-such-workflow\" not found",
+            status="answered: unknown workflow (running one needs sub-agents)",
+            error=True,
+        ),
+    ],
     [Probe("EnterWorktree", {"name": "tour"}, r"[Ww]orktree")],
     [Probe("ExitWorktree", {"action": "remove", "discard_changes": True}, r"[Ww]orktree")],
 ]

@@ -72,8 +72,9 @@ def check_stream(body: bytes) -> StreamCheck:
     except (ValueError, orjson.JSONDecodeError) as exc:
         return StreamCheck(None, [f"unreadable SSE: {exc}"])
     if not events or events[0][0] != "message_start":
-        return StreamCheck(None, [f"stream does not begin with message_start: "
-                                  f"{[n for n, _ in events[:3]]}"])
+        return StreamCheck(
+            None, [f"stream does not begin with message_start: {[n for n, _ in events[:3]]}"]
+        )
     error = None
     if events[-1][0] == "error":
         error = events.pop()[1].get("error")

@@ -33,8 +33,9 @@ from typing import Any
 PINNED = ("1.0.128", "2.0.77", "2.1.332")
 # `OAS_CLAUDE_CODE_VERSIONS=2.1.400` (comma-separated) runs the suite against other releases
 # (`make claude-code-latest` sets it to the newest on npm).
-VERSIONS = tuple(v for v in os.environ.get("OAS_CLAUDE_CODE_VERSIONS", "").split(",") if v) \
-    or PINNED
+VERSIONS = (
+    tuple(v for v in os.environ.get("OAS_CLAUDE_CODE_VERSIONS", "").split(",") if v) or PINNED
+)
 
 PACKAGE = "@anthropic-ai/claude-code"
 INSTALL_TIMEOUT = 600.0
@@ -69,7 +70,8 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 def _platform_package() -> str:
     machine = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}[
-        platform.machine().lower()]
+        platform.machine().lower()
+    ]
     musl = Path("/lib").glob("ld-musl-*")
     return f"{PACKAGE}-linux-{machine}" + ("-musl" if any(musl) else "")
 
@@ -106,25 +108,44 @@ def install(version: str) -> list[str]:
             return _command_in(prefix, version)
         npm = shutil.which("npm")
         if npm is None:
-            raise RuntimeError("npm is not on PATH; it installs the Claude Code releases "
-                               "under test")
+            raise RuntimeError(
+                "npm is not on PATH; it installs the Claude Code releases under test"
+            )
         staging = root / f".{version}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(prefix, ignore_errors=True)
         staging.mkdir()
         result = subprocess.run(
-            [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund",
-             "--ignore-scripts", "--no-save", "--loglevel=error", f"{PACKAGE}@{version}"],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(staging),
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--no-save",
+                "--loglevel=error",
+                f"{PACKAGE}@{version}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
         )
         if result.returncode != 0:
             raise RuntimeError(f"npm install {PACKAGE}@{version} failed:\n{result.stderr[-3000:]}")
         command = _command_in(staging, version)
-        reported = subprocess.run([*command, "--version"], capture_output=True, text=True,
-                                  timeout=60, env=_base_env(staging))
+        reported = subprocess.run(
+            [*command, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_base_env(staging),
+        )
         if version not in reported.stdout:
-            raise RuntimeError(f"{command} --version said {reported.stdout!r} "
-                               f"{reported.stderr[-500:]!r}")
+            raise RuntimeError(
+                f"{command} --version said {reported.stdout!r} {reported.stderr[-500:]!r}"
+            )
         staging.rename(prefix)
         (prefix / ".installed").write_text(version)
         return _command_in(prefix, version)
@@ -158,8 +179,9 @@ class Transcript:
 
     @property
     def init(self) -> dict[str, Any]:
-        return next(e for e in self.events
-                    if e.get("type") == "system" and e.get("subtype") == "init")
+        return next(
+            e for e in self.events if e.get("type") == "system" and e.get("subtype") == "init"
+        )
 
     @property
     def session_id(self) -> str:
@@ -197,8 +219,9 @@ class Transcript:
 
     def describe(self) -> str:
         """Enough of the run to see what went wrong in a failure message."""
-        lines = [f"returncode={self.returncode} timed_out={self.timed_out} "
-                 f"seconds={self.seconds:.1f}"]
+        lines = [
+            f"returncode={self.returncode} timed_out={self.timed_out} seconds={self.seconds:.1f}"
+        ]
         for event in self.events:
             text = json.dumps(event)
             lines.append(text if len(text) < 600 else text[:600] + "...")
@@ -224,17 +247,20 @@ class ClaudeCode:
         major, minor = version_tuple(self.version)[:2]
         return major, minor
 
-    def env(self, base_url: str, home: Path, unset: tuple[str, ...] = (),
-            **extra: str) -> dict[str, str]:
+    def env(
+        self, base_url: str, home: Path, unset: tuple[str, ...] = (), **extra: str
+    ) -> dict[str, str]:
         env = _base_env(home)
-        env.update({
-            "ANTHROPIC_BASE_URL": base_url,
-            "ANTHROPIC_API_KEY": "sk-ant-dummy-claude-code-test-key",
-            "API_TIMEOUT_MS": "30000",
-            "CLAUDE_CODE_MAX_RETRIES": "2",
-            "BASH_DEFAULT_TIMEOUT_MS": "20000",
-            "BASH_MAX_TIMEOUT_MS": "30000",
-        })
+        env.update(
+            {
+                "ANTHROPIC_BASE_URL": base_url,
+                "ANTHROPIC_API_KEY": "sk-ant-dummy-claude-code-test-key",
+                "API_TIMEOUT_MS": "30000",
+                "CLAUDE_CODE_MAX_RETRIES": "2",
+                "BASH_DEFAULT_TIMEOUT_MS": "20000",
+                "BASH_MAX_TIMEOUT_MS": "30000",
+            }
+        )
         env.update(extra)
         return {k: v for k, v in env.items() if k not in unset}
 
@@ -257,13 +283,27 @@ class ClaudeCode:
         """
         home.mkdir(parents=True, exist_ok=True)
         cwd.mkdir(parents=True, exist_ok=True)
-        argv = [*self.command, "-p", prompt, "--output-format", "stream-json", "--verbose",
-                "--permission-mode", "bypassPermissions", *args]
+        argv = [
+            *self.command,
+            "-p",
+            prompt,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "bypassPermissions",
+            *args,
+        ]
         started = time.monotonic()
         process = subprocess.Popen(
-            argv, cwd=cwd, env=self.env(base_url, home, unset, **(env or {})),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
+            argv,
+            cwd=cwd,
+            env=self.env(base_url, home, unset, **(env or {})),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         timed_out = False
         try:
@@ -285,5 +325,12 @@ class ClaudeCode:
                 events.append(json.loads(line))
             except json.JSONDecodeError:
                 unparsed.append(line)
-        return Transcript(process.returncode, events, stdout, stderr,
-                          time.monotonic() - started, timed_out, unparsed)
+        return Transcript(
+            process.returncode,
+            events,
+            stdout,
+            stderr,
+            time.monotonic() - started,
+            timed_out,
+            unparsed,
+        )

@@ -15,8 +15,9 @@ from src.tasks.conversion.response import convert_response
 from src.tasks.conversion.stream import StreamConverter, StreamOutcome, stream_response
 
 
-def to_anthropic(completion: dict[str, Any], client_model: str,
-                 request: MessagesRequest | None = None) -> dict[str, Any]:
+def to_anthropic(
+    completion: dict[str, Any], client_model: str, request: MessagesRequest | None = None
+) -> dict[str, Any]:
     """The Anthropic message for a non-stream completion."""
     converter = StreamConverter(client_model, request=request, keep_content=True)
     convert_response(completion, converter)
@@ -25,7 +26,9 @@ def to_anthropic(completion: dict[str, Any], client_model: str,
 
 
 async def convert_stream(
-    chunks: AsyncIterator[dict[str, Any]], client_model: str, outcome: StreamOutcome,
+    chunks: AsyncIterator[dict[str, Any]],
+    client_model: str,
+    outcome: StreamOutcome,
     request: MessagesRequest | None = None,
 ) -> AsyncIterator[bytes]:
     """A whole stream: `message_start`, every chunk's events, then the message's end."""

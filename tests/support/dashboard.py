@@ -97,8 +97,9 @@ class Dashboard:
             cards = cards.filter(has=self.page.get_by_text(state, exact=True))
         return cards
 
-    def wait_for_runs(self, expected: int, state: str | None = None,
-                      timeout: float = 120.0) -> Locator:
+    def wait_for_runs(
+        self, expected: int, state: str | None = None, timeout: float = 120.0
+    ) -> Locator:
         """Reload until at least `expected` runs (of `state`) are listed: runs are written to
         Prefect a moment after their request ends."""
         self.wait_until(lambda: self.run_cards(state).nth(expected - 1), None, timeout)
@@ -147,8 +148,9 @@ class Dashboard:
         """Reload the run page until its `tab` shows `text`; returns the tab's panel."""
         return self.wait_until(lambda: self.tab(tab), text, timeout)
 
-    def wait_until(self, find: Callable[[], Locator], text: str | None = None,
-                   timeout: float = 120.0) -> Locator:
+    def wait_until(
+        self, find: Callable[[], Locator], text: str | None = None, timeout: float = 120.0
+    ) -> Locator:
         """`find()` visible (and containing `text`), reloading every 10 s until `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
@@ -166,8 +168,9 @@ class Dashboard:
 
     # -- deployments -----------------------------------------------------------------
 
-    def custom_run(self, deployment: str, parameters: dict[str, str],
-                   shot: str | None = None) -> str:
+    def custom_run(
+        self, deployment: str, parameters: dict[str, str], shot: str | None = None
+    ) -> str:
         """**Deployments → `deployment` → Run → Custom run**, fill the parameters (text
         fields, in the form's order), **Submit**; returns the new flow run's id. `shot`
         names a screenshot of the filled form."""

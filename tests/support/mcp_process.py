@@ -33,7 +33,9 @@ class McpHttpServer:
     def start(self, timeout: float = 20.0) -> McpHttpServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.mcp_server", self.mode, str(self.port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

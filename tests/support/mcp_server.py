@@ -56,8 +56,11 @@ def authorization_digest(header: str) -> str:
 @server.tool()
 def image() -> ImageContent:
     """A 1x1 PNG."""
-    return ImageContent(type="image", mimeType="image/png",
-                        data="iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    return ImageContent(
+        type="image",
+        mimeType="image/png",
+        data="iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+    )
 
 
 @server.tool()

@@ -63,16 +63,23 @@ class OasServe:
         """Start in `root` (so no `.env` of the repository is read); wait until it answers."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(OAS), "serve"], cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT)
+                [str(OAS), "serve"],
+                cwd=self.root,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while not self._ready():
             if self.process.poll() is not None:
-                raise RuntimeError(f"oas serve exited with {self.process.returncode}:\n"
-                                   f"{self.output()[-4000:]}")
+                raise RuntimeError(
+                    f"oas serve exited with {self.process.returncode}:\n{self.output()[-4000:]}"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"oas serve not ready within {timeout:.0f}s:\n"
-                                   f"{self.output()[-4000:]}")
+                raise RuntimeError(
+                    f"oas serve not ready within {timeout:.0f}s:\n{self.output()[-4000:]}"
+                )
             time.sleep(0.5)
         return self
 
@@ -84,9 +91,11 @@ class OasServe:
         if shown is None or shown.group(1).rstrip("/") != self.dashboard:
             raise RuntimeError(f"oas serve shows another dashboard than {self.dashboard}:\n{out}")
         try:
-            return (httpx.get(f"{self.url}/health", timeout=2).status_code == 200
-                    and httpx.get(f"{self.api}/health", timeout=2).status_code == 200
-                    and httpx.get(self.dashboard, timeout=5).status_code == 200)
+            return (
+                httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+                and httpx.get(f"{self.api}/health", timeout=2).status_code == 200
+                and httpx.get(self.dashboard, timeout=5).status_code == 200
+            )
         except httpx.HTTPError:
             return False
 

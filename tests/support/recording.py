@@ -68,8 +68,9 @@ class RecordingApp:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        exchange = Exchange(scope["method"], scope["path"], scope.get("query_string", b"").decode(),
-                            headers)
+        exchange = Exchange(
+            scope["method"], scope["path"], scope.get("query_string", b"").decode(), headers
+        )
         with self._lock:
             self.exchanges.append(exchange)
         body_parts: list[bytes] = []
@@ -87,7 +88,8 @@ class RecordingApp:
                 exchange.status = message["status"]
                 exchange.response_headers = {
                     k.decode("latin-1").lower(): v.decode("latin-1")
-                    for k, v in message.get("headers", [])}
+                    for k, v in message.get("headers", [])
+                }
             elif message["type"] == "http.response.body":
                 response_parts.append(message.get("body", b""))
                 exchange.response_body = b"".join(response_parts)

@@ -26,14 +26,26 @@ class ServeProcess:
     it with that soft limit of open files (the hard limit unchanged), as a default system
     account would. Without `PREFECT_API_URL` in `env` it runs with `--no-prefect`."""
 
-    def __init__(self, base_url: str, data_dir: Path, env: dict[str, str] | None = None,
-                 open_files: int | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        open_files: int | None = None,
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "PREFECT_API"))}
-        clean.update({"OPENROUTER_BASE_URL": base_url, "OPENROUTER_API_KEY": "sk-or-v1-test-key",
-                      "OAS_DATA_DIR": str(data_dir / "data"), "OAS_PORT": str(self.port),
-                      "OAS_RETRIES": "0", **(env or {})})
+        clean.update(
+            {
+                "OPENROUTER_BASE_URL": base_url,
+                "OPENROUTER_API_KEY": "sk-or-v1-test-key",
+                "OAS_DATA_DIR": str(data_dir / "data"),
+                "OAS_PORT": str(self.port),
+                "OAS_RETRIES": "0",
+                **(env or {}),
+            }
+        )
         args = [sys.executable, "-m", "src", "serve"]
         if "PREFECT_API_URL" not in clean:
             args.append("--no-prefect")
@@ -45,8 +57,14 @@ class ServeProcess:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=clean, stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=lower_open_files if open_files else None)
+            args,
+            cwd=ROOT,
+            env=clean,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lower_open_files if open_files else None,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:

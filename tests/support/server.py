@@ -37,11 +37,16 @@ class ThreadedServer:
             settings = self.settings.model_copy(update={"shutdown_timeout": 5})
             config: uvicorn.Config = server_config(self.app, settings, "127.0.0.1", self.port)
         else:
-            config = uvicorn.Config(self.app, log_config=None, access_log=False,
-                                    timeout_graceful_shutdown=5)
+            config = uvicorn.Config(
+                self.app, log_config=None, access_log=False, timeout_graceful_shutdown=5
+            )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True, name=f"oas-test-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            daemon=True,
+            name=f"oas-test-{self.port}",
+        )
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:

@@ -71,8 +71,9 @@ class Reply:
     split_pause: float = 0.0  # seconds to wait after a write that ends inside a character
 
 
-def _usage(body: dict[str, Any], reply: Reply,
-           prompt_tokens: Callable[[dict[str, Any]], int] | None = None) -> dict[str, Any]:
+def _usage(
+    body: dict[str, Any], reply: Reply, prompt_tokens: Callable[[dict[str, Any]], int] | None = None
+) -> dict[str, Any]:
     if reply.usage is not None:
         return reply.usage
     if prompt_tokens is not None:
@@ -80,8 +81,12 @@ def _usage(body: dict[str, Any], reply: Reply,
     else:
         prompt = len(orjson.dumps(body.get("messages", []))) // 4
     completion = max(1, (len(reply.text) + len(reply.reasoning)) // 4 + 8 * len(reply.tool_calls))
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion, "cost": 0.00001 * (prompt + completion)}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cost": 0.00001 * (prompt + completion),
+    }
 
 
 def litellm_prompt_tokens(body: dict[str, Any]) -> int:
@@ -89,13 +94,20 @@ def litellm_prompt_tokens(body: dict[str, Any]) -> int:
     (with the tokenizer `oas` picks for that model: one that ships inside a package)."""
     from src.services.tokenizer import litellm_module, tokenizer_args
 
-    return int(litellm_module().token_counter(
-        **tokenizer_args(str(body.get("model"))), messages=body.get("messages", []),
-        tools=body.get("tools"), tool_choice=body.get("tool_choice")))
+    return int(
+        litellm_module().token_counter(
+            **tokenizer_args(str(body.get("model"))),
+            messages=body.get("messages", []),
+            tools=body.get("tools"),
+            tool_choice=body.get("tool_choice"),
+        )
+    )
 
 
 def _arguments(call: ToolCall) -> str:
-    return call.arguments if isinstance(call.arguments, str) else orjson.dumps(call.arguments).decode()
+    return (
+        call.arguments if isinstance(call.arguments, str) else orjson.dumps(call.arguments).decode()
+    )
 
 
 class ScriptedUpstream:
@@ -114,10 +126,18 @@ class ScriptedUpstream:
         self.models_requests = 0
         self.split_characters = 0  # writes that ended inside a UTF-8 character
         self.models: list[dict[str, Any]] = [
-            {"id": "anthropic/claude-sonnet-4", "name": "Anthropic: Claude Sonnet 4",
-             "context_length": 200000, "created": 1747930371},
-            {"id": "openai/gpt-4o", "name": "OpenAI: GPT-4o", "context_length": 128000,
-             "created": 1715558400},
+            {
+                "id": "anthropic/claude-sonnet-4",
+                "name": "Anthropic: Claude Sonnet 4",
+                "context_length": 200000,
+                "created": 1747930371,
+            },
+            {
+                "id": "openai/gpt-4o",
+                "name": "OpenAI: GPT-4o",
+                "context_length": 128000,
+                "created": 1715558400,
+            },
         ]
         self.port = 0
         self._server: uvicorn.Server | None = None
@@ -158,16 +178,25 @@ class ScriptedUpstream:
         if reply.first_byte_delay:
             await asyncio.sleep(reply.first_byte_delay)
         if reply.status >= 400:
-            error = reply.error or {"code": reply.status, "message": f"scripted error {reply.status}"}
-            return Response(orjson.dumps({"error": error}), status_code=reply.status,
-                            media_type="application/json", headers=reply.headers)
+            error = reply.error or {
+                "code": reply.status,
+                "message": f"scripted error {reply.status}",
+            }
+            return Response(
+                orjson.dumps({"error": error}),
+                status_code=reply.status,
+                media_type="application/json",
+                headers=reply.headers,
+            )
         if reply.raw_body is not None:
-            kind = reply.content_type or ("text/event-stream" if body.get("stream")
-                                          else "application/json")
+            kind = reply.content_type or (
+                "text/event-stream" if body.get("stream") else "application/json"
+            )
             return Response(reply.raw_body, media_type=kind)
         if body.get("stream"):
-            return StreamingResponse(self._stream(body, reply), media_type="text/event-stream",
-                                     headers=reply.headers)
+            return StreamingResponse(
+                self._stream(body, reply), media_type="text/event-stream", headers=reply.headers
+            )
         return Response(orjson.dumps(self._completion(body, reply)), media_type="application/json")
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
@@ -182,8 +211,11 @@ class ScriptedUpstream:
             message["reasoning_details"] = reply.reasoning_details
         if reply.tool_calls:
             message["tool_calls"] = [
-                {**({} if c.no_id else {"id": c.id or f"call_{i}"}), "type": "function",
-                 "function": {"name": c.name, "arguments": _arguments(c)}}
+                {
+                    **({} if c.no_id else {"id": c.id or f"call_{i}"}),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": _arguments(c)},
+                }
                 for i, c in enumerate(reply.tool_calls)
             ]
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
@@ -191,16 +223,29 @@ class ScriptedUpstream:
         if reply.native_finish_reason:
             choice["native_finish_reason"] = reply.native_finish_reason
         choice.update(reply.choice_extra)
-        return {"id": "gen-scripted", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model"), "provider": "Scripted", "choices": [choice],
-                "usage": _usage(body, reply, self.prompt_tokens)}
+        return {
+            "id": "gen-scripted",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "provider": "Scripted",
+            "choices": [choice],
+            "usage": _usage(body, reply, self.prompt_tokens),
+        }
 
-    def _chunk(self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None,
-               **extra: Any) -> bytes:
+    def _chunk(
+        self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None, **extra: Any
+    ) -> bytes:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
         choice.update(extra)
-        data = {"id": "gen-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body.get("model"), "provider": "Scripted", "choices": [choice]}
+        data = {
+            "id": "gen-scripted",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "provider": "Scripted",
+            "choices": [choice],
+        }
         return b"data: " + orjson.dumps(data) + b"\n\n"
 
     async def _stream(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
@@ -214,7 +259,7 @@ class ScriptedUpstream:
         async for data in self._events(body, reply):
             buffer += data
             while len(buffer) > reply.write_size:
-                piece, buffer = buffer[:reply.write_size], buffer[reply.write_size:]
+                piece, buffer = buffer[: reply.write_size], buffer[reply.write_size :]
                 yield piece
                 if (buffer[0] & 0xC0) == 0x80:  # the next byte continues a character
                     self.split_characters += 1
@@ -227,9 +272,17 @@ class ScriptedUpstream:
         `reasoning_details` entry with its index; a signature comes in a piece of its own."""
         size = max(1, reply.chunk_size)
         if not reply.reasoning_details:
-            return [self._chunk(body, {"role": "assistant", "content": "",
-                                       "reasoning": reply.reasoning[i:i + size]})
-                    for i in range(0, len(reply.reasoning), size)]
+            return [
+                self._chunk(
+                    body,
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "reasoning": reply.reasoning[i : i + size],
+                    },
+                )
+                for i in range(0, len(reply.reasoning), size)
+            ]
         out = []
         for index, detail in enumerate(reply.reasoning_details):
             kind = detail.get("type")
@@ -237,18 +290,38 @@ class ScriptedUpstream:
             if kind == "reasoning.text":
                 text = detail.get("text") or ""
                 for i in range(0, len(text), size):
-                    piece = {"type": kind, "text": text[i:i + size], "index": index, **meta}
-                    out.append(self._chunk(body, {"role": "assistant", "content": "",
-                                                  "reasoning": text[i:i + size],
-                                                  "reasoning_details": [piece]}))
+                    piece = {"type": kind, "text": text[i : i + size], "index": index, **meta}
+                    out.append(
+                        self._chunk(
+                            body,
+                            {
+                                "role": "assistant",
+                                "content": "",
+                                "reasoning": text[i : i + size],
+                                "reasoning_details": [piece],
+                            },
+                        )
+                    )
                 if detail.get("signature"):
                     piece = {"type": kind, "signature": detail["signature"], "index": index, **meta}
-                    out.append(self._chunk(body, {"role": "assistant", "content": "",
-                                                  "reasoning_details": [piece]}))
+                    out.append(
+                        self._chunk(
+                            body, {"role": "assistant", "content": "", "reasoning_details": [piece]}
+                        )
+                    )
             else:
                 extra = {"reasoning": detail["summary"]} if kind == "reasoning.summary" else {}
-                out.append(self._chunk(body, {"role": "assistant", "content": "", **extra,
-                                              "reasoning_details": [{**detail, "index": index}]}))
+                out.append(
+                    self._chunk(
+                        body,
+                        {
+                            "role": "assistant",
+                            "content": "",
+                            **extra,
+                            "reasoning_details": [{**detail, "index": index}],
+                        },
+                    )
+                )
         return out
 
     def _tool_chunks(self, body: dict[str, Any], reply: Reply) -> list[bytes]:
@@ -257,18 +330,25 @@ class ScriptedUpstream:
         for i, call in enumerate(reply.tool_calls):
             args = _arguments(call)
             index = 0 if reply.tool_call_style == "same_index" else i
-            head: dict[str, Any] = {"index": index, "type": "function",
-                                    "function": {"name": call.name, "arguments": ""}}
+            head: dict[str, Any] = {
+                "index": index,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
             if not call.no_id:
                 head["id"] = call.id or f"call_{i}"
             if reply.tool_call_style == "whole":
                 head["function"]["arguments"] = args
                 per_call.append([head])
                 continue
-            pieces = call.chunks if call.chunks is not None else [
-                args[j:j + size] for j in range(0, len(args), size)]
-            per_call.append([head] + [{"index": index, "function": {"arguments": p}}
-                                      for p in pieces])
+            pieces = (
+                call.chunks
+                if call.chunks is not None
+                else [args[j : j + size] for j in range(0, len(args), size)]
+            )
+            per_call.append(
+                [head] + [{"index": index, "function": {"arguments": p}} for p in pieces]
+            )
         if reply.tool_call_style == "interleaved":
             order = [f for group in zip_longest(*per_call) for f in group if f is not None]
         else:
@@ -287,11 +367,21 @@ class ScriptedUpstream:
             size = max(1, reply.chunk_size)
             if reply.refusal:
                 yield self._chunk(body, {"role": "assistant", "refusal": reply.refusal})
-            pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)]
+            pieces = [reply.text[i : i + size] for i in range(0, len(reply.text), size)]
             for n, piece in enumerate(pieces):
                 if reply.mid_stream_error and n == len(pieces) // 2:
-                    yield b"data: " + orjson.dumps({"error": reply.mid_stream_error, "choices": [
-                        {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}) + b"\n\n"
+                    yield (
+                        b"data: "
+                        + orjson.dumps(
+                            {
+                                "error": reply.mid_stream_error,
+                                "choices": [
+                                    {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
+                                ],
+                            }
+                        )
+                        + b"\n\n"
+                    )
                     finished = True
                     return
                 if reply.malformed_chunk and n == len(pieces) // 2:
@@ -304,8 +394,9 @@ class ScriptedUpstream:
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
             if reply.annotations:  # OpenRouter sends web search citations after the text
-                yield self._chunk(body, {"role": "assistant", "content": "",
-                                         "annotations": reply.annotations})
+                yield self._chunk(
+                    body, {"role": "assistant", "content": "", "annotations": reply.annotations}
+                )
             for data in self._tool_chunks(body, reply):
                 yield data
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
@@ -314,8 +405,12 @@ class ScriptedUpstream:
                 extra["native_finish_reason"] = reply.native_finish_reason
             if not reply.no_finish_reason:
                 yield self._chunk(body, {}, finish, **extra)
-            usage = {"id": "gen-scripted", "object": "chat.completion.chunk", "choices": [],
-                     "usage": _usage(body, reply, self.prompt_tokens)}
+            usage = {
+                "id": "gen-scripted",
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": _usage(body, reply, self.prompt_tokens),
+            }
             yield b"data: " + orjson.dumps(usage) + b"\n\n"
             if not reply.no_done:
                 yield b"data: [DONE]\n\n"
@@ -327,18 +422,24 @@ class ScriptedUpstream:
     async def _models(self, request: Request) -> Response:
         self.models_requests += 1
         if self.models_status >= 400:
-            return Response(orjson.dumps({"error": {"code": self.models_status,
-                                                    "message": "scripted models error"}}),
-                            status_code=self.models_status, media_type="application/json")
+            return Response(
+                orjson.dumps(
+                    {"error": {"code": self.models_status, "message": "scripted models error"}}
+                ),
+                status_code=self.models_status,
+                media_type="application/json",
+            )
         return Response(orjson.dumps({"data": self.models}), media_type="application/json")
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/api/v1/chat/completions", self._chat, methods=["POST"]),
-            Route("/api/v1/models", self._models, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/api/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/api/v1/models", self._models, methods=["GET"]),
+            ]
+        )
 
     def start(self) -> ScriptedUpstream:
         sock = socket.socket()
@@ -346,8 +447,12 @@ class ScriptedUpstream:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True, name="scripted-upstream")
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            daemon=True,
+            name="scripted-upstream",
+        )
         self._thread.start()
         while not self._server.started:
             time.sleep(0.01)

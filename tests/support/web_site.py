@@ -35,14 +35,16 @@ def make_pdf(text: str) -> bytes:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return out
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     site: WebSite
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.site.paths.append(self.path)
         route = self.site.routes.get(self.path.split("?", 1)[0])
         if route is None:
@@ -74,8 +76,11 @@ class WebSite:
         self.paths: list[str] = []
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {
             "/article": (200, {"Content-Type": "text/html; charset=utf-8"}, ARTICLE),
-            "/notes.txt": (200, {"Content-Type": "text/plain; charset=utf-8"},
-                           "plain notes: caf\u00e9".encode()),
+            "/notes.txt": (
+                200,
+                {"Content-Type": "text/plain; charset=utf-8"},
+                "plain notes: caf\u00e9".encode(),
+            ),
             "/paper.pdf": (200, {"Content-Type": "application/pdf"}, make_pdf("Hello from a PDF")),
             "/image.png": (200, {"Content-Type": "image/png"}, b"\x89PNG\r\n\x1a\n" + b"0" * 64),
             "/busy": (429, {"Content-Type": "text/plain"}, b"slow down"),

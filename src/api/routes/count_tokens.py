@@ -10,8 +10,8 @@ from starlette.responses import Response
 from src.api.body import read_json
 from src.api.responses import error_response, reply_response
 from src.api.routes.messages import request_context
-from src.core.errors import AnthropicError
 from src.coordinators.count_tokens import handle_count_tokens
+from src.core.errors import AnthropicError
 from src.schemas.anthropic import MessagesRequest
 
 router = APIRouter()
@@ -26,8 +26,12 @@ def _request_schema() -> dict[str, Any]:
 
 @router.post(
     "/v1/messages/count_tokens",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": _request_schema()}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _request_schema()}},
+        }
+    },
     response_model=None,
 )
 async def count_message_tokens(request: Request) -> Response:

@@ -8,9 +8,9 @@ from starlette.responses import Response
 from src.api.body import read_json
 from src.api.disconnect import unless_disconnected
 from src.api.responses import error_response, reply_response
+from src.coordinators.messages import handle_messages
 from src.core.context import RequestContext
 from src.core.errors import AnthropicError
-from src.coordinators.messages import handle_messages
 from src.schemas.anthropic import MessagesRequest
 
 router = APIRouter()
@@ -33,8 +33,18 @@ def request_context(request: Request) -> RequestContext:
 
 @router.post(
     "/v1/messages",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": MessagesRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": MessagesRequest.model_json_schema(
+                        ref_template="#/components/schemas/{model}"
+                    )
+                }
+            },
+        }
+    },
     response_model=None,
 )
 async def create_message(request: Request) -> Response:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from src.api.responses import json_response
-from src.core.metrics import PROMETHEUS_CONTENT_TYPE
 from src.coordinators.health import prometheus_text, tool_metrics
+from src.core.metrics import PROMETHEUS_CONTENT_TYPE
 
 router = APIRouter()
 

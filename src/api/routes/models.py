@@ -20,8 +20,11 @@ async def models(
 ) -> Response:
     """The aliases, the Claude names they map, and the upstream's models (newest first)."""
     runtime = request.app.state.runtime
-    return json_response(await list_models(runtime.catalog, runtime.settings, limit=limit,
-                                           after_id=after_id, before_id=before_id))
+    return json_response(
+        await list_models(
+            runtime.catalog, runtime.settings, limit=limit, after_id=after_id, before_id=before_id
+        )
+    )
 
 
 @router.get("/v1/models/{model_id:path}")

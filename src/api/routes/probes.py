@@ -14,9 +14,19 @@ router = APIRouter()
 async def root(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=200)
-    return json_response({"name": "oas", "status": "ok",
-                          "endpoints": ["/v1/messages", "/v1/messages/count_tokens",
-                                        "/v1/models", "/health", "/health/detailed"]})
+    return json_response(
+        {
+            "name": "oas",
+            "status": "ok",
+            "endpoints": [
+                "/v1/messages",
+                "/v1/messages/count_tokens",
+                "/v1/models",
+                "/health",
+                "/health/detailed",
+            ],
+        }
+    )
 
 
 @router.api_route("/api/hello", methods=["GET", "HEAD"], include_in_schema=False)
@@ -30,4 +40,3 @@ async def event_logging(request: Request) -> Response:
     async for _ in request.stream():
         pass
     return json_response({"accepted_count": 0, "rejected_count": 0})
-

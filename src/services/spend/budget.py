@@ -23,7 +23,8 @@ def over_budget(client: Client, spent: float, now: datetime) -> AnthropicError |
     return AnthropicError(
         "billing_error",
         f"Client '{client.name}' has used its monthly budget: ${spent:.4f} spent of "
-        f"${client.budget_usd:.2f} this month; it resets on {reset}.")
+        f"${client.budget_usd:.2f} this month; it resets on {reset}.",
+    )
 
 
 async def check_budget(spend: SpendService, client: Client) -> None:

@@ -31,8 +31,18 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS oas_spend_client_month ON oas_spend (client, month)",
     "CREATE INDEX IF NOT EXISTS oas_spend_day ON oas_spend (day)",
 ]
-_COLUMNS = ("at", "day", "month", "client", "model", "session", "request_id", "cost",
-            "input_tokens", "output_tokens")
+_COLUMNS = (
+    "at",
+    "day",
+    "month",
+    "client",
+    "model",
+    "session",
+    "request_id",
+    "cost",
+    "input_tokens",
+    "output_tokens",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +82,23 @@ class Ledger(Protocol):
 
     async def add(self, entries: list[SpendEntry]) -> None: ...
     async def month_total(self, client: str, month: str) -> float: ...
-    async def usage(self, since_day: str, client: str | None = None,
-                    by_session: bool = False) -> list[UsageRow]: ...
+    async def usage(
+        self, since_day: str, client: str | None = None, by_session: bool = False
+    ) -> list[UsageRow]: ...
     async def aclose(self) -> None: ...
 
 
-_USAGE = ("SELECT client, day, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
-          "SUM(cost) FROM oas_spend WHERE day >= {0}{1} GROUP BY client, day, model "
-          "ORDER BY client, day, model")
+_USAGE = (
+    "SELECT client, day, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+    "SUM(cost) FROM oas_spend WHERE day >= {0}{1} GROUP BY client, day, model "
+    "ORDER BY client, day, model"
+)
 # The same table by Claude Code session: `day` is the session's first day, `model` its models.
-_SESSIONS = ("SELECT client, MIN(day), session, COUNT(*), SUM(input_tokens), "
-             "SUM(output_tokens), SUM(cost) FROM oas_spend WHERE day >= {0}{1} "
-             "GROUP BY client, session ORDER BY client, MIN(day), session")
+_SESSIONS = (
+    "SELECT client, MIN(day), session, COUNT(*), SUM(input_tokens), "
+    "SUM(output_tokens), SUM(cost) FROM oas_spend WHERE day >= {0}{1} "
+    "GROUP BY client, session ORDER BY client, MIN(day), session"
+)
 
 
 class SqliteLedger:
@@ -96,8 +111,7 @@ class SqliteLedger:
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
         # One connection, used only by the ledger thread; a busy writer is waited for.
-        self.db = sqlite3.connect(path, timeout=10.0, check_same_thread=False,
-                                  isolation_level=None)
+        self.db = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         for statement in SCHEMA:
@@ -107,21 +121,29 @@ class SqliteLedger:
         placeholders = ", ".join("?" * len(_COLUMNS))
         with self.db:  # one transaction per batch
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(f"INSERT INTO oas_spend ({', '.join(_COLUMNS)}) "
-                                f"VALUES ({placeholders})", [e.row() for e in entries])
+            self.db.executemany(
+                f"INSERT INTO oas_spend ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                [e.row() for e in entries],
+            )
 
     async def month_total(self, client: str, month: str) -> float:
-        row = self.db.execute("SELECT COALESCE(SUM(cost), 0) FROM oas_spend "
-                              "WHERE client = ? AND month = ?", (client, month)).fetchone()
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(cost), 0) FROM oas_spend WHERE client = ? AND month = ?",
+            (client, month),
+        ).fetchone()
         return float(row[0])
 
-    async def usage(self, since_day: str, client: str | None = None,
-                    by_session: bool = False) -> list[UsageRow]:
-        query = (_SESSIONS if by_session else _USAGE).format("?", " AND client = ?" if client
-                                                             else "")
+    async def usage(
+        self, since_day: str, client: str | None = None, by_session: bool = False
+    ) -> list[UsageRow]:
+        query = (_SESSIONS if by_session else _USAGE).format(
+            "?", " AND client = ?" if client else ""
+        )
         args = (since_day, client) if client else (since_day,)
-        return [UsageRow(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6]))
-                for r in self.db.execute(query, args).fetchall()]
+        return [
+            UsageRow(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6]))
+            for r in self.db.execute(query, args).fetchall()
+        ]
 
     async def aclose(self) -> None:
         self.db.close()
@@ -140,9 +162,9 @@ class PostgresLedger:
         if self.pool is None:
             import asyncpg
 
-            self.pool = await asyncpg.create_pool(self.url.replace("postgresql+asyncpg://",
-                                                                   "postgresql://"),
-                                                  min_size=1, max_size=2)
+            self.pool = await asyncpg.create_pool(
+                self.url.replace("postgresql+asyncpg://", "postgresql://"), min_size=1, max_size=2
+            )
             async with self.pool.acquire() as conn:
                 for statement in SCHEMA:
                     await conn.execute(statement)
@@ -152,26 +174,34 @@ class PostgresLedger:
         pool = await self._pool()
         placeholders = ", ".join(f"${i + 1}" for i in range(len(_COLUMNS)))
         async with pool.acquire() as conn:
-            await conn.executemany(f"INSERT INTO oas_spend ({', '.join(_COLUMNS)}) "
-                                   f"VALUES ({placeholders})", [e.row() for e in entries])
+            await conn.executemany(
+                f"INSERT INTO oas_spend ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                [e.row() for e in entries],
+            )
 
     async def month_total(self, client: str, month: str) -> float:
         pool = await self._pool()
         async with pool.acquire() as conn:
-            value = await conn.fetchval("SELECT COALESCE(SUM(cost), 0) FROM oas_spend "
-                                        "WHERE client = $1 AND month = $2", client, month)
+            value = await conn.fetchval(
+                "SELECT COALESCE(SUM(cost), 0) FROM oas_spend WHERE client = $1 AND month = $2",
+                client,
+                month,
+            )
         return float(value)
 
-    async def usage(self, since_day: str, client: str | None = None,
-                    by_session: bool = False) -> list[UsageRow]:
+    async def usage(
+        self, since_day: str, client: str | None = None, by_session: bool = False
+    ) -> list[UsageRow]:
         pool = await self._pool()
-        query = (_SESSIONS if by_session else _USAGE).format("$1", " AND client = $2" if client
-                                                             else "")
+        query = (_SESSIONS if by_session else _USAGE).format(
+            "$1", " AND client = $2" if client else ""
+        )
         args = (since_day, client) if client else (since_day,)
         async with pool.acquire() as conn:
             rows = await conn.fetch(query, *args)
-        return [UsageRow(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6]))
-                for r in rows]
+        return [
+            UsageRow(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6])) for r in rows
+        ]
 
     async def aclose(self) -> None:
         if self.pool is not None:

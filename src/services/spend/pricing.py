@@ -21,7 +21,7 @@ def price_from_table(model: str, input_tokens: int, output_tokens: int) -> float
     the table does not know the model."""
     try:
         table = _table()
-    except Exception:  # noqa: BLE001 - no price is better than no answer
+    except Exception:
         return None
     names = [model, f"openrouter/{model}"]
     if "/" in model:
@@ -29,6 +29,7 @@ def price_from_table(model: str, input_tokens: int, output_tokens: int) -> float
     for name in names:
         entry = table.get(name)
         if isinstance(entry, dict) and "input_cost_per_token" in entry:
-            return (input_tokens * float(entry.get("input_cost_per_token") or 0)
-                    + output_tokens * float(entry.get("output_cost_per_token") or 0))
+            return input_tokens * float(
+                entry.get("input_cost_per_token") or 0
+            ) + output_tokens * float(entry.get("output_cost_per_token") or 0)
     return None

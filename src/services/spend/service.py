@@ -77,10 +77,13 @@ class SpendService:
         priced = [self._priced(e) for e in batch]
         try:
             await self.ledger.add(priced)
-        except Exception as exc:  # noqa: BLE001 - kept and retried, never lost silently
+        except Exception as exc:
             self.failures += 1
-            log.warning("could not write spend to the ledger; will retry",
-                        ledger=self.ledger.description, error=f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "could not write spend to the ledger; will retry",
+                ledger=self.ledger.description,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             with self.lock:
                 self.queue[:0] = priced
             await asyncio.sleep(1.0)
@@ -104,17 +107,34 @@ class SpendService:
 
     # ---- called from the request path ------------------------------------------------
 
-    def record(self, *, client: str | None, model: str, session: str | None, request_id: str,
-               cost: float | None, input_tokens: int, output_tokens: int,
-               urgent: bool = False) -> None:
+    def record(
+        self,
+        *,
+        client: str | None,
+        model: str,
+        session: str | None,
+        request_id: str,
+        cost: float | None,
+        input_tokens: int,
+        output_tokens: int,
+        urgent: bool = False,
+    ) -> None:
         """Queue one request's spend (`cost` None: priced from LiteLLM's table later).
         `urgent` (a client with a budget): written at once, so that other replicas see it
         within milliseconds; otherwise with the next batch, within a second."""
         now = time.time()
-        entry = SpendEntry(now, datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d"),
-                           month_of(now), client or ANONYMOUS, model, session or "",
-                           request_id, -1.0 if cost is None else float(cost),
-                           input_tokens, output_tokens)
+        entry = SpendEntry(
+            now,
+            datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d"),
+            month_of(now),
+            client or ANONYMOUS,
+            model,
+            session or "",
+            request_id,
+            -1.0 if cost is None else float(cost),
+            input_tokens,
+            output_tokens,
+        )
         with self.lock:
             self.queue.append(entry)
             if cost is not None:
@@ -138,8 +158,9 @@ class SpendService:
         with self.lock:
             return stored + self.pending.get((client, month), 0.0)
 
-    async def usage(self, since_day: str, client: str | None = None,
-                    by_session: bool = False) -> list[UsageRow]:
+    async def usage(
+        self, since_day: str, client: str | None = None, by_session: bool = False
+    ) -> list[UsageRow]:
         return await self._call(self.ledger.usage(since_day, client, by_session))
 
     async def _call(self, coro: Any) -> Any:

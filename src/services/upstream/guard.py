@@ -33,15 +33,25 @@ def _meaningful(chunk: dict[str, Any]) -> bool:
     if choice.get("finish_reason"):
         return True
     delta = choice.get("delta") or {}
-    return bool(delta.get("content") or delta.get("reasoning") or delta.get("tool_calls")
-                or delta.get("reasoning_details") or delta.get("refusal"))
+    return bool(
+        delta.get("content")
+        or delta.get("reasoning")
+        or delta.get("tool_calls")
+        or delta.get("reasoning_details")
+        or delta.get("refusal")
+    )
 
 
 class PrimedStream:
     """An upstream stream with its first chunks in hand; iterating replays them first."""
 
-    def __init__(self, stream: UpstreamStream, rest: AsyncIterator[list[dict[str, Any]]],
-                 head: list[dict[str, Any]], release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        stream: UpstreamStream,
+        rest: AsyncIterator[list[dict[str, Any]]],
+        head: list[dict[str, Any]],
+        release: Callable[[], None],
+    ) -> None:
         self._stream = stream
         self._rest = rest
         self.head = head
@@ -100,8 +110,9 @@ async def _close(rest: AsyncIterator[Any], stream: UpstreamStream) -> None:
 class GuardedUpstream:
     """An `Upstream` that adds the guards to `backend` (see the module docstring)."""
 
-    def __init__(self, backend: Upstream, limiter: ConcurrencyLimiter,
-                 first_byte_timeout: float) -> None:
+    def __init__(
+        self, backend: Upstream, limiter: ConcurrencyLimiter, first_byte_timeout: float
+    ) -> None:
         self.backend = backend
         self.name = backend.name
         self.limiter = limiter
@@ -113,8 +124,9 @@ class GuardedUpstream:
             async with asyncio.timeout(self.first_byte_timeout):
                 return await self.backend.complete(body)
         except TimeoutError:
-            raise timeout_error(str(body.get("model")), "waiting for the answer",
-                                self.first_byte_timeout) from None
+            raise timeout_error(
+                str(body.get("model")), "waiting for the answer", self.first_byte_timeout
+            ) from None
         finally:
             release()
 
@@ -126,8 +138,9 @@ class GuardedUpstream:
                 return await PrimedStream.prime(stream, release)
         except TimeoutError:
             release()
-            raise timeout_error(str(body.get("model")), "waiting for the first chunk",
-                                self.first_byte_timeout) from None
+            raise timeout_error(
+                str(body.get("model")), "waiting for the first chunk", self.first_byte_timeout
+            ) from None
         except BaseException:
             release()
             raise

@@ -47,16 +47,19 @@ class ConcurrencyLimiter:
         if sem.locked():
             if self.stats.waiting >= self.max_queue:
                 self.stats.rejected += 1
-                raise self._full(f"all {self.limit} upstream slots are busy and "
-                                 f"{self.stats.waiting} requests are already waiting")
+                raise self._full(
+                    f"all {self.limit} upstream slots are busy and "
+                    f"{self.stats.waiting} requests are already waiting"
+                )
             self.stats.waiting += 1
             try:
                 async with asyncio.timeout(self.queue_timeout):
                     await sem.acquire()
             except TimeoutError:
                 self.stats.timed_out += 1
-                raise self._full(f"no upstream slot came free within "
-                                 f"{self.queue_timeout:g}s") from None
+                raise self._full(
+                    f"no upstream slot came free within {self.queue_timeout:g}s"
+                ) from None
             finally:
                 self.stats.waiting -= 1
         else:
@@ -80,5 +83,7 @@ class ConcurrencyLimiter:
 
     @staticmethod
     def _full(why: str) -> AnthropicError:
-        return overloaded(f"This server is at its limit of concurrent requests: {why}. "
-                          "Retry shortly (OAS_MAX_CONCURRENCY, OAS_MAX_QUEUE).")
+        return overloaded(
+            f"This server is at its limit of concurrent requests: {why}. "
+            "Retry shortly (OAS_MAX_CONCURRENCY, OAS_MAX_QUEUE)."
+        )

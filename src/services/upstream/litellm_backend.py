@@ -61,7 +61,7 @@ class LiteLLMStream:
                 yield chunk.model_dump(exclude_none=True)
         except AnthropicError:
             raise
-        except Exception as exc:  # noqa: BLE001 - LiteLLM raises many kinds
+        except Exception as exc:
             raise _error(exc, self.model, self.key) from None
 
     async def aclose(self) -> None:
@@ -90,14 +90,14 @@ class LiteLLMUpstream:
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = await self.litellm.acompletion(**self._args(body))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _error(exc, str(body.get("model")), self.settings.upstream_key) from None
         return response.model_dump(exclude_none=True)
 
     async def open_stream(self, body: dict[str, Any]) -> LiteLLMStream:
         try:
             stream = await self.litellm.acompletion(**self._args(body))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _error(exc, str(body.get("model")), self.settings.upstream_key) from None
         return LiteLLMStream(stream, str(body.get("model")), self.settings.upstream_key)
 

@@ -55,8 +55,7 @@ def is_event_stream_line(line: bytes) -> bool:
 def note_no_finish_reason(model: str) -> None:
     """An answer ended without saying why: taken as `end_turn` and logged (the converter
     tags its run, `src/tasks/conversion/stream.py`)."""
-    log.warning("the upstream answer has no finish_reason; taken as end_turn",
-                upstream_model=model)
+    log.warning("the upstream answer has no finish_reason; taken as end_turn", upstream_model=model)
 
 
 def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
@@ -76,8 +75,13 @@ class OpenAICompatStream:
     `no-finish-reason`.
     """
 
-    def __init__(self, response: aiohttp.ClientResponse, model: str, idle_timeout: float,
-                 secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        model: str,
+        idle_timeout: float,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.response = response
         self.model = model
         self.idle_timeout = idle_timeout
@@ -109,8 +113,11 @@ class OpenAICompatStream:
                         if not line.startswith(b"data:"):
                             # comments (": OPENROUTER PROCESSING"), event names, blanks
                             if not is_event_stream_line(line):
-                                raise malformed(self.model, "a body that is not server-sent "
-                                                f"events ({_snippet(line, self.secrets)})")
+                                raise malformed(
+                                    self.model,
+                                    "a body that is not server-sent "
+                                    f"events ({_snippet(line, self.secrets)})",
+                                )
                             continue
                         data = line[5:].strip()
                         if data == b"[DONE]":
@@ -140,13 +147,16 @@ class OpenAICompatStream:
                     self._check_end(chunks, finished, done)
                     return
             if buffer.strip() and not is_event_stream_line(buffer):
-                raise malformed(self.model, "a body that is not server-sent events "
-                                f"({_snippet(buffer, self.secrets)})")
+                raise malformed(
+                    self.model,
+                    f"a body that is not server-sent events ({_snippet(buffer, self.secrets)})",
+                )
             self._check_end(chunks, finished, done)
             done = True  # the body ended without [DONE] but complete: what came is all
-        except asyncio.TimeoutError:
-            raise timeout_error(self.model, f"no data for {self.idle_timeout:g}s mid-answer",
-                                None) from None
+        except TimeoutError:
+            raise timeout_error(
+                self.model, f"no data for {self.idle_timeout:g}s mid-answer", None
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise connection_error(self.model, exc, "mid-answer") from None
         finally:
@@ -163,8 +173,10 @@ class OpenAICompatStream:
         if finished:
             return
         if not done:
-            raise malformed(self.model, "a stream that ended with neither a finish_reason "
-                            "nor [DONE] (cut short)")
+            raise malformed(
+                self.model,
+                "a stream that ended with neither a finish_reason nor [DONE] (cut short)",
+            )
         note_no_finish_reason(self.model)
 
     async def aclose(self) -> None:
@@ -194,25 +206,32 @@ class OpenAICompatUpstream:
         self.idle_timeout = settings.read_timeout
         self.connect_timeout = settings.connect_timeout
         self.timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout,
+            total=None,
+            connect=settings.connect_timeout,
             sock_connect=settings.connect_timeout,
             sock_read=max(settings.first_byte_timeout, settings.read_timeout),
         )
         # one session (connection pool) per event loop: the replay deployment runs flows
         # on a loop of its own, and a pooled connection belongs to the loop that opened it
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                                  aiohttp.ClientSession] = (
-            weakref.WeakKeyDictionary())
+        self._sessions: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aiohttp.ClientSession
+        ] = weakref.WeakKeyDictionary()
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0,
-                                             keepalive_timeout=60, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=1000, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300
+            )
             session = aiohttp.ClientSession(
-                headers=self.headers, timeout=self.timeout, connector=connector,
-                trust_env=False, raise_for_status=False, auto_decompress=True)
+                headers=self.headers,
+                timeout=self.timeout,
+                connector=connector,
+                trust_env=False,
+                raise_for_status=False,
+                auto_decompress=True,
+            )
             self._sessions[loop] = session
         return session
 
@@ -220,13 +239,15 @@ class OpenAICompatUpstream:
         """Send, and wait for the status line; an error status is raised, closed."""
         model = str(body.get("model"))
         try:
-            response = await self._session().post(self.url, data=orjson.dumps(body),
-                                                  proxy=self.proxy, proxy_auth=self.proxy_auth)
+            response = await self._session().post(
+                self.url, data=orjson.dumps(body), proxy=self.proxy, proxy_auth=self.proxy_auth
+            )
         except aiohttp.ConnectionTimeoutError:
             raise timeout_error(model, "connecting", self.connect_timeout) from None
-        except asyncio.TimeoutError:
-            raise timeout_error(model, "waiting for the first byte",
-                                self.timeout.sock_read) from None
+        except TimeoutError:
+            raise timeout_error(
+                model, "waiting for the first byte", self.timeout.sock_read
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             raise connection_error(model, exc, "connecting") from None
         except (aiohttp.ClientError, OSError) as exc:
@@ -234,12 +255,13 @@ class OpenAICompatUpstream:
         if response.status >= 400:
             try:
                 raw = await response.read()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 raw = b""
             finally:
                 response.release()
-            raise upstream_error(response.status, raw, model,
-                                 response.headers.get("retry-after"), self.secrets)
+            raise upstream_error(
+                response.status, raw, model, response.headers.get("retry-after"), self.secrets
+            )
         protocol = response.connection.protocol if response.connection is not None else None
         if protocol is not None:  # from now on, the idle limit per read
             protocol.read_timeout = self.idle_timeout
@@ -252,9 +274,10 @@ class OpenAICompatUpstream:
         response = await self._send(body)
         try:
             raw = await response.read()
-        except asyncio.TimeoutError:
-            raise timeout_error(model, f"no data for {self.idle_timeout:g}s mid-answer",
-                                None) from None
+        except TimeoutError:
+            raise timeout_error(
+                model, f"no data for {self.idle_timeout:g}s mid-answer", None
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise connection_error(model, exc, "mid-answer") from None
         finally:
@@ -263,8 +286,9 @@ class OpenAICompatUpstream:
             completion = orjson.loads(raw)
         except orjson.JSONDecodeError:
             kind = response.headers.get("content-type", "no content-type").split(";")[0]
-            raise malformed(model, f"malformed JSON (a {kind} body: "
-                            f"{_snippet(raw, self.secrets)})") from None
+            raise malformed(
+                model, f"malformed JSON (a {kind} body: {_snippet(raw, self.secrets)})"
+            ) from None
         if not isinstance(completion, dict):
             raise malformed(model, "JSON that is not a chat completion")
         choices = completion.get("choices")
@@ -282,16 +306,18 @@ class OpenAICompatUpstream:
             raise await self._not_a_stream(response, model, content_type)
         return OpenAICompatStream(response, model, self.idle_timeout, self.secrets)
 
-    async def _not_a_stream(self, response: aiohttp.ClientResponse, model: str,
-                            content_type: str) -> AnthropicError:
+    async def _not_a_stream(
+        self, response: aiohttp.ClientResponse, model: str, content_type: str
+    ) -> AnthropicError:
         """The error for a 200 whose body is not an event stream: the upstream's own error
         when it is one in JSON (OpenRouter's shape), else a 502 saying what came."""
         raw = b""
         try:
             while len(raw) < _MAX_WRONG_BODY and (
-                    piece := await response.content.read(_MAX_WRONG_BODY - len(raw))):
+                piece := await response.content.read(_MAX_WRONG_BODY - len(raw))
+            ):
                 raw += piece
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             pass
         finally:
             response.close()
@@ -302,8 +328,10 @@ class OpenAICompatUpstream:
         if isinstance(parsed, dict) and parsed.get("error") is not None:
             return error_in_body(parsed["error"], model, self.secrets)
         kind = content_type.split(";")[0].strip()
-        return malformed(model, f"a {kind} body where an event stream was asked for "
-                         f"({_snippet(raw, self.secrets)})")
+        return malformed(
+            model,
+            f"a {kind} body where an event stream was asked for ({_snippet(raw, self.secrets)})",
+        )
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -315,7 +343,11 @@ class OpenAICompatUpstream:
                 if owner is loop:
                     await session.close()
                 else:  # the replay thread's loop: close it there
-                    await asyncio.wait_for(asyncio.wrap_future(
-                        asyncio.run_coroutine_threadsafe(session.close(), owner)), 2)
-            except Exception:  # noqa: BLE001 - shutdown goes on
+                    await asyncio.wait_for(
+                        asyncio.wrap_future(
+                            asyncio.run_coroutine_threadsafe(session.close(), owner)
+                        ),
+                        2,
+                    )
+            except Exception:
                 pass

@@ -142,7 +142,7 @@ class ToolArguments:
         except ValueError:
             try:
                 value = repair_json(raw, return_objects=True)
-            except Exception:  # noqa: BLE001 - a repair library must not end the stream
+            except Exception:
                 value = None
         try:
             value = json.loads(_dumps(value))  # what JSON cannot hold (NaN) becomes null
@@ -178,8 +178,11 @@ class ToolArguments:
                 self.invalid = True
                 self._problems.append(f"input does not match the schema: {error}")
         if self.repaired or self.invalid:
-            log.info("tool arguments invalid" if self.invalid else "tool arguments repaired",
-                     tool=self.name, problems=self.problems)
+            log.info(
+                "tool arguments invalid" if self.invalid else "tool arguments repaired",
+                tool=self.name,
+                problems=self.problems,
+            )
 
 
 def _dumps(value: Any) -> str:

@@ -85,8 +85,9 @@ def anthropic_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
     usage = usage or {}
     details = usage.get("prompt_tokens_details") or {}
     cache_read = int(details.get("cached_tokens") or usage.get("cache_read_input_tokens") or 0)
-    cache_write = int(details.get("cache_write_tokens")
-                      or usage.get("cache_creation_input_tokens") or 0)
+    cache_write = int(
+        details.get("cache_write_tokens") or usage.get("cache_creation_input_tokens") or 0
+    )
     prompt = int(usage.get("prompt_tokens") or 0)
     return {
         "input_tokens": max(0, prompt - cache_read - cache_write),

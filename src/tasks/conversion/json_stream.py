@@ -43,10 +43,15 @@ _NUM_NEXT: dict[int, dict[str, int]] = {
     _N_EXP: {"0": _N_EXP, "d": _N_EXP},
 }
 _NUM_TERMINAL = frozenset({_N_ZERO, _N_INT, _N_FRAC, _N_EXP})
-_NUM_CLASS = {"0": "0", ".": ".", "e": "e", "E": "e", "+": "+", "-": "-",
-              **{d: "d" for d in "123456789"}}
-
-
+_NUM_CLASS = {
+    "0": "0",
+    ".": ".",
+    "e": "e",
+    "E": "e",
+    "+": "+",
+    "-": "-",
+    **{d: "d" for d in "123456789"},
+}
 
 
 class JsonObjectStream:

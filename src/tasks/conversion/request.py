@@ -40,11 +40,26 @@ from src.tasks.server_tools.web_search import apply_web_search
 from src.tracking import step
 
 # Fields this module converts; anything else at the top level is tolerated and logged once.
-_CONVERTED = frozenset({
-    "model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
-    "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config",
-    "output_format", "cache_control",
-})
+_CONVERTED = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "metadata",
+        "output_config",
+        "output_format",
+        "cache_control",
+    }
+)
 
 # Model families on OpenRouter that honour explicit `cache_control` breakpoints.
 _CACHE_CONTROL_MODELS = ("anthropic/", "google/gemini", "qwen/", "claude", "gemini")
@@ -71,8 +86,11 @@ def _system_messages(system: str | list[Any] | None, keep_cache: bool) -> list[d
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
-    parts = [cache_marked(text_part(b.text), b, keep_cache)
-             for b in system if isinstance(b, TextBlock) and b.text]
+    parts = [
+        cache_marked(text_part(b.text), b, keep_cache)
+        for b in system
+        if isinstance(b, TextBlock) and b.text
+    ]
     return [{"role": "system", "content": collapse(parts, "\n\n")}] if parts else []
 
 
@@ -81,8 +99,13 @@ class _Conversation:
 
     def __init__(self, request: MessagesRequest, keep_cache: bool) -> None:
         self.keep_cache = keep_cache
-        uses = [b for m in request.messages if m.role == "assistant" and isinstance(m.content, list)
-                for b in m.content if isinstance(b, ToolUseBlock)]
+        uses = [
+            b
+            for m in request.messages
+            if m.role == "assistant" and isinstance(m.content, list)
+            for b in m.content
+            if isinstance(b, ToolUseBlock)
+        ]
         self.ids = ToolIdMap(b.id for b in uses)
         self.names = {b.id: b.name for b in uses}
 
@@ -94,9 +117,13 @@ class _Conversation:
         for block in message.content:
             if isinstance(block, ToolResultBlock):
                 texts, media = tool_result_parts(block, self.keep_cache)
-                tool_messages.append({"role": "tool",
-                                      "tool_call_id": self.ids.upstream(block.tool_use_id),
-                                      "content": collapse(texts)})
+                tool_messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": self.ids.upstream(block.tool_use_id),
+                        "content": collapse(texts),
+                    }
+                )
                 if media:
                     name = self.names.get(block.tool_use_id)
                     which = f"the {name} tool call" if name else "a tool call"
@@ -120,9 +147,16 @@ class _Conversation:
                     texts.append(cache_marked(text_part(block.text), block, self.keep_cache))
             elif isinstance(block, ToolUseBlock):
                 arguments = block.input if block.input is not None else {}
-                calls.append({"id": self.ids.upstream(block.id), "type": "function",
-                              "function": {"name": block.name,
-                                           "arguments": orjson.dumps(arguments).decode()}})
+                calls.append(
+                    {
+                        "id": self.ids.upstream(block.id),
+                        "type": "function",
+                        "function": {
+                            "name": block.name,
+                            "arguments": orjson.dumps(arguments).decode(),
+                        },
+                    }
+                )
             elif isinstance(block, (ThinkingBlock, RedactedThinkingBlock)):
                 thinking.append(block)
             elif (prior := prior_block_text(block.model_dump())) is not None:
@@ -168,18 +202,23 @@ def _response_format(request: MessagesRequest) -> dict[str, Any] | None:
         return None
     if not isinstance(fmt.get("schema"), dict):
         return None
-    return {"type": "json_schema",
-            "json_schema": {"name": "response", "strict": True, "schema": fmt["schema"]}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "strict": True, "schema": fmt["schema"]},
+    }
 
 
 def to_openai(
-    request: MessagesRequest, route: Route, settings: Settings | None = None,
+    request: MessagesRequest,
+    route: Route,
+    settings: Settings | None = None,
     server_functions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The whole upstream body; `server_functions` are the functions of the server tools
     `oas` runs itself (web fetch, MCP, code execution), offered beside the client's."""
-    keep_cache = honours_cache_control(route.upstream_model,
-                                       settings.cache_control if settings else "auto")
+    keep_cache = honours_cache_control(
+        route.upstream_model, settings.cache_control if settings else "auto"
+    )
     body: dict[str, Any] = {
         "model": route.upstream_model,
         "messages": convert_messages(request, keep_cache),
@@ -214,18 +253,22 @@ def to_openai(
             body["cache_control"] = request.cache_control.model_dump(exclude_none=True)
         else:
             note_dropped(f"cache_control for {route.upstream_model}", "this model caches by itself")
-    provider = route.provider_prefs if route.provider_prefs is not None else (
-        settings.provider if settings is not None else None)
+    provider = (
+        route.provider_prefs
+        if route.provider_prefs is not None
+        else (settings.provider if settings is not None else None)
+    )
     if provider:
         body["provider"] = provider
     note_unknown_fields(k for k in (request.model_extra or {}) if k not in _CONVERTED)
     return body
 
 
-
 @step("convert-request")
 def convert_request(
-    request: MessagesRequest, route: Route, settings: Settings | None = None,
+    request: MessagesRequest,
+    route: Route,
+    settings: Settings | None = None,
     server_functions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Task: the upstream body for this request."""

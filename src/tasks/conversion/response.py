@@ -19,8 +19,11 @@ def _text(content: Any) -> str | None:
     if isinstance(content, str) or content is None:
         return content
     if isinstance(content, list):
-        return "".join(p.get("text") or "" for p in content
-                       if isinstance(p, dict) and p.get("type") in ("text", "output_text"))
+        return "".join(
+            p.get("text") or ""
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "output_text")
+        )
     return None
 
 
@@ -38,8 +41,9 @@ def as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
         "reasoning_details": message.get("reasoning_details"),
         "content": _text(message.get("content")),
         "refusal": message.get("refusal"),
-        "tool_calls": [{**call, "index": i}
-                       for i, call in enumerate(message.get("tool_calls") or ())],
+        "tool_calls": [
+            {**call, "index": i} for i, call in enumerate(message.get("tool_calls") or ())
+        ],
     }
     return {
         "choices": [{**{k: v for k, v in choice.items() if k != "message"}, "delta": delta}],

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from src.tasks.conversion.stream import StreamConverter
 
 
-
 class Segments:
     """Segments, server-tool result blocks and web search blocks (see the module doc)."""
 
@@ -45,8 +44,10 @@ class Segments:
         out += self.search.block_events(self.index + 1, use_id, hits)
         self.index += 2
         if self.content is not None:
-            self.content += [web_search.use_block(use_id, self.search.query),
-                             web_search.result_block(use_id, hits)]
+            self.content += [
+                web_search.use_block(use_id, self.search.query),
+                web_search.result_block(use_id, hits),
+            ]
         return out
 
     def end_segment(self: StreamConverter) -> bytes:
@@ -64,17 +65,28 @@ class Segments:
     def segment_message(self: StreamConverter) -> dict[str, Any]:
         """This segment as the assistant message that continues the conversation upstream."""
         blocks = self._segment or []
-        thinking = [ThinkingBlock.model_validate(b) if b["type"] == "thinking"
-                    else RedactedThinkingBlock.model_validate(b)
-                    for b in blocks if b["type"] in ("thinking", "redacted_thinking")]
+        thinking = [
+            ThinkingBlock.model_validate(b)
+            if b["type"] == "thinking"
+            else RedactedThinkingBlock.model_validate(b)
+            for b in blocks
+            if b["type"] in ("thinking", "redacted_thinking")
+        ]
         text = "".join(b["text"] for b in blocks if b["type"] == "text")
         message: dict[str, Any] = {"role": "assistant", "content": text or None}
         calls = [c for c in self.tools.calls if c.block is not None]
         if calls:
             message["tool_calls"] = [
-                {"id": self.upstream_call_id(c), "type": "function",
-                 "function": {"name": c.name, "arguments": orjson.dumps(c.arguments.value).decode()}}
-                for c in calls]
+                {
+                    "id": self.upstream_call_id(c),
+                    "type": "function",
+                    "function": {
+                        "name": c.name,
+                        "arguments": orjson.dumps(c.arguments.value).decode(),
+                    },
+                }
+                for c in calls
+            ]
         if thinking:
             message["reasoning_details"] = reasoning_details(thinking)
         return message
@@ -98,10 +110,11 @@ class Segments:
         out = self._close()
         for block in blocks:
             self.index += 1
-            out += sse("content_block_start", {"type": "content_block_start",
-                                               "index": self.index, "content_block": block})
+            out += sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": self.index, "content_block": block},
+            )
             out += BLOCK_STOP + str(self.index).encode() + b"}\n\n"
             if self.content is not None:
                 self.content.append(block)
         return out
-

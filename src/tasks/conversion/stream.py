@@ -25,13 +25,13 @@ from src.schemas.anthropic import MessagesRequest
 from src.services.upstream.base import chunk_batches
 from src.tasks.conversion.finish import add_usage, anthropic_usage, stop_details
 from src.tasks.conversion.segments import Segments
-from src.tasks.conversion.tool_blocks import ToolBlocks
 from src.tasks.conversion.sse import BLOCK_STOP, sse, sse_error
 from src.tasks.conversion.thinking import (
     redacted_data_for,
     signature_for,
     thinking_hidden,
 )
+from src.tasks.conversion.tool_blocks import ToolBlocks
 from src.tasks.conversion.tool_calls import ToolCalls
 from src.tasks.conversion.tools import tool_schemas
 from src.tasks.server_tools import web_search
@@ -69,10 +69,15 @@ class StreamConverter(Segments, ToolBlocks):
     `keep_content=True` also assembles the content blocks (for a non-stream answer).
     """
 
-    def __init__(self, client_model: str, outcome: StreamOutcome | None = None,
-                 request: MessagesRequest | None = None, keep_content: bool = False,
-                 server_tools: ServerToolLookup | None = None,
-                 search: WebSearchStream | None = None) -> None:
+    def __init__(
+        self,
+        client_model: str,
+        outcome: StreamOutcome | None = None,
+        request: MessagesRequest | None = None,
+        keep_content: bool = False,
+        server_tools: ServerToolLookup | None = None,
+        search: WebSearchStream | None = None,
+    ) -> None:
         self.model = client_model
         self.outcome = outcome or StreamOutcome()
         self.outcome.message_id = message_id()
@@ -87,9 +92,13 @@ class StreamConverter(Segments, ToolBlocks):
         self.schemas = tool_schemas(request) if request is not None else None
         if self.schemas is not None and server_tools is not None:
             # The server tools' functions were offered too: their arguments are checked alike.
-            self.schemas = {**self.schemas, **{
-                f["function"]["name"]: f["function"].get("parameters") or {}
-                for f in server_tools.functions()}}
+            self.schemas = {
+                **self.schemas,
+                **{
+                    f["function"]["name"]: f["function"].get("parameters") or {}
+                    for f in server_tools.functions()
+                },
+            }
         self.tools = ToolCalls(self.schemas)
         # Server tools (run by oas): their calls become their own blocks, and each upstream
         # answer is a segment whose blocks are kept to continue the conversation upstream.
@@ -118,8 +127,12 @@ class StreamConverter(Segments, ToolBlocks):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "usage": {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
         }
         return sse("message_start", {"type": "message_start", "message": message}) + _PING
 
@@ -134,9 +147,14 @@ class StreamConverter(Segments, ToolBlocks):
         )
         if self.outcome.first_token_at is None:
             self.outcome.first_token_at = time.time()
-        return out + sse("content_block_start", {
-            "type": "content_block_start", "index": self.index, "content_block": block,
-        })
+        return out + sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": self.index,
+                "content_block": block,
+            },
+        )
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._delta_prefix + orjson.dumps(delta) + b"}\n\n"
@@ -149,8 +167,9 @@ class StreamConverter(Segments, ToolBlocks):
         if kind == "thinking":
             signature = signature_for(self._thinking_meta)
             out += self._delta({"type": "signature_delta", "signature": signature})
-            self._keep({"type": "thinking", "thinking": "".join(self._pieces),
-                        "signature": signature})
+            self._keep(
+                {"type": "thinking", "thinking": "".join(self._pieces), "signature": signature}
+            )
         elif kind == "text":
             self._keep({"type": "text", "text": "".join(self._pieces)})
         elif kind == "tool_use":
@@ -200,10 +219,12 @@ class StreamConverter(Segments, ToolBlocks):
         if finish := choice.get("finish_reason"):
             if finish == "error":
                 raise upstream_stream_error(
-                    choice.get("error") or "The upstream ended the stream with an error.")
+                    choice.get("error") or "The upstream ended the stream with an error."
+                )
             self.finish_reason = finish
-            self.native_finish_reason = (choice.get("native_finish_reason")
-                                         or self.native_finish_reason)
+            self.native_finish_reason = (
+                choice.get("native_finish_reason") or self.native_finish_reason
+            )
             self.matched_stop = choice.get("stop_reason") or choice.get("matched_stop")
         return out
 
@@ -217,8 +238,13 @@ class StreamConverter(Segments, ToolBlocks):
             out = self._open("text", {"type": "text", "text": ""})
         if self._keeping:
             self._pieces.append(text)
-        return (out + self._delta_prefix + b'{"type":"text_delta","text":' + orjson.dumps(text)
-                + b"}}\n\n")
+        return (
+            out
+            + self._delta_prefix
+            + b'{"type":"text_delta","text":'
+            + orjson.dumps(text)
+            + b"}}\n\n"
+        )
 
     # -- thinking -----------------------------------------------------------------------
 
@@ -248,9 +274,12 @@ class StreamConverter(Segments, ToolBlocks):
         index = (detail or {}).get("index")
         meta = self._thinking_meta
         out = b""
-        if (self.open_kind != "thinking" or meta.get("type") != kind
-                or (index is not None and self._thinking_index not in (None, index))
-                or (text and meta.get("signature"))):
+        if (
+            self.open_kind != "thinking"
+            or meta.get("type") != kind
+            or (index is not None and self._thinking_index not in (None, index))
+            or (text and meta.get("signature"))
+        ):
             if not text and not (detail and detail.get("signature")):
                 return b""
             out += self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
@@ -270,9 +299,12 @@ class StreamConverter(Segments, ToolBlocks):
 
     # -- the end ------------------------------------------------------------------------
 
-    def finish(self, stop_reason: str | None = None,
-               server_tool_use: dict[str, int] | None = None,
-               message_fields: dict[str, Any] | None = None) -> bytes:
+    def finish(
+        self,
+        stop_reason: str | None = None,
+        server_tool_use: dict[str, int] | None = None,
+        message_fields: dict[str, Any] | None = None,
+    ) -> bytes:
         """Close the last block and end the message with its stop reason and usage.
 
         `stop_reason` overrides the upstream's (`pause_turn` when a server-tool loop ran
@@ -284,9 +316,13 @@ class StreamConverter(Segments, ToolBlocks):
         out = self._close()
         for call in self.tools.unopened():
             out += self._open_tool(call) + self._close()
-        reason, sequence = stop_details(self.finish_reason, self.native_finish_reason,
-                                        self.tools.opened > 0, self.matched_stop,
-                                        self.stop_sequences)
+        reason, sequence = stop_details(
+            self.finish_reason,
+            self.native_finish_reason,
+            self.tools.opened > 0,
+            self.matched_stop,
+            self.stop_sequences,
+        )
         if stop_reason is not None:
             reason, sequence = stop_reason, None
         raw_usage = add_usage(self._earlier_usage, self.outcome.raw_usage)
@@ -303,11 +339,14 @@ class StreamConverter(Segments, ToolBlocks):
             annotate(tags=[NO_FINISH_REASON_TAG])
         if self.outcome.tool_problems:
             annotate(tool_argument_problems=self.outcome.tool_problems)
-        out += sse("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": sequence, **self.message_fields},
-            "usage": usage,
-        })
+        out += sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": sequence, **self.message_fields},
+                "usage": usage,
+            },
+        )
         return out + sse("message_stop", {"type": "message_stop"})
 
     def message(self) -> dict[str, Any]:

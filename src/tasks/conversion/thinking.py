@@ -30,8 +30,15 @@ _ANTHROPIC_FORMAT = "anthropic-claude-v1"
 _META_KEYS = ("type", "signature", "format", "id")
 
 # Anthropic's `output_config.effort` -> OpenRouter's `reasoning.effort`.
-_EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh",
-           "minimal": "minimal", "none": "none"}
+_EFFORT = {
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "xhigh",
+    "minimal": "minimal",
+    "none": "none",
+}
 
 
 def reasoning_param(request: MessagesRequest) -> dict[str, Any] | None:
@@ -65,7 +72,7 @@ def _pack(meta: dict[str, Any]) -> str:
 def _unpack(value: str | None) -> dict[str, Any] | None:
     if not value or not value.startswith(ENVELOPE):
         return None
-    body = value[len(ENVELOPE):]
+    body = value[len(ENVELOPE) :]
     try:
         meta = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
@@ -94,7 +101,10 @@ def reasoning_details(blocks: list[ThinkingBlock | RedactedThinkingBlock]) -> li
             detail = _text_detail(block)
         else:
             detail = _unpack(block.data) or {
-                "type": "reasoning.encrypted", "data": block.data, "format": _ANTHROPIC_FORMAT}
+                "type": "reasoning.encrypted",
+                "data": block.data,
+                "format": _ANTHROPIC_FORMAT,
+            }
         detail["index"] = len(out)
         out.append(detail)
     return out

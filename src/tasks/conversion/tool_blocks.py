@@ -60,8 +60,12 @@ class ToolBlocks:
         text = call.arguments.feed(arguments) if arguments else ""
         if not text:
             return b""
-        return (self._delta_prefix + b'{"type":"input_json_delta","partial_json":'
-                + orjson.dumps(text) + b"}}\n\n")
+        return (
+            self._delta_prefix
+            + b'{"type":"input_json_delta","partial_json":'
+            + orjson.dumps(text)
+            + b"}}\n\n"
+        )
 
     def _open_waiting(self: StreamConverter) -> bytes:
         """Calls that arrived while another was still open, once that one is settled."""
@@ -80,10 +84,17 @@ class ToolBlocks:
             self.server_calls.append((call.server, used))
             self._keep(call.server.use_block(used))
         else:
-            self._keep({"type": "tool_use", "id": call.tool_use_id, "name": call.name,
-                        "input": call.arguments.value})
+            self._keep(
+                {
+                    "type": "tool_use",
+                    "id": call.tool_use_id,
+                    "name": call.name,
+                    "input": call.arguments.value,
+                }
+            )
         if call.arguments.repaired or call.arguments.invalid:
-            metrics.record_tool_arguments(call.name, repaired=call.arguments.repaired,
-                                          invalid=call.arguments.invalid)
+            metrics.record_tool_arguments(
+                call.name, repaired=call.arguments.repaired, invalid=call.arguments.invalid
+            )
             self.outcome.tool_problems[call.name] = call.arguments.problems
         return out

@@ -65,8 +65,9 @@ class ToolCalls:
         if reused and name and upstream_id:
             call = None  # a new call reusing the index (some providers put all at 0)
         if call is None and slot is None:
-            call = next((c for c in self.calls if upstream_id and c.upstream_id == upstream_id),
-                        None)
+            call = next(
+                (c for c in self.calls if upstream_id and c.upstream_id == upstream_id), None
+            )
             if call is None and not (upstream_id or name) and self.calls:
                 call = self.calls[-1]
         if call is None:
@@ -123,5 +124,8 @@ class ToolCalls:
     def lost(self, call: ToolCall, arguments: str) -> None:
         """Arguments for a call whose block is already closed: they cannot be sent."""
         if arguments.strip():
-            log.warning("tool arguments arrived after their block closed", tool=call.name,
-                        chars=len(arguments))
+            log.warning(
+                "tool arguments arrived after their block closed",
+                tool=call.name,
+                chars=len(arguments),
+            )

@@ -43,9 +43,9 @@ def upstream_id_of(tool_use_id: str) -> str | None:
     """The upstream id inside a `toolu_` id made by `new_tool_use_id`, if any."""
     if len(tool_use_id) <= _RANDOM_END + len(_MARK) or not tool_use_id.startswith("toolu_"):
         return None
-    if tool_use_id[_RANDOM_END:_RANDOM_END + len(_MARK)] != _MARK:
+    if tool_use_id[_RANDOM_END : _RANDOM_END + len(_MARK)] != _MARK:
         return None
-    encoded = tool_use_id[_RANDOM_END + len(_MARK):]
+    encoded = tool_use_id[_RANDOM_END + len(_MARK) :]
     try:
         decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -55,8 +55,11 @@ def convert_tools(tools: list[Tool], keep_cache: bool) -> list[dict[str, Any]]:
     for tool in tools:
         converted: dict[str, Any] = {
             "type": "function",
-            "function": {"name": tool.name, "description": _description(tool),
-                         "parameters": _parameters(tool)},
+            "function": {
+                "name": tool.name,
+                "description": _description(tool),
+                "parameters": _parameters(tool),
+            },
         }
         out.append(cache_marked(converted, tool, keep_cache))
     return out
@@ -89,5 +92,6 @@ def tool_schemas(request: MessagesRequest | None) -> dict[str, dict[str, Any]]:
     """Each client tool's `input_schema` by name, to check the model's arguments against."""
     if request is None:
         return {}
-    return {t.name: t.input_schema or {}
-            for t in request.tools or () if not t.is_server_tool and t.name}
+    return {
+        t.name: t.input_schema or {} for t in request.tools or () if not t.is_server_tool and t.name
+    }

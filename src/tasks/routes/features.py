@@ -20,9 +20,14 @@ def block_kinds(messages: Any) -> frozenset[str]:
     contents = [c for m in messages if type(m) is dict and type(c := m.get("content")) is list]
     kinds = {b.get("type") for c in contents for b in c if type(b) is dict}
     if "tool_result" in kinds and not {"image", "document"} <= kinds:
-        kinds.update(x.get("type") for c in contents for b in c
-                     if type(b) is dict and type(inner := b.get("content")) is list
-                     for x in inner if type(x) is dict)
+        kinds.update(
+            x.get("type")
+            for c in contents
+            for b in c
+            if type(b) is dict and type(inner := b.get("content")) is list
+            for x in inner
+            if type(x) is dict
+        )
     return frozenset(k for k in kinds if isinstance(k, str))
 
 
@@ -41,8 +46,9 @@ class RequestFeatures:
         "thinking",
     )
 
-    def __init__(self, body: dict[str, Any], client: str | None = None,
-                 input_tokens: int | None = None) -> None:
+    def __init__(
+        self, body: dict[str, Any], client: str | None = None, input_tokens: int | None = None
+    ) -> None:
         self.body = body
         model = body.get("model")
         #: the model name the client asked for
@@ -52,7 +58,9 @@ class RequestFeatures:
         thinking = body.get("thinking")
         #: the request asks for extended thinking
         self.thinking: bool = isinstance(thinking, dict) and thinking.get("type") in (
-            "enabled", "adaptive")
+            "enabled",
+            "adaptive",
+        )
         self.client = client
         #: counted only when a rule needs it (see `NeedsTokens`)
         self.input_tokens = input_tokens
@@ -77,9 +85,11 @@ class RequestFeatures:
     def tool_names(self) -> frozenset[str]:
         if self._tools is _UNSET:
             tools = self.body.get("tools")
-            self._tools = frozenset(
-                str(t.get("name")) for t in tools if isinstance(t, dict)
-            ) if isinstance(tools, list) else frozenset()
+            self._tools = (
+                frozenset(str(t.get("name")) for t in tools if isinstance(t, dict))
+                if isinstance(tools, list)
+                else frozenset()
+            )
         return self._tools
 
     @property
@@ -88,5 +98,6 @@ class RequestFeatures:
             tools = self.body.get("tools")
             self._web_search = isinstance(tools, list) and any(
                 isinstance(t, dict) and str(t.get("type", "")).startswith("web_search")
-                for t in tools)
+                for t in tools
+            )
         return self._web_search

@@ -53,8 +53,9 @@ def _conditions(index: int, rule: RouteRule, env: dict[str, Any]) -> list[str]:
             names.append(f"glob_{index}_{j}(f.model) is not None")
         out.append("(" + " or ".join(names) + ")")
     if when.client is not None:
-        env[f"clients_{index}"] = frozenset([when.client] if isinstance(when.client, str)
-                                            else when.client)
+        env[f"clients_{index}"] = frozenset(
+            [when.client] if isinstance(when.client, str) else when.client
+        )
         out.append(f"f.client in clients_{index}")
     for name in ("stream", "thinking", "web_search", "images", "documents"):
         wanted = getattr(when, name)
@@ -65,8 +66,9 @@ def _conditions(index: int, rule: RouteRule, env: dict[str, Any]) -> list[str]:
     elif when.tools is False:
         out.append("not f.tool_names")
     elif when.tools is not None:
-        env[f"tools_{index}"] = frozenset([when.tools] if isinstance(when.tools, str)
-                                          else when.tools)
+        env[f"tools_{index}"] = frozenset(
+            [when.tools] if isinstance(when.tools, str) else when.tools
+        )
         out.append(f"not tools_{index}.isdisjoint(f.tool_names)")
     if when.input_tokens_over is not None:
         env[f"limit_{index}"] = int(when.input_tokens_over)
@@ -89,7 +91,7 @@ def _compile(rules: list[RouteRule]) -> Callable[[RequestFeatures], int]:
         lines.append(f"    if {' and '.join(_conditions(index, rule, env)) or 'True'}:")
         lines.append(f"        return {index}")
     lines.append("    return -1")
-    exec("\n".join(lines), env)  # noqa: S102 - source built above from fixed fragments only
+    exec("\n".join(lines), env)
     return env["choose"]
 
 

@@ -6,7 +6,7 @@ model, runs each call the model makes (every operation a Prefect task of its own
 feeds the result back until the model answers.
 """
 
-from src.tasks.server_tools.base import ServerTool, ToolCall, Toolbox, ToolOutcome
+from src.tasks.server_tools.base import ServerTool, Toolbox, ToolCall, ToolOutcome
 from src.tasks.server_tools.registry import build_toolbox, register
 
 __all__ = ["ServerTool", "ToolCall", "ToolOutcome", "Toolbox", "build_toolbox", "register"]

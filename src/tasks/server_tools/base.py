@@ -137,7 +137,9 @@ class Toolbox:
         return {f["function"]["name"] for f in self.functions()}
 
     def out_of_budget(self, iteration: int) -> bool:
-        return iteration >= self.max_iterations or time.monotonic() - self.started > self.max_seconds
+        return (
+            iteration >= self.max_iterations or time.monotonic() - self.started > self.max_seconds
+        )
 
     def count(self, tool: ServerTool) -> None:
         if tool.usage_key:
@@ -154,6 +156,9 @@ class Toolbox:
         for tool in self.tools:
             try:
                 await tool.aclose()
-            except Exception as exc:  # noqa: BLE001 - one failing close must not keep others open
-                log.warning("closing a server tool failed", tool=type(tool).__name__,
-                            error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                log.warning(
+                    "closing a server tool failed",
+                    tool=type(tool).__name__,
+                    error=f"{type(exc).__name__}: {exc}",
+                )

@@ -17,14 +17,23 @@ import orjson
 from src.tasks.server_tools.code_execution.blocks import describe_result
 from src.tasks.server_tools.web_search import decode_opaque
 
-CODE_EXECUTION_RESULTS = frozenset({
-    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
-    "code_execution_tool_result",
-})
-SERVER_BLOCK_TYPES = frozenset({
-    "server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
-    "mcp_tool_use", "mcp_tool_result", *CODE_EXECUTION_RESULTS,
-})
+CODE_EXECUTION_RESULTS = frozenset(
+    {
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "code_execution_tool_result",
+    }
+)
+SERVER_BLOCK_TYPES = frozenset(
+    {
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        *CODE_EXECUTION_RESULTS,
+    }
+)
 MAX_PRIOR_CHARS = 20_000  # a fetched page seen in an earlier turn, as much as is kept
 
 
@@ -38,8 +47,10 @@ def prior_block_text(block: dict[str, Any]) -> str | None:
     if kind == "server_tool_use":
         return f"[{block.get('name', 'server tool')} call: {_json(block.get('input'))}]"
     if kind == "mcp_tool_use":
-        return (f"[MCP call {block.get('server_name', '?')}.{block.get('name', '?')}: "
-                f"{_json(block.get('input'))}]")
+        return (
+            f"[MCP call {block.get('server_name', '?')}.{block.get('name', '?')}: "
+            f"{_json(block.get('input'))}]"
+        )
     if kind == "web_search_tool_result":
         return _search_text(block.get("content"))
     if kind == "web_fetch_tool_result":

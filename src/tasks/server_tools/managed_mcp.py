@@ -21,6 +21,7 @@ from src.tasks.server_tools.registry import register
 OPT_IN_HEADER = "x-oas-mcp"
 OPT_IN_FIELD = "oas_mcp"
 
+
 def requested_names(request: MessagesRequest) -> set[str]:
     """The managed servers a request asked for, from its `oas_mcp` field (a list, or a
     comma-separated string as the `x-oas-mcp` header carries it)."""
@@ -46,16 +47,23 @@ def managed_mcp_tools(request: MessagesRequest, settings: Settings) -> list[Serv
     if not servers:
         return []
     own = (request.model_extra or {}).get("mcp_servers")
-    taken = ({s["name"] for s in own if isinstance(s, dict) and isinstance(s.get("name"), str)}
-             if isinstance(own, list) else set())
+    taken = (
+        {s["name"] for s in own if isinstance(s, dict) and isinstance(s.get("name"), str)}
+        if isinstance(own, list)
+        else set()
+    )
     tools: list[ServerTool] = []
     for server in servers.available(requested_names(request), taken):
         if server.connection is None:
             continue
         allowed = server.config.allowed_tools
-        tool = McpServerTool(server_name=server.config.name, connection=server.connection,
-                             allowed_tools=frozenset(allowed) if allowed is not None else None,
-                             owned=False, tools=list(server.tools))
+        tool = McpServerTool(
+            server_name=server.config.name,
+            connection=server.connection,
+            allowed_tools=frozenset(allowed) if allowed is not None else None,
+            owned=False,
+            tools=list(server.tools),
+        )
         tool.offer(tool.tools)
         tools.append(tool)
     return tools

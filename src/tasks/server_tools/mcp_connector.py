@@ -21,7 +21,6 @@ import structlog
 from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest
-from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
 from src.services.mcp_client import (
     McpConnection,
     McpUnavailable,
@@ -32,6 +31,7 @@ from src.services.mcp_client import (
     url_transport,
 )
 from src.services.netguard import AddressPolicy, BlockedAddress
+from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
 from src.tasks.server_tools.registry import register
 from src.tracking import step
 
@@ -104,15 +104,20 @@ class McpServerTool(ServerTool):
         return self._by_function.get(function, function)
 
     def use_block(self, call: ToolCall) -> dict[str, Any]:
-        return {"type": "mcp_tool_use", "id": call.id, "name": self.tool_name(call.name),
-                "server_name": self.server_name, "input": call.input}
+        return {
+            "type": "mcp_tool_use",
+            "id": call.id,
+            "name": self.tool_name(call.name),
+            "server_name": self.server_name,
+            "input": call.input,
+        }
 
     async def run(self, call: ToolCall) -> ToolOutcome:
         tool = self.tool_name(call.name)
         arguments = call.input if isinstance(call.input, dict) else {}
         try:
             result = await mcp_call(self.connection, tool, arguments)
-        except Exception as exc:  # noqa: BLE001 - any failure is the model's error result
+        except Exception as exc:
             text = f"MCP tool {self.server_name}.{tool} failed: {_reason(exc)}"
             log.info("MCP call failed", server=self.server_name, tool=tool, error=_reason(exc))
             return self._outcome(call, [{"type": "text", "text": text}], text, True)
@@ -120,9 +125,15 @@ class McpServerTool(ServerTool):
         return self._outcome(call, blocks, text or "(no output)", bool(result.isError))
 
     @staticmethod
-    def _outcome(call: ToolCall, blocks: list[dict[str, Any]], text: str, is_error: bool) -> ToolOutcome:
-        block = {"type": "mcp_tool_result", "tool_use_id": call.id, "is_error": is_error,
-                 "content": blocks}
+    def _outcome(
+        call: ToolCall, blocks: list[dict[str, Any]], text: str, is_error: bool
+    ) -> ToolOutcome:
+        block = {
+            "type": "mcp_tool_result",
+            "tool_use_id": call.id,
+            "is_error": is_error,
+            "content": blocks,
+        }
         return ToolOutcome([block], f"Error: {text}" if is_error else text, is_error)
 
     async def aclose(self) -> None:
@@ -173,18 +184,26 @@ def parse_mcp_servers(value: Any, settings: Settings) -> list[McpServerTool]:
         if config.get("enabled") is False:
             continue
         allowed = config.get("allowed_tools")
-        if allowed is not None and not (isinstance(allowed, list)
-                                        and all(isinstance(t, str) for t in allowed)):
+        if allowed is not None and not (
+            isinstance(allowed, list) and all(isinstance(t, str) for t in allowed)
+        ):
             raise _invalid(f"{where}.tool_configuration.allowed_tools: expected a list of names")
         token = server.get("authorization_token")
         headers = {"Authorization": f"Bearer {token}"} if isinstance(token, str) and token else {}
-        spec = ServerSpec(name=name, transport=url_transport(url), url=url, headers=headers,
-                          timeout=settings.mcp_timeout)
-        tools.append(McpServerTool(
-            server_name=name,
-            connection=McpConnection(spec, policy),
-            allowed_tools=frozenset(allowed) if allowed is not None else None,
-        ))
+        spec = ServerSpec(
+            name=name,
+            transport=url_transport(url),
+            url=url,
+            headers=headers,
+            timeout=settings.mcp_timeout,
+        )
+        tools.append(
+            McpServerTool(
+                server_name=name,
+                connection=McpConnection(spec, policy),
+                allowed_tools=frozenset(allowed) if allowed is not None else None,
+            )
+        )
     return tools
 
 

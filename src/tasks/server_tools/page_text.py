@@ -18,11 +18,19 @@ from dataclasses import dataclass
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
-TEXT_TYPES = frozenset({
-    "application/json", "application/xml", "application/javascript", "application/x-yaml",
-    "application/yaml", "application/ld+json", "application/rss+xml", "application/atom+xml",
-    "application/x-ndjson",
-})
+TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-yaml",
+        "application/yaml",
+        "application/ld+json",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/x-ndjson",
+    }
+)
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -39,7 +47,9 @@ class PageText:
 
 def supported(media_type: str) -> bool:
     return (
-        media_type in HTML_TYPES or media_type in PDF_TYPES or media_type in TEXT_TYPES
+        media_type in HTML_TYPES
+        or media_type in PDF_TYPES
+        or media_type in TEXT_TYPES
         or media_type.startswith("text/")
     )
 
@@ -85,8 +95,13 @@ def _html(body: bytes, charset: str | None, url: str) -> PageText:
 
     html = _decode(body, charset)
     text = trafilatura.extract(
-        html, url=url, output_format="markdown", include_links=True, include_tables=True,
-        include_comments=False, favor_recall=True,
+        html,
+        url=url,
+        output_format="markdown",
+        include_links=True,
+        include_tables=True,
+        include_comments=False,
+        favor_recall=True,
     )
     if not text or not text.strip():
         text = trafilatura.html2txt(html)

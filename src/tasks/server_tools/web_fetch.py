@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,8 +20,8 @@ import structlog
 
 from src.core.settings import Settings
 from src.schemas.anthropic import MessagesRequest, Tool
-from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
 from src.services.netguard import AddressPolicy, BlockedAddress, guarded_client
+from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome, note_use
 from src.tasks.server_tools.page_text import (
     PDF_TYPES,
     UnsupportedContent,
@@ -193,7 +193,7 @@ def result_block(tool_use_id: str, page: Fetched, citations: bool) -> dict[str, 
             "type": "web_fetch_result",
             "url": page.url,
             "content": document,
-            "retrieved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "retrieved_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     }
 
@@ -228,18 +228,22 @@ class WebFetchTool(ServerTool):
     usage_key = "web_fetch_requests"
 
     def functions(self) -> list[dict[str, Any]]:
-        return [{
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": DESCRIPTION,
-                "parameters": {
-                    "type": "object",
-                    "properties": {"url": {"type": "string", "description": "The URL to fetch"}},
-                    "required": ["url"],
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": self.name,
+                    "description": DESCRIPTION,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "url": {"type": "string", "description": "The URL to fetch"}
+                        },
+                        "required": ["url"],
+                    },
                 },
-            },
-        }]
+            }
+        ]
 
     def use_block(self, call: ToolCall) -> dict[str, Any]:
         # Anthropic names the tool `web_fetch` in the block whatever the definition says.
@@ -269,9 +273,11 @@ class WebFetchTool(ServerTool):
                 self.policy,
                 timeout=httpx.Timeout(self.limits.timeout, connect=min(10.0, self.limits.timeout)),
                 max_redirects=self.limits.max_redirects,
-                headers={"user-agent": USER_AGENT,
-                         "accept": "text/html,application/xhtml+xml,text/plain;q=0.9,"
-                                   "application/pdf;q=0.9,*/*;q=0.5"},
+                headers={
+                    "user-agent": USER_AGENT,
+                    "accept": "text/html,application/xhtml+xml,text/plain;q=0.9,"
+                    "application/pdf;q=0.9,*/*;q=0.5",
+                },
             )
         return self._client
 
@@ -287,11 +293,17 @@ class WebFetchTool(ServerTool):
         header = f"Fetched {page.url}" + (f" ({page.title})" if page.title else "")
         if page.truncated:
             header += " [content truncated]"
-        return ToolOutcome([result_block(call.id, page, self.citations)], f"{header}\n\n{page.text}")
+        return ToolOutcome(
+            [result_block(call.id, page, self.citations)], f"{header}\n\n{page.text}"
+        )
 
     def _failure(self, call: ToolCall, code: str, url: Any, detail: str = "") -> ToolOutcome:
-        log.info("web fetch refused or failed", error_code=code, detail=detail,
-                 url=url[:MAX_URL_LENGTH] if isinstance(url, str) else None)
+        log.info(
+            "web fetch refused or failed",
+            error_code=code,
+            detail=detail,
+            url=url[:MAX_URL_LENGTH] if isinstance(url, str) else None,
+        )
         message = f"Web fetch error ({code}): {_ERROR_TEXT.get(code, code)}"
         if detail and code not in ("url_not_allowed",):
             message += f" {detail}"

@@ -75,7 +75,8 @@ def search_options(definition: Tool, settings: Settings) -> dict[str, Any]:
     location = extra.get("user_location")
     if isinstance(location, dict):
         options["user_location"] = {
-            k: v for k, v in location.items()
+            k: v
+            for k, v in location.items()
             if k in ("type", "city", "region", "country", "timezone") and v is not None
         }
     return options
@@ -166,13 +167,15 @@ def annotations_in(message: dict[str, Any] | None) -> list[Hit]:
         if not isinstance(url, str) or not url:
             continue
         start, end = data.get("start_index"), data.get("end_index")
-        hits.append(Hit(
-            url=url,
-            title=str(data.get("title") or url),
-            snippet=str(data.get("content") or ""),
-            start=start if isinstance(start, int) else None,
-            end=end if isinstance(end, int) else None,
-        ))
+        hits.append(
+            Hit(
+                url=url,
+                title=str(data.get("title") or url),
+                snippet=str(data.get("content") or ""),
+                start=start if isinstance(start, int) else None,
+                end=end if isinstance(end, int) else None,
+            )
+        )
     return hits
 
 
@@ -201,24 +204,41 @@ def unique_results(hits: list[Hit]) -> list[Hit]:
 
 
 def use_block(tool_use_id: str, query: str) -> dict[str, Any]:
-    return {"type": "server_tool_use", "id": tool_use_id, "name": "web_search",
-            "input": {"query": query}}
+    return {
+        "type": "server_tool_use",
+        "id": tool_use_id,
+        "name": "web_search",
+        "input": {"query": query},
+    }
 
 
 def result_item(hit: Hit) -> dict[str, Any]:
-    return {"type": "web_search_result", "url": hit.url, "title": hit.title,
-            "encrypted_content": opaque(hit), "page_age": None}
+    return {
+        "type": "web_search_result",
+        "url": hit.url,
+        "title": hit.title,
+        "encrypted_content": opaque(hit),
+        "page_age": None,
+    }
 
 
 def result_block(tool_use_id: str, hits: list[Hit]) -> dict[str, Any]:
-    return {"type": "web_search_tool_result", "tool_use_id": tool_use_id,
-            "content": [result_item(h) for h in unique_results(hits)]}
+    return {
+        "type": "web_search_tool_result",
+        "tool_use_id": tool_use_id,
+        "content": [result_item(h) for h in unique_results(hits)],
+    }
 
 
 def citation(hit: Hit, cited_text: str = "") -> dict[str, Any]:
     text = (hit.snippet or cited_text or hit.title).strip()
-    return {"type": "web_search_result_location", "url": hit.url, "title": hit.title,
-            "encrypted_index": opaque(hit), "cited_text": text[:MAX_CITED_TEXT]}
+    return {
+        "type": "web_search_result_location",
+        "url": hit.url,
+        "title": hit.title,
+        "encrypted_index": opaque(hit),
+        "cited_text": text[:MAX_CITED_TEXT],
+    }
 
 
 def cited_text_blocks(text: str, hits: list[Hit]) -> list[dict[str, Any]]:
@@ -235,8 +255,13 @@ def cited_text_blocks(text: str, hits: list[Hit]) -> list[dict[str, Any]]:
     if not spans:
         if not text:
             return []
-        return [{"type": "text", "text": text,
-                 "citations": [citation(h, text) for h in unique_results(hits)]}]
+        return [
+            {
+                "type": "text",
+                "text": text,
+                "citations": [citation(h, text) for h in unique_results(hits)],
+            }
+        ]
     blocks: list[dict[str, Any]] = []
     position = 0
     for (start, end), cited in sorted(spans.items()):
@@ -245,7 +270,9 @@ def cited_text_blocks(text: str, hits: list[Hit]) -> list[dict[str, Any]]:
         if start > position:
             blocks.append({"type": "text", "text": text[position:start]})
         span = text[start:end]
-        blocks.append({"type": "text", "text": span, "citations": [citation(h, span) for h in cited]})
+        blocks.append(
+            {"type": "text", "text": span, "citations": [citation(h, span) for h in cited]}
+        )
         position = end
     if position < len(text):
         blocks.append({"type": "text", "text": text[position:]})
@@ -280,8 +307,11 @@ def message_searches(message: dict[str, Any]) -> tuple[int, int]:
     """(results, searches) a non-stream answer shows: its result items, its usage count."""
     usage = message.get("usage") or {}
     searches = (usage.get("server_tool_use") or {}).get("web_search_requests") or 0
-    results = sum(len(b.get("content") or []) for b in message.get("content") or ()
-                  if b.get("type") == "web_search_tool_result")
+    results = sum(
+        len(b.get("content") or [])
+        for b in message.get("content") or ()
+        if b.get("type") == "web_search_tool_result"
+    )
     return results, searches if isinstance(searches, int) else 0
 
 
@@ -361,14 +391,27 @@ class WebSearchStream:
         start = {"type": "server_tool_use", "id": tool_use_id, "name": "web_search", "input": {}}
         query_json = orjson.dumps({"query": self.query}).decode()
         return (
-            sse("content_block_start", {"type": "content_block_start", "index": index,
-                                        "content_block": start})
-            + sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                          "delta": {"type": "input_json_delta",
-                                                    "partial_json": query_json}})
+            sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            )
+            + sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": query_json},
+                },
+            )
             + sse("content_block_stop", {"type": "content_block_stop", "index": index})
-            + sse("content_block_start", {"type": "content_block_start", "index": index + 1,
-                                          "content_block": result_block(tool_use_id, hits)})
+            + sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index + 1,
+                    "content_block": result_block(tool_use_id, hits),
+                },
+            )
             + sse("content_block_stop", {"type": "content_block_stop", "index": index + 1})
         )
 

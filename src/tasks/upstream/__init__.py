@@ -5,5 +5,11 @@ from src.services.upstream.base import Upstream, UpstreamStream
 from src.tasks.upstream.calls import call_upstream, open_upstream_stream
 from src.tasks.upstream.retry import Attempts, RetryPolicy
 
-__all__ = ["Attempts", "RetryPolicy", "Upstream", "UpstreamStream", "call_upstream",
-           "open_upstream_stream"]
+__all__ = [
+    "Attempts",
+    "RetryPolicy",
+    "Upstream",
+    "UpstreamStream",
+    "call_upstream",
+    "open_upstream_stream",
+]

@@ -39,12 +39,16 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(settings.retries, settings.retry_budget, settings.retry_base_delay,
-                   settings.retry_max_delay)
+        return cls(
+            settings.retries,
+            settings.retry_budget,
+            settings.retry_base_delay,
+            settings.retry_max_delay,
+        )
 
     def backoff(self, retry: int, rng: Callable[[], float] = random.random) -> float:
         """Wait before retry number `retry` (0-based): half to all of base * 2^retry, capped."""
-        cap = min(self.max_delay, self.base_delay * (2 ** retry))
+        cap = min(self.max_delay, self.base_delay * (2**retry))
         return cap / 2 + rng() * cap / 2
 
 
@@ -107,17 +111,28 @@ class Attempts:
             except AnthropicError as exc:
                 attempt = Attempt(model, exc.error_type, exc.status)
                 self.tried.append(attempt)
-                log.warning("upstream attempt failed", model=model, attempt=number,
-                            error_type=exc.error_type, status=exc.status, error=exc.message)
+                log.warning(
+                    "upstream attempt failed",
+                    model=model,
+                    attempt=number,
+                    error_type=exc.error_type,
+                    status=exc.status,
+                    error=exc.message,
+                )
                 step = self._next(exc, index, retry, self.clock() - started)
                 if step is None:
                     raise self._final(exc) from None
                 if step[0] != index:
-                    log.info("falling back to the next model", failed=model,
-                             model=self.models[step[0]])
+                    log.info(
+                        "falling back to the next model", failed=model, model=self.models[step[0]]
+                    )
                 else:
-                    log.info("retrying upstream", model=model, retry=step[1],
-                             wait_seconds=round(step[2], 2))
+                    log.info(
+                        "retrying upstream",
+                        model=model,
+                        retry=step[1],
+                        wait_seconds=round(step[2], 2),
+                    )
                 index, retry, delay = step
                 if delay > 0:
                     attempt.waited = delay
@@ -129,8 +144,9 @@ class Attempts:
             self.answered_by = model
             return result
 
-    def _next(self, exc: AnthropicError, index: int, retry: int,
-              elapsed: float) -> tuple[int, int, float] | None:
+    def _next(
+        self, exc: AnthropicError, index: int, retry: int, elapsed: float
+    ) -> tuple[int, int, float] | None:
         """(model index, retry number, seconds to wait) of the next attempt, or None."""
         if not exc.retryable:
             return None
@@ -148,9 +164,13 @@ class Attempts:
         if len(self.tried) == 1:
             return exc
         story = "; ".join(a.describe() for a in self.tried)
-        final = AnthropicError(exc.error_type, f"{exc.message} (after {len(self.tried)} "
-                               f"attempts: {story})", status=exc.status,
-                               retry_after=exc.retry_after, upstream_model=exc.upstream_model)
+        final = AnthropicError(
+            exc.error_type,
+            f"{exc.message} (after {len(self.tried)} attempts: {story})",
+            status=exc.status,
+            retry_after=exc.retry_after,
+            upstream_model=exc.upstream_model,
+        )
         return final
 
     def summary(self) -> dict[str, Any]:

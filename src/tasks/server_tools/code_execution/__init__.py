@@ -35,8 +35,15 @@ from src.tasks.server_tools.code_execution.blocks import describe_result
 from src.tasks.server_tools.code_execution.tool import BASH, EDITOR, PYTHON, CodeExecutionTool
 from src.tasks.server_tools.registry import register
 
-__all__ = ["BASH", "EDITOR", "PYTHON", "CodeExecutionTool", "code_execution_tool",
-           "describe_result", "requested_container"]
+__all__ = [
+    "BASH",
+    "EDITOR",
+    "PYTHON",
+    "CodeExecutionTool",
+    "code_execution_tool",
+    "describe_result",
+    "requested_container",
+]
 
 log = structlog.get_logger("oas.code_execution")
 
@@ -52,8 +59,9 @@ def requested_container(request: MessagesRequest) -> str | None:
 
 
 @register("code_execution_")
-def code_execution_tool(definition: Tool, request: MessagesRequest,
-                        settings: Settings) -> CodeExecutionTool | None:
+def code_execution_tool(
+    definition: Tool, request: MessagesRequest, settings: Settings
+) -> CodeExecutionTool | None:
     """The factory: None when code execution is off (the tool is then dropped, and logged)."""
     global _warned_off
     if not settings.code_execution:
@@ -67,6 +75,8 @@ def code_execution_tool(definition: Tool, request: MessagesRequest,
     if container is not None:
         workspace = service.store.get(container) if ID_PATTERN.match(container) else None
         if workspace is None:
-            raise AnthropicError("invalid_request_error",
-                                 f"container {container[:80]!r} was not found or has expired")
+            raise AnthropicError(
+                "invalid_request_error",
+                f"container {container[:80]!r} was not found or has expired",
+            )
     return CodeExecutionTool(service, definition.type or "", workspace)

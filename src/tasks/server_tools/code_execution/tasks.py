@@ -25,8 +25,9 @@ class ToolFailure:
 
 
 @step("bash-exec")
-async def bash_exec(service: SandboxService, workspace: Workspace,
-                    command: str) -> CommandResult | ToolFailure:
+async def bash_exec(
+    service: SandboxService, workspace: Workspace, command: str
+) -> CommandResult | ToolFailure:
     """Task: run one bash command in the workspace's sandbox."""
     reason = service.policy.check(command)
     if reason:
@@ -35,8 +36,9 @@ async def bash_exec(service: SandboxService, workspace: Workspace,
 
 
 @step("python-exec")
-async def python_exec(service: SandboxService, workspace: Workspace,
-                      code: str) -> CommandResult | ToolFailure:
+async def python_exec(
+    service: SandboxService, workspace: Workspace, code: str
+) -> CommandResult | ToolFailure:
     """Task: run Python source (the older tool version) in the workspace's sandbox."""
     reason = service.policy.check("python3")
     if reason:
@@ -45,8 +47,9 @@ async def python_exec(service: SandboxService, workspace: Workspace,
 
 
 @step("file-view")
-async def file_view(files: WorkspaceFiles, path: str,
-                    view_range: list[int] | None) -> ViewResult | ToolFailure:
+async def file_view(
+    files: WorkspaceFiles, path: str, view_range: list[int] | None
+) -> ViewResult | ToolFailure:
     """Task: show a file (or list a directory) of the workspace."""
     return await _file_op(files.view, path, view_range)
 
@@ -58,14 +61,16 @@ async def file_create(files: WorkspaceFiles, path: str, text: str) -> CreateResu
 
 
 @step("str-replace")
-async def str_replace(files: WorkspaceFiles, path: str, old: str,
-                      new: str) -> ReplaceResult | ToolFailure:
+async def str_replace(
+    files: WorkspaceFiles, path: str, old: str, new: str
+) -> ReplaceResult | ToolFailure:
     """Task: replace the one occurrence of a string in a workspace file."""
     return await _file_op(files.str_replace, path, old, new)
 
 
-async def _run(service: SandboxService, workspace: Workspace, argv: list[str], *,
-               stdin: bytes | None = None) -> CommandResult | ToolFailure:
+async def _run(
+    service: SandboxService, workspace: Workspace, argv: list[str], *, stdin: bytes | None = None
+) -> CommandResult | ToolFailure:
     try:
         return await service.run(workspace, argv, stdin=stdin)
     except Busy:

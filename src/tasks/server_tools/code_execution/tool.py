@@ -34,8 +34,9 @@ MAX_CODE_BYTES = 1024 * 1024
 class CodeExecutionTool(ServerTool):
     """One request's code execution tool: its version, its workspace, its calls."""
 
-    def __init__(self, service: SandboxService, tool_type: str,
-                 workspace: Workspace | None = None) -> None:
+    def __init__(
+        self, service: SandboxService, tool_type: str, workspace: Workspace | None = None
+    ) -> None:
         self.service = service
         self.legacy = tool_type == LEGACY_TYPE
         self.workspace = workspace
@@ -61,42 +62,67 @@ class CodeExecutionTool(ServerTool):
             workdir = isolation.workdir(self.workspace)
         elif isolation is not None and isolation.tier == "rlimits":
             workdir = "the working directory"
-        network = ("Network access is available." if config.network
-                   else "There is no network access.")
-        limits = (f"Each run is limited to {config.limits.timeout:g} seconds and "
-                  f"{config.limits.max_output_bytes} bytes of output; processes started in "
-                  "the background end with it.")
+        network = (
+            "Network access is available." if config.network else "There is no network access."
+        )
+        limits = (
+            f"Each run is limited to {config.limits.timeout:g} seconds and "
+            f"{config.limits.max_output_bytes} bytes of output; processes started in "
+            "the background end with it."
+        )
         if self.legacy:
-            return [_function(PYTHON, (
-                "Run Python 3 code in a sandboxed workspace on the server and get its stdout, "
-                f"stderr and exit code. Print what you want to see. Files written to {workdir} "
-                f"persist between calls. {network} {limits}"
-            ), {"code": {"type": "string", "description": "Python source to run."}}, ["code"])]
+            return [
+                _function(
+                    PYTHON,
+                    (
+                        "Run Python 3 code in a sandboxed workspace on the server and get its stdout, "
+                        f"stderr and exit code. Print what you want to see. Files written to {workdir} "
+                        f"persist between calls. {network} {limits}"
+                    ),
+                    {"code": {"type": "string", "description": "Python source to run."}},
+                    ["code"],
+                )
+            ]
         return [
-            _function(BASH, (
-                "Run a bash command in a sandboxed Linux workspace on the server and get its "
-                f"stdout, stderr and exit code. The working directory is {workdir}; files there "
-                "persist between calls (and in later requests that reuse this container). "
-                f"Python 3 and the usual command-line tools are installed. {network} {limits}"
-            ), {"command": {"type": "string", "description": "The bash command to run."}},
-                ["command"]),
-            _function(EDITOR, (
-                f"View, create and edit files in the sandboxed workspace ({workdir}). "
-                "`view` shows a file with line numbers (optionally `view_range` [start, end], "
-                "end -1 for the end of the file) or lists a directory; `create` writes "
-                "`file_text` to `path`, replacing an existing file and creating parent "
-                "directories; `str_replace` replaces the single occurrence of `old_str` "
-                "(which must match exactly, whitespace included, and be unique) with "
-                f"`new_str`. Relative paths are relative to {workdir}."
-            ), {
-                "command": {"type": "string", "enum": ["view", "create", "str_replace"]},
-                "path": {"type": "string", "description": "File or directory path."},
-                "file_text": {"type": "string", "description": "Content for `create`."},
-                "old_str": {"type": "string", "description": "Text to replace (`str_replace`)."},
-                "new_str": {"type": "string", "description": "Replacement (`str_replace`)."},
-                "view_range": {"type": "array", "items": {"type": "integer"},
-                               "description": "[start, end] lines for `view`."},
-            }, ["command", "path"]),
+            _function(
+                BASH,
+                (
+                    "Run a bash command in a sandboxed Linux workspace on the server and get its "
+                    f"stdout, stderr and exit code. The working directory is {workdir}; files there "
+                    "persist between calls (and in later requests that reuse this container). "
+                    f"Python 3 and the usual command-line tools are installed. {network} {limits}"
+                ),
+                {"command": {"type": "string", "description": "The bash command to run."}},
+                ["command"],
+            ),
+            _function(
+                EDITOR,
+                (
+                    f"View, create and edit files in the sandboxed workspace ({workdir}). "
+                    "`view` shows a file with line numbers (optionally `view_range` [start, end], "
+                    "end -1 for the end of the file) or lists a directory; `create` writes "
+                    "`file_text` to `path`, replacing an existing file and creating parent "
+                    "directories; `str_replace` replaces the single occurrence of `old_str` "
+                    "(which must match exactly, whitespace included, and be unique) with "
+                    f"`new_str`. Relative paths are relative to {workdir}."
+                ),
+                {
+                    "command": {"type": "string", "enum": ["view", "create", "str_replace"]},
+                    "path": {"type": "string", "description": "File or directory path."},
+                    "file_text": {"type": "string", "description": "Content for `create`."},
+                    "old_str": {
+                        "type": "string",
+                        "description": "Text to replace (`str_replace`).",
+                    },
+                    "new_str": {"type": "string", "description": "Replacement (`str_replace`)."},
+                    "view_range": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "[start, end] lines for `view`.",
+                    },
+                },
+                ["command", "path"],
+            ),
         ]
 
     # -- running calls
@@ -110,8 +136,10 @@ class CodeExecutionTool(ServerTool):
             kind = "python"
         try:
             if self.service.isolation() is None:
-                failure = ToolFailure("unavailable", "no sandbox works on this server; see "
-                                      "code_execution in /health/detailed")
+                failure = ToolFailure(
+                    "unavailable",
+                    "no sandbox works on this server; see code_execution in /health/detailed",
+                )
                 return outcome(call, kind, failure)
             workspace = await self._workspace()
             async with self.service.store.lock(workspace):
@@ -129,9 +157,13 @@ class CodeExecutionTool(ServerTool):
             if not isinstance(command, str) or not command.strip():
                 return ToolFailure("invalid_tool_input", "`command` must be a non-empty string")
             if len(command) > MAX_COMMAND_CHARS:
-                return ToolFailure("invalid_tool_input", (
-                    f"the command is {len(command)} characters; the limit is "
-                    f"{MAX_COMMAND_CHARS}: write long content with the text editor's create"))
+                return ToolFailure(
+                    "invalid_tool_input",
+                    (
+                        f"the command is {len(command)} characters; the limit is "
+                        f"{MAX_COMMAND_CHARS}: write long content with the text editor's create"
+                    ),
+                )
             result = await bash_exec(self.service, workspace, command)
             return self._with_quota_note(result, workspace)
         if kind == "python":
@@ -165,8 +197,9 @@ class CodeExecutionTool(ServerTool):
             if not isinstance(old, str) or not isinstance(new, str):
                 return ToolFailure("invalid_tool_input", "`old_str` and `new_str` must be strings")
             return await str_replace(files, path, old, new)
-        return ToolFailure("invalid_tool_input",
-                           f"unknown command {command!r}: use view, create or str_replace")
+        return ToolFailure(
+            "invalid_tool_input", f"unknown command {command!r}: use view, create or str_replace"
+        )
 
     def _with_quota_note(self, result: Any, workspace: Workspace) -> Any:
         if isinstance(result, CommandResult):
@@ -183,8 +216,11 @@ class CodeExecutionTool(ServerTool):
                 self._functions = None  # the working directory may now be known exactly
             if not self._announced:
                 isolation = self.service.isolation()
-                annotate(tags=["code-execution"], container=self.workspace.id,
-                         sandbox=isolation.tier if isolation else None)
+                annotate(
+                    tags=["code-execution"],
+                    container=self.workspace.id,
+                    sandbox=isolation.tier if isolation else None,
+                )
                 self._announced = True
         return self.workspace
 
@@ -199,9 +235,14 @@ class CodeExecutionTool(ServerTool):
         self._leases.close()
 
 
-def _function(name: str, description: str, properties: dict[str, Any],
-              required: list[str]) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": properties, "required": required},
-    }}
+def _function(
+    name: str, description: str, properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
