@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-fast bench lock clean claude-code-latest claude-code-matrix
+.PHONY: serve test test-fast lint bench lock clean claude-code-latest claude-code-matrix
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -25,8 +25,14 @@ PYTEST_ARGS ?=
 serve: .venv/.synced-serve
 	.venv/bin/oas serve
 
-test: .venv/.synced
+# Lint, format and types first (seconds), then the suite.
+test: .venv/.synced lint
 	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint: .venv/.synced
+	.venv/bin/ruff check src tests bench docs
+	.venv/bin/ruff format --check src tests bench docs
+	.venv/bin/mypy src
 
 test-fast: .venv/.synced
 	.venv/bin/pytest -m "not e2e" $(PYTEST_ARGS)
