@@ -14,6 +14,8 @@ killed with SIGKILL left behind, and say so.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import signal
@@ -109,7 +111,18 @@ class LocalPrefectServer:
 
     def _database_url(self) -> str:
         if self.postgres is not None:
-            return self.postgres.start()
+            try:
+                return self.postgres.start()
+            except (RuntimeError, OSError, ImportError) as exc:
+                # No PostgreSQL here (a read-only or noexec data dir, a missing system
+                # user, a wheel without binaries for this platform): Prefect on SQLite still
+                # records every request, only slower under load.
+                log.warning("the embedded PostgreSQL cannot run here; Prefect uses SQLite",
+                            reason=str(exc)[-500:])
+                with contextlib.suppress(Exception):
+                    self.postgres.stop()  # whatever half-started
+                self.postgres = None
+                self.database = "sqlite"
         return f"sqlite+aiosqlite:///{self.root / 'prefect.db'}"
 
     def _port_busy(self) -> bool:

@@ -1,0 +1,40 @@
+"""When the embedded PostgreSQL cannot run, the local Prefect server says why and uses SQLite."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+import structlog
+
+from src.local_prefect.prefect_server import LocalPrefectServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_postgresql_that_cannot_run_falls_back_to_sqlite(tmp_path, monkeypatch):
+    server = LocalPrefectServer(tmp_path / "data", _free_port(), "postgres", restart=False)
+
+    def cannot_run() -> str:  # what a data dir on a noexec mount gives
+        raise RuntimeError("initdb failed: Permission denied")
+
+    monkeypatch.setattr(server.postgres, "start", cannot_run)
+    with structlog.testing.capture_logs() as logs:
+        try:
+            api_url = server.start(timeout=180)
+            assert httpx.get(f"{api_url}/health", timeout=10).status_code == 200
+            flows = httpx.post(f"{api_url}/flows/", json={"name": "fallback-check"}, timeout=10)
+            assert flows.status_code in (200, 201)
+        finally:
+            server.stop()
+    assert server.database == "sqlite"
+    assert (tmp_path / "data" / "prefect" / "prefect.db").exists()
+    warning = next(e for e in logs if "cannot run here" in e["event"])
+    assert "Permission denied" in warning["reason"]
