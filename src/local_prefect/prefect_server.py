@@ -238,7 +238,7 @@ class LocalPrefectServer:
             process = self.process
             if process is not None:
                 code = self._wait_for_exit(process)
-                if code is None:
+                if code is None or self._stopping.is_set():  # stopped by `stop()`: no news
                     return
                 self.last_exit = code
                 self._kill_group(process)  # whatever it left in its session
