@@ -29,7 +29,7 @@ def snapshot(prefect: object) -> dict[str, int]:
     server = prefect.server  # type: ignore[attr-defined]
     if server.postgres is None:
         return _sqlite(server.root / "prefect.db")
-    return asyncio.run(_postgres(server.postgres.socket_dir))
+    return asyncio.run(_postgres(server.postgres.socket_dir, server.postgres.password))
 
 
 def settled(prefect: object, timeout: float = 180.0) -> dict[str, int]:
@@ -59,12 +59,14 @@ def _sqlite(path: Path) -> dict[str, int]:
     return out
 
 
-async def _postgres(socket_dir: Path) -> dict[str, int]:
+async def _postgres(socket_dir: Path, password: str) -> dict[str, int]:
     import asyncpg
 
     from src.local_prefect.postgres import DATABASE
 
-    db = await asyncpg.connect(host=str(socket_dir), user="postgres", database=DATABASE)
+    db = await asyncpg.connect(
+        host=str(socket_dir), user="postgres", password=password, database=DATABASE
+    )
     try:
         out: dict[str, int] = {}
         for table in TABLES:
