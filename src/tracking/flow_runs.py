@@ -1,7 +1,10 @@
-"""The body of a flow run's create, as the recorder sends it to `POST /flow_runs/`."""
+"""A flow run's create body and its final write, as the recorder sends them to Prefect."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from src.tracking.events import STATE_NAMES
@@ -27,3 +30,26 @@ def flow_run_create(
 def join_messages(first: str | None, second: str) -> str:
     """A state message with a note after it."""
     return f"{first} ({second})" if first else second
+
+
+async def finish_flow_run(
+    call: Callable[..., Awaitable[Any]],
+    run: Run,
+    flow_run_id: str,
+    tags_written: list[str],
+    running_acked: float | None,
+) -> None:
+    """Tags (if the flow added some), then the final state of a run created Running.
+
+    Prefect stamps states with its own clock (a client cannot give their times, nor a
+    run's start, end or run time) and counts Running to final as the duration: so the
+    final state waits until Prefect's answer to the create plus the real duration."""
+    if running_acked is not None:
+        wait = running_acked + run.duration - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+    if tags_written != run.tags:
+        # Before the final state, so that a finished run always shows all its tags.
+        await call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
+    state = {"type": run.state, "name": STATE_NAMES[run.state], "message": run.message}
+    await call("POST", f"/flow_runs/{flow_run_id}/set_state", json={"state": state, "force": True})

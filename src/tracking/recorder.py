@@ -26,8 +26,8 @@ import structlog
 
 from src.tracking.batches import Batch
 from src.tracking.deployment_ids import DeploymentIds
-from src.tracking.events import STATE_NAMES, task_run_events
-from src.tracking.flow_runs import flow_run_create, join_messages
+from src.tracking.events import task_run_events
+from src.tracking.flow_runs import finish_flow_run, flow_run_create, join_messages
 from src.tracking.logs import install as install_log_capture
 from src.tracking.logs import log_records
 from src.tracking.payloads import PayloadStore
@@ -165,7 +165,7 @@ class Recorder:
         self._logs = Batch("/logs/", "log lines", self.stats.count_log_lines)
         self._sessions = Sessions()
         # when Prefect answered the create of a run made Running: its final state is not
-        # sent before that plus the run's duration (see `_finish`)
+        # sent before that plus the run's duration (see `finish_flow_run`)
         self._running_acked: dict[uuid.UUID, float] = {}
         self._flow_ids: dict[str, str] = {}
         self._ended: dict[uuid.UUID, asyncio.Event] = {}
@@ -297,7 +297,7 @@ class Recorder:
                 )
             elif final and self.grace > 0:  # ended within the grace period: one call
                 body = flow_run_create(run, flow_id, run.state, run.message, deployment_id)
-            else:  # Running now, finished by `_finish`: Prefect shows the real duration
+            else:  # Running now, finished by `finish_flow_run`: Prefect shows the real duration
                 final = False
                 body = flow_run_create(run, flow_id, "RUNNING", None, deployment_id)
 
@@ -346,7 +346,9 @@ class Recorder:
             tags_written, final_written = self._written.pop(run.id, (run.tags, False))
             calls = []
             if not final_written:
-                calls.append(self._finish(run, flow_run_id, tags_written, running_acked))
+                calls.append(
+                    finish_flow_run(self._call, run, flow_run_id, tags_written, running_acked)
+                )
             elif tags_written != run.tags:
                 calls.append(
                     self._call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
@@ -374,34 +376,6 @@ class Recorder:
                 log.warning("could not finish flow run", flow_run=flow_run_id, error=str(exc))
             run.tracked = False
             self._count_untracked(run)
-
-    async def _finish(
-        self, run: Run, flow_run_id: str, tags_written: list[str], running_acked: float | None
-    ) -> None:
-        """Tags (if the flow added some), then the final state of a run created Running.
-
-        Prefect stamps states with its own clock (a client cannot give their times, nor a
-        run's start, end or run time) and counts Running to final as the duration: so the
-        final state waits until Prefect's answer to the create plus the real duration."""
-        if running_acked is not None:
-            wait = running_acked + run.duration - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        if tags_written != run.tags:
-            # Before the final state, so that a finished run always shows all its tags.
-            await self._call("PATCH", f"/flow_runs/{flow_run_id}", json={"tags": list(run.tags)})
-        await self._call(
-            "POST",
-            f"/flow_runs/{flow_run_id}/set_state",
-            json={
-                "state": {
-                    "type": run.state,
-                    "name": STATE_NAMES[run.state],
-                    "message": run.message,
-                },
-                "force": True,
-            },
-        )
 
     def _queue_task_events(self, run: Run, flow_run_id: str) -> None:
         self._events.extend(task_run_events(run, flow_run_id))
