@@ -130,7 +130,7 @@ class Oas:
         else:
             env["PREFECT_API_URL"] = prefect
         env.update(extra_env or {})
-        self.log = open(self.workdir / "oas.log", "wb")
+        self.log = open(self.workdir / "oas.log", "wb")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "src", "serve"],

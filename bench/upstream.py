@@ -24,7 +24,22 @@ from dataclasses import dataclass
 
 import orjson
 
-WORDS = ["def", "return", "value", "the", "file", "path", "import", "self", "result", "for", "in", "if", "not", "None"]
+WORDS = [
+    "def",
+    "return",
+    "value",
+    "the",
+    "file",
+    "path",
+    "import",
+    "self",
+    "result",
+    "for",
+    "in",
+    "if",
+    "not",
+    "None",
+]
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ def test_help_lists_every_subcommand_and_answers_without_heavy_imports():
             "import sys; from src.cli import main\n"
             "try: main(['--help'])\n"
             "except SystemExit: pass\n"
-            "heavy = [m for m in ('prefect', 'litellm', 'fastapi', 'uvicorn') if m in sys.modules]\n"
+            "heavy = [m for m in ('prefect', 'litellm', 'fastapi', 'uvicorn')\n"
+            "         if m in sys.modules]\n"
             "print('HEAVY', heavy)",
         ],
         capture_output=True,

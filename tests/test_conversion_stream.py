@@ -212,7 +212,7 @@ def parallel_chunks(style: str) -> list[dict[str, Any]]:
     elif style == "interleaved":
         order = (
             [heads[0], heads[1]]
-            + [p for pair in zip(parts[0], parts[1]) for p in pair]
+            + [p for pair in zip(parts[0], parts[1], strict=False) for p in pair]
             + parts[0][len(parts[1]) :]
             + parts[1][len(parts[0]) :]
         )
@@ -226,7 +226,7 @@ def parallel_chunks(style: str) -> list[dict[str, Any]]:
     else:  # whole
         order = [
             {**h, "function": {"name": "get_weather", "arguments": a}}
-            for h, (_, a) in zip(heads, calls)
+            for h, (_, a) in zip(heads, calls, strict=True)
         ]
     return [
         delta(content="Checking both."),

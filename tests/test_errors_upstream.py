@@ -119,7 +119,8 @@ def test_provider_raw_message_and_name_are_kept(oas, upstream):
                 "message": "Provider returned error",
                 "metadata": {
                     "provider_name": "Anthropic",
-                    "raw": '{"type":"error","error":{"message":"prompt is too long: 210000 tokens"}}',
+                    "raw": '{"type":"error",'
+                    '"error":{"message":"prompt is too long: 210000 tokens"}}',
                 },
             },
         )

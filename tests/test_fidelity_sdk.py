@@ -7,6 +7,7 @@ once with `messages.stream(...)`; the SDK must assemble the same message both ti
 from __future__ import annotations
 
 import base64
+import itertools
 from typing import Any
 
 import anthropic
@@ -199,7 +200,7 @@ def test_upstream_ids_repeated_every_turn_still_pair_with_their_results(oas, ups
     sent = upstream.requests[-1]["messages"]
     pairs = [
         (m["tool_calls"][0]["id"], n["tool_call_id"], n["content"])
-        for m, n in zip(sent, sent[1:])
+        for m, n in itertools.pairwise(sent)
         if m.get("tool_calls")
     ]
     assert pairs[0] == ("call_0", "call_0", "A")

@@ -149,9 +149,12 @@ def test_upstream_error_becomes_the_matching_sdk_exception(oas, upstream):
 
 def test_upstream_error_before_a_stream_is_an_http_error(oas, upstream):
     upstream.queue(Reply(status=401, error={"code": 401, "message": "No auth credentials found"}))
-    with pytest.raises(anthropic.AuthenticationError), oas.client().messages.stream(
-        model="big", max_tokens=10, messages=[{"role": "user", "content": "x"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.AuthenticationError),
+        oas.client().messages.stream(
+            model="big", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+    ):
         stream.get_final_message()
 
 

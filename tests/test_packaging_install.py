@@ -195,7 +195,8 @@ def test_the_image_install_steps_give_a_server_that_answers_and_records(
         [
             str(venv / "bin" / "python"),
             "-c",
-            "import importlib.metadata as m, src; print(m.version('openrouter-anthropic-server'), src.__file__)",
+            "import importlib.metadata as m, src; "
+            "print(m.version('openrouter-anthropic-server'), src.__file__)",
         ],
         capture_output=True,
         text=True,

@@ -96,7 +96,7 @@ def test_sentinel_key_is_nowhere(tracked_oas, upstream, prefect_api, captured_lo
 
     reader = PrefectReader(prefect_api)
     recorded = []
-    for response, state in zip(responses, ["COMPLETED", "FAILED", "FAILED"]):
+    for response, state in zip(responses, ["COMPLETED", "FAILED", "FAILED"], strict=True):
         run = reader.flow_run_for_request(response.headers["request-id"], state=state)
         recorded.append(orjson.dumps(run).decode())
         tasks = reader.task_runs(run["id"], expected=4)

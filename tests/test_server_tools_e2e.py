@@ -148,9 +148,9 @@ def test_a_client_tool_beside_a_server_tool_goes_back_to_the_client(tools_oas, u
 
 
 def test_the_loop_is_bounded_and_pauses_the_turn(tools_oas, upstream, site):
-    looping = lambda body: Reply(
-        tool_calls=[ToolCall("web_fetch", {"url": site.url("/to-article")})]
-    )
+    def looping(body):
+        return Reply(tool_calls=[ToolCall("web_fetch", {"url": site.url("/to-article")})])
+
     upstream.default = looping
     tool = {**FETCH_TOOL, "max_uses": 50}
     message = _ask(

@@ -1,1 +1,3 @@
-"""The HTTP side: routes, auth, size limits, error shape and SSE framing. Knows nothing of Prefect."""
+"""The HTTP side: routes, auth, size limits, error shape and SSE framing.
+
+Knows nothing of Prefect."""

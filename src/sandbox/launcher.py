@@ -90,7 +90,9 @@ def _call(result: int, what: str) -> None:
 def _mount(
     source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
 ) -> None:
-    enc = lambda v: v.encode() if v is not None else None
+    def enc(v):
+        return v.encode() if v is not None else None
+
     _call(
         _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
         f"mount {target}",

@@ -110,7 +110,15 @@ def _block_tag(value: Any) -> str:
 
 
 ContentBlock = Annotated[
-    Annotated[TextBlock, Tag("text")] | Annotated[ImageBlock, Tag("image")] | Annotated[DocumentBlock, Tag("document")] | Annotated[SearchResultBlock, Tag("search_result")] | Annotated[ToolUseBlock, Tag("tool_use")] | Annotated["ToolResultBlock", Tag("tool_result")] | Annotated[ThinkingBlock, Tag("thinking")] | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")] | Annotated[UnknownBlock, Tag("unknown")],
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[SearchResultBlock, Tag("search_result")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated["ToolResultBlock", Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
+    | Annotated[UnknownBlock, Tag("unknown")],
     Discriminator(_block_tag),
 ]
 

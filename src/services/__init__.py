@@ -3,8 +3,9 @@
 `src/services` holds what keeps state across requests: the upstream backends with their
 connection pools behind the concurrency guard and limits (`upstream/`), the managed MCP
 servers' supervisor (`managed_mcp.py`), the token counter (`tokenizer.py`), the spend
-ledger behind budgets (`spend/`), the MCP client and the network guard they share. `Services` is the one place that builds, starts and
-closes them. Steps (`src/tasks`) receive them as arguments; nothing here imports a step.
+ledger behind budgets (`spend/`), the MCP client and the network guard they share.
+`Services` is the one place that builds, starts and closes them. Steps (`src/tasks`)
+receive them as arguments; nothing here imports a step.
 """
 
 from __future__ import annotations

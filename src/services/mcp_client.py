@@ -66,7 +66,8 @@ class ServerSpec:
         """The server's address for logs and errors: no query string, no credentials."""
         if self.url:
             parts = urlsplit(self.url)
-            return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+            port = f":{parts.port}" if parts.port else ""
+            return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
         command = " ".join(self.command)
         return command if len(command) <= 100 else command[:97] + "..."
 

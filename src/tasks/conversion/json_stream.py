@@ -124,7 +124,7 @@ class JsonObjectStream:
         i, n = 0, len(text)
         while i < n:
             state = self._state
-            if state == _STR or state == _KEY_STR:
+            if state in (_STR, _KEY_STR):
                 if self._escape or self._high:
                     i = self._escape_char(text, i, out)
                     continue

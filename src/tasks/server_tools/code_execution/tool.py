@@ -75,9 +75,9 @@ class CodeExecutionTool(ServerTool):
                 _function(
                     PYTHON,
                     (
-                        "Run Python 3 code in a sandboxed workspace on the server and get its stdout, "
-                        f"stderr and exit code. Print what you want to see. Files written to {workdir} "
-                        f"persist between calls. {network} {limits}"
+                        "Run Python 3 code in a sandboxed workspace on the server and get its "
+                        "stdout, stderr and exit code. Print what you want to see. Files written "
+                        f"to {workdir} persist between calls. {network} {limits}"
                     ),
                     {"code": {"type": "string", "description": "Python source to run."}},
                     ["code"],
@@ -88,8 +88,9 @@ class CodeExecutionTool(ServerTool):
                 BASH,
                 (
                     "Run a bash command in a sandboxed Linux workspace on the server and get its "
-                    f"stdout, stderr and exit code. The working directory is {workdir}; files there "
-                    "persist between calls (and in later requests that reuse this container). "
+                    f"stdout, stderr and exit code. The working directory is {workdir}; files "
+                    "there persist between calls (and in later requests that reuse this "
+                    "container). "
                     f"Python 3 and the usual command-line tools are installed. {network} {limits}"
                 ),
                 {"command": {"type": "string", "description": "The bash command to run."}},
