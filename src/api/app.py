@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -24,6 +24,9 @@ from src.api.routes import count_tokens, health, messages, metrics, models, prob
 from src.core.errors import AnthropicError, error_type_for_status
 from src.core.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from src.coordinators.runtime import Runtime
+
 log = structlog.get_logger("oas.app")
 
 
@@ -38,7 +41,7 @@ def reload_on_sighup(runtime: Any) -> None:
         log.info("config reload on SIGHUP is not available here")
 
 
-def create_app(settings: Settings | None = None, runtime: object | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. `runtime` may be given (tests); otherwise one is made at start-up."""
     settings = settings or get_settings()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 
@@ -27,14 +27,21 @@ from src.tracking.deployment_ids import DeploymentIds
 
 log = structlog.get_logger("oas.deployments")
 
-MESSAGES_DEPLOYMENT = {
+
+class DeploymentSpec(TypedDict):
+    name: str
+    tags: list[str]
+    description: str
+
+
+MESSAGES_DEPLOYMENT: DeploymentSpec = {
     "name": "messages",
     "tags": [],
     "description": "Every request oas records is a run of this deployment: Retry on a failed "
     "run runs its stored request again in the same flow run, with this server's current "
     "configuration. From the Run form: give the request_id of a recorded request.",
 }
-REPLAY_DEPLOYMENT = {
+REPLAY_DEPLOYMENT: DeploymentSpec = {
     "name": "replay",
     "tags": ["replay"],
     "description": "Replay a recorded oas request: give the flow run id of the original "

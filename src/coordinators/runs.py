@@ -153,7 +153,8 @@ def returned_tool_results(body: dict[str, Any]) -> list[tuple[str, bool]]:
     names: dict[str, str] = {}
     for message in reversed(messages[:-1]):
         if isinstance(message, dict) and message.get("role") == "assistant":
-            for block in message.get("content") if isinstance(message.get("content"), list) else []:
+            content = message.get("content")
+            for block in content if isinstance(content, list) else []:
                 if isinstance(block, dict) and block.get("type") == "tool_use":
                     names[str(block.get("id"))] = str(block.get("name") or "unknown")
             break

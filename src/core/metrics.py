@@ -277,9 +277,9 @@ class _CounterCollector(Collector):
                 labels=["tool"],
             ),
         }
-        for name, c in tools:
+        for name, t in tools:
             for key, family in families.items():
-                family.add_metric([name], getattr(c, key))
+                family.add_metric([name], getattr(t, key))
         yield from families.values()
         start = GaugeMetricFamily(
             "oas_start_time_seconds", "When this process started (Unix time)."

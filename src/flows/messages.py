@@ -13,7 +13,7 @@ answers, calls one of the client's own tools, or the loop's bounds are reached
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -50,7 +50,7 @@ log = structlog.get_logger("oas.server_tools")
 @flow(name="messages", persist_result=False, validate_parameters=False, log_prints=False)
 async def messages_flow(
     request: dict[str, Any], services: Services, client: str | None = None
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """validate -> resolve model -> plan server tools -> convert request -> call upstream
     (each attempt, until one model answers) -> convert -> [run server tools, call again]
     -> usage. `client` is the named client that sent it (routes may ask)."""
@@ -108,11 +108,7 @@ class Conversation:
             return await attempts.run(lambda model: call(self.body_for(model)))
         finally:
             answered = attempts.answered_by
-            annotate(
-                tags=attempts.tags(),
-                **attempts.summary(),
-                **({"upstream_model": answered} if answered else {}),
-            )
+            annotate(tags=attempts.tags(), upstream_model=answered, **attempts.summary())
             if answered:
                 self.route = self.route.answered_by(answered)
 
@@ -184,10 +180,9 @@ async def _stream(conversation: Conversation) -> AsyncIterator[bytes]:
     yield converter.finish(
         stop_reason, conversation.toolbox.usage or None, conversation.toolbox.response_fields()
     )
-    annotate(
-        first_token_at=outcome.first_token_at,
-        **({"provider": outcome.provider} if outcome.provider else {}),
-    )
+    annotate(first_token_at=outcome.first_token_at)
+    if outcome.provider:
+        annotate(provider=outcome.provider)
     if search is not None and (search.hits or search.requests(outcome.raw_usage)):
         record_web_search(search.query, len(search.hits), search.requests(outcome.raw_usage))
     record_usage(

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -79,7 +80,7 @@ async def read_original(flow_run_id: str) -> Original:
 async def load_payload(request_id: str, store_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Task: the stored request (and its context) of one recorded request."""
     try:
-        return PayloadStore(store_dir).load(request_id)
+        return PayloadStore(Path(store_dir)).load(request_id)
     except FileNotFoundError:
         raise AnthropicError(
             "not_found_error",
@@ -165,9 +166,10 @@ async def retag(flow_run_id: str, keep: list[str], add: list[str], name: str | N
     tags = [t for t in keep if not t.startswith(outcome_tags)]
     tags += [t for t in add if t not in tags]
     async with get_client() as client:
-        await client.update_flow_run(
-            uuid.UUID(flow_run_id), tags=tags, **({"name": name} if name else {})
-        )
+        if name:
+            await client.update_flow_run(uuid.UUID(flow_run_id), tags=tags, name=name)
+        else:
+            await client.update_flow_run(uuid.UUID(flow_run_id), tags=tags)
 
 
 async def attach_summary(outcome: Outcome, description: str) -> None:

@@ -18,7 +18,7 @@ PR_SET_PDEATHSIG = 1
 
 def _load_prctl() -> Callable[..., int] | None:
     try:
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl  # type: ignore[no-any-return]
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux: the pid file takes over instead
         return None
 

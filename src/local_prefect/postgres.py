@@ -138,7 +138,7 @@ class EmbeddedPostgres:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         owners = {os.geteuid()}
         if self._user_exists():
-            owners.add(pwd.getpwnam(self.user).pw_uid)
+            owners.add(pwd.getpwnam(str(self.user)).pw_uid)
         if self.socket_dir.stat().st_uid not in owners:  # /tmp/oas-pg-...: made by someone else
             raise RuntimeError(f"{self.socket_dir} belongs to another user; remove it")
         if self.user is None:

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from src.sandbox.config import Limits
 from src.sandbox.isolation import Isolation
@@ -89,7 +90,7 @@ async def run_command(
         asyncio.create_task(_read(proc.stdout, out, budget)),
         asyncio.create_task(_read(proc.stderr, err, budget)),
     ]
-    helpers = list(readers)
+    helpers: list[asyncio.Task[Any]] = list(readers)
     if stdin is not None:
         helpers.append(asyncio.create_task(_feed(proc, stdin)))
     # not proc.wait(): it also waits for the pipes, which a background child may hold

@@ -114,11 +114,11 @@ class SandboxService:
         name = ".probe-" + new_id().removeprefix("container_")[:12]
         path = self.config.workspace_dir / name
         path.mkdir(mode=0o700)
-        for sub in ("files", "tmp"):
-            (path / sub).mkdir(mode=0o755)
+        for part in ("files", "tmp"):
+            (path / part).mkdir(mode=0o755)
         if self.config.drops_privileges:
-            for sub in (path, path / "files", path / "tmp"):
-                os.chown(sub, self.config.run_uid, self.config.run_gid)
+            for owned in (path, path / "files", path / "tmp"):
+                os.chown(owned, self.config.run_uid, self.config.run_gid)
         return Workspace(name, path, 0.0, 0.0, 0.0)
 
     # ---------------------------------------------------------------- use

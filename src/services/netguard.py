@@ -119,7 +119,7 @@ class AddressPolicy:
         addresses: list[IPAddress] = []
         for info in infos:
             try:
-                addresses.append(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+                addresses.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
             except ValueError:
                 continue
         if not addresses:

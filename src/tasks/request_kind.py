@@ -81,7 +81,8 @@ def request_kind(body: Any) -> str:
     """The kind of one `/v1/messages` request body (one of `KINDS`); `main` when unsure."""
     if not isinstance(body, dict):
         return MAIN
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    found = body.get("messages")
+    messages: list[Any] = found if isinstance(found, list) else []
     last_user = _last_user_text(messages).strip()
     if body.get("max_tokens") == 1:
         if len(messages) == 1 and last_user == "quota":

@@ -99,10 +99,11 @@ def choose_route(
     if built is not None:
         return built
     target = _primary(rule.model, settings)
-    if rule.fallbacks is not None:
-        fallbacks = rule.fallbacks
-    else:
-        fallbacks = settings.fallbacks_for(target.alias, target.upstream_model, name)
+    fallbacks: tuple[str, ...] | list[str] = (
+        rule.fallbacks
+        if rule.fallbacks is not None
+        else settings.fallbacks_for(target.alias, target.upstream_model, name)
+    )
     return table.remember(
         (rule.name, name),
         Route(

@@ -23,5 +23,5 @@ def record_usage(
     metrics.record_usage(route.upstream_model, usage, cost)
     metrics.record_tool_calls(tool_calls)
     summary = {"usage": usage, "cost": cost, "stop_reason": stop_reason, "tool_calls": tool_calls}
-    annotate(**summary)
+    annotate(usage=usage, cost=cost, stop_reason=stop_reason, tool_calls=tool_calls)
     return summary

@@ -153,9 +153,9 @@ class PrefectApi:
             json = json()
         data = orjson.dumps(json) if json is not None else None
         self.sent_bytes += len(data) if data else 0
-        options = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
+        timeouts = aiohttp.ClientTimeout(total=timeout) if timeout else self.session.timeout
         async with self.session.request(
-            method, f"{self.base_url}{url}", data=data, **options
+            method, f"{self.base_url}{url}", data=data, timeout=timeouts
         ) as response:
             return ApiResponse(response.status, dict(response.headers), await response.read())
 

@@ -18,7 +18,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
@@ -344,7 +344,7 @@ class Recorder:
             self._queue_task_events(run, flow_run_id)
             self._logs.extend(log_records(run, flow_run_id))
             tags_written, final_written = self._written.pop(run.id, (run.tags, False))
-            calls = []
+            calls: list[Coroutine[Any, Any, Any]] = []
             if not final_written:
                 calls.append(
                     finish_flow_run(self._call, run, flow_run_id, tags_written, running_acked)

@@ -55,8 +55,9 @@ class Step(Task[P, R]):
 
     async def _record_async(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         record = run.begin_task(self.name, self.task_key)
+        fn: Any = self.fn  # a coroutine function: `_recorded` checked
         try:
-            result = await self.fn(*args, **kwargs)
+            result = await fn(*args, **kwargs)
         except asyncio.CancelledError:
             run.end_task(record, CANCELLED, "cancelled")
             raise
@@ -70,7 +71,8 @@ class Step(Task[P, R]):
         self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> AsyncIterator[Any]:
         record = run.begin_task(self.name, self.task_key)
-        agen = self.fn(*args, **kwargs)
+        fn: Any = self.fn  # an async generator function: `_recorded` checked
+        agen = fn(*args, **kwargs)
         try:
             async for item in agen:
                 yield item

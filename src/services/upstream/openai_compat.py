@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -93,7 +93,7 @@ class OpenAICompatStream:
                 for chunk in batch:
                     yield chunk
 
-    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def batches(self) -> AsyncGenerator[list[dict[str, Any]], None]:
         """The chunks one network read brought, a list per read: chunks that arrived
         together are converted and sent on together. Nothing waits for more bytes than
         the read gave; chunks parsed before a fault in the same read come out first."""
@@ -199,10 +199,12 @@ class OpenAICompatUpstream:
             self.headers["Authorization"] = f"Bearer {settings.upstream_key}"
             self.secrets = (settings.upstream_key,)
         self.url = f"{settings.openrouter_base_url}/chat/completions"
+        self.proxy: URL | None = None
+        self.proxy_auth: aiohttp.BasicAuth | None = None
         try:
             self.proxy, self.proxy_auth = get_env_proxy_for_url(URL(self.url))
         except LookupError:  # no proxy for this URL
-            self.proxy, self.proxy_auth = None, None
+            pass
         self.idle_timeout = settings.read_timeout
         self.connect_timeout = settings.connect_timeout
         self.timeout = aiohttp.ClientTimeout(

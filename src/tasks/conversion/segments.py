@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 class Segments:
     """Segments, server-tool result blocks and web search blocks (see the module doc)."""
 
+    # set by StreamConverter; declared here for what this mixin assigns
+    finish_reason: str | None
+    native_finish_reason: str | None
+    matched_stop: Any
+    server_calls: list[tuple[Any, Any]]
+    _segment: list[dict[str, Any]] | None
+
     def _search_results(self: StreamConverter, delta: dict[str, Any]) -> bytes:
         """New web search results: cite them on the text they informed, then show the
         search as a `server_tool_use` + `web_search_tool_result` pair."""
@@ -100,10 +107,13 @@ class Segments:
         """Start on the next upstream answer: block numbering and usage carry on."""
         self._earlier_usage = add_usage(self._earlier_usage, self.outcome.raw_usage)
         self.outcome.raw_usage = None
-        self.finish_reason = self.native_finish_reason = self.matched_stop = None
+        self.finish_reason = None
+        self.native_finish_reason = None
+        self.matched_stop = None
         self.tools = ToolCalls(self.schemas)
         self.server_calls = []
-        self._segment = [] if self._segment is not None else None
+        if self._segment is not None:
+            self._segment = []
 
     def emit_blocks(self: StreamConverter, blocks: list[dict[str, Any]]) -> bytes:
         """Whole blocks (server tool results), each started with its content and stopped."""

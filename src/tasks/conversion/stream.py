@@ -119,7 +119,7 @@ class StreamConverter(Segments, ToolBlocks):
 
     def start(self) -> bytes:
         """`message_start` and a `ping`, sent as soon as the upstream accepted the request."""
-        message = {
+        message: dict[str, Any] = {
             "id": self.outcome.message_id,
             "type": "message",
             "role": "assistant",
