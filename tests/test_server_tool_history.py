@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from src.tasks.server_tools.history import SERVER_BLOCK_TYPES, prior_block_text
-from src.tasks.server_tools.web_search import Hit, result_block
+from src.tasks.server_tools.search_blocks import Hit, result_block
 
 
 def test_each_kind_of_prior_block_is_readable() -> None:

@@ -21,7 +21,7 @@ from src.schemas.anthropic import MessagesRequest
 from src.tasks.conversion.request import to_openai
 from src.tasks.conversion.stream import StreamConverter
 from src.tasks.routing import map_model
-from src.tasks.server_tools import web_search
+from src.tasks.server_tools import search_blocks, web_search
 from src.tasks.server_tools.web_search import WebSearchStream
 
 # What Claude Code's WebSearch tool sends (read from its 2.0.77 source: a one-turn request
@@ -238,7 +238,7 @@ def test_annotations_become_search_blocks_and_citations() -> None:
         "web_fetch_requests": 0,
     }
     # The opaque fields carry the result back in a later turn.
-    assert web_search.decode_opaque(parsed.content[0].encrypted_content) == {
+    assert search_blocks.decode_opaque(parsed.content[0].encrypted_content) == {
         "url": "https://docs.prefect.io/v3/release-notes",
         "title": "Release notes",
         "snippet": "Prefect 3.9 makes task runs faster.",

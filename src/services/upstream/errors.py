@@ -137,3 +137,14 @@ def malformed(model: str, what: str) -> AnthropicError:
     return AnthropicError(
         "api_error", _named(f"The upstream sent {what}", model), status=502, upstream_model=model
     )
+
+
+def upstream_stream_error(error: Any) -> AnthropicError:
+    """An error the upstream sent inside its stream, as an Anthropic error."""
+    if isinstance(error, dict):
+        message = str(error.get("message") or error)
+        code = error.get("code")
+    else:
+        message, code = str(error), None
+    kind = error_type_for_status(code) if isinstance(code, int) else "api_error"
+    return AnthropicError(kind, message)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from src.core.errors import AnthropicError
-from src.tasks.conversion.stream import StreamConverter, upstream_stream_error
+from src.services.upstream.errors import upstream_stream_error
+from src.tasks.conversion.stream import StreamConverter
 from src.tracking import step
 
 

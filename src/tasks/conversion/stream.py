@@ -19,10 +19,11 @@ from typing import Any
 
 import orjson
 
-from src.core.errors import AnthropicError, error_type_for_status
+from src.core.errors import AnthropicError
 from src.core.ids import message_id
 from src.schemas.anthropic import MessagesRequest
 from src.services.upstream.base import chunk_batches
+from src.services.upstream.errors import upstream_stream_error
 from src.tasks.conversion.finish import add_usage, anthropic_usage, stop_details
 from src.tasks.conversion.segments import Segments
 from src.tasks.conversion.sse import BLOCK_STOP, sse, sse_error
@@ -362,17 +363,6 @@ class StreamConverter(Segments, ToolBlocks):
             "usage": self.outcome.usage,
             **self.message_fields,
         }
-
-
-def upstream_stream_error(error: Any) -> AnthropicError:
-    """An error the upstream sent inside its stream, as an Anthropic error."""
-    if isinstance(error, dict):
-        message = str(error.get("message") or error)
-        code = error.get("code")
-    else:
-        message, code = str(error), None
-    kind = error_type_for_status(code) if isinstance(code, int) else "api_error"
-    return AnthropicError(kind, message)
 
 
 @step("stream-response")

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from src.tasks.server_tools.code_execution.blocks import describe_result
-from src.tasks.server_tools.web_search import decode_opaque
+from src.tasks.server_tools.search_blocks import decode_opaque
 
 CODE_EXECUTION_RESULTS = frozenset(
     {
