@@ -39,7 +39,7 @@ def routed_oas(upstream_server, tmp_path_factory) -> Iterator[RecordedOas]:
     settings = make_settings(upstream_server, directory, config_file=directory / "oas.yaml")
     runtime = Runtime.create(settings)
     runtime.start()
-    runtime.tokenizers.join(120)
+    runtime.services.tokenizers.join(120)
     front = RecordedOas(settings, runtime)
     front.ended = EndedRuns(front)
     yield front
