@@ -9,7 +9,8 @@ rewritten at most every two seconds, with the totals of all its requests so far.
 
 When the API is down or slow the recorder counts runs as untracked instead of queueing
 them forever, probes the API's health every few seconds and resumes on its own. A bounded
-queue absorbs bursts above Prefect's write rate: those runs are recorded late, in one call.
+queue absorbs bursts above Prefect's write rate: a run that has ended by the time its
+create is sent while Prefect is behind is recorded late, in one call.
 """
 
 from __future__ import annotations
@@ -262,6 +263,13 @@ class Recorder:
             self._flow_ids[flow_name] = response.json()["id"]
         return self._flow_ids[flow_name]
 
+    def _behind(self) -> bool:
+        """Prefect is not keeping up: more writes wait than `late_after`. A run that has
+        ended by the time its create is sent is then written in one call, not two: under
+        overload Prefect takes more runs per second, and those runs show their duration in
+        the state message and the summary instead of Prefect's own clock."""
+        return len(self._inflight) > self.late_after
+
     def _store_payload(self, run: Run) -> None:
         if self.payloads is not None and (stored := self.payloads.save_run(run)) is not None:
             self.stats.payload_bytes += stored.total_bytes
@@ -279,29 +287,37 @@ class Recorder:
                     await asyncio.wait_for(ended.wait(), self.grace)
                 except TimeoutError:
                     pass
-            backlog = len(self._inflight) > self.late_after
             flow_id = await self._flow_id(run.flow_name)
             deployment_id = (
                 await self.deployments.lookup(run.flow_name)
                 if self.deployments is not None
                 else None
             )
-            final = run.ended is not None
-            lag = time.time() - (run.ended or run.started)
-            if final and backlog and lag > self.grace:
-                # Late: write the whole run in one call and say so.
-                self.stats.note_lag(lag)
-                note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
-                body = flow_run_create(
-                    run, flow_id, run.state, join_messages(run.message, note), deployment_id
-                )
-            elif final and self.grace > 0:  # ended within the grace period: one call
-                body = flow_run_create(run, flow_id, run.state, run.message, deployment_id)
-            else:  # Running now, finished by `finish_flow_run`: Prefect shows the real duration
-                final = False
-                body = flow_run_create(run, flow_id, "RUNNING", None, deployment_id)
+            # Running now, finished by `finish_flow_run`: Prefect shows the real duration.
+            # Unless grace allows one call for a run that ended within it (no duration).
+            final = run.ended is not None and self.grace > 0
+            state = run.state if final else "RUNNING"
+            message = run.message if final else None
+            body = flow_run_create(run, flow_id, state, message, deployment_id)
 
-            def with_tags_now() -> dict[str, Any]:  # tags added meanwhile: a PATCH less
+            sent = False
+
+            def with_tags_now() -> dict[str, Any]:
+                """The body as it is sent: tags added meanwhile (a PATCH less), and a run
+                that ended while Prefect was behind written whole, in one call (only on the
+                first attempt: a retried create may find the Running run already made)."""
+                nonlocal final, sent
+                first, sent = not sent, True
+                if first and not final and ended is not None and ended.is_set() and self._behind():
+                    final = True
+                    lag = time.time() - (run.ended or run.started)
+                    self.stats.note_lag(lag)
+                    note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
+                    body.update(
+                        flow_run_create(
+                            run, flow_id, run.state, join_messages(run.message, note), deployment_id
+                        )
+                    )
                 body["tags"] = list(run.tags)
                 return body
 
