@@ -74,8 +74,11 @@ def run(suite: Suite) -> None:
         prefect = Prefect(database)
         suite.cold_start(f"Prefect server ({label})", prefect.ready_seconds)
         try:
+            ready = f"oas, external Prefect ({label})"
+            if database == "postgres" and not quick:  # a target that must hold 3 times of 3
+                suite.ready_again(ready, lambda url=prefect.api_url: Oas(upstream, url), 3)
             oas = Oas(upstream, prefect.api_url)
-            suite.cold_start(f"oas, external Prefect ({label})", oas.ready_seconds)
+            suite.cold_start(ready, oas.ready_seconds)
             try:
                 suite.oas_sequential(oas, name)
                 suite.outside(oas, name)
@@ -83,7 +86,7 @@ def run(suite: Suite) -> None:
                 seconds = 8 if quick else 20
                 suite.sustained(oas, name, rate, seconds)
                 if database == "postgres":
-                    suite.concurrency(oas, name)
+                    suite.concurrency(oas, name, paced_c20_runs=3)
                     suite.sustained(oas, name, 120, 10)  # past what Prefect takes
                     suite.memory(oas, name)
                 suite.prefect_cost(oas, prefect, name)

@@ -95,6 +95,32 @@ def _late_not_lost(results: dict[str, Any]) -> float | None:
     return float(over["requests"] - over["tracked"] + over["errors"])
 
 
+def _worst_paced_c20(results: dict[str, Any]) -> float | None:
+    """The paced 20-stream p99 overhead of the worst of its runs (every run must hold)."""
+    runs = [k for k in results["phases"] if k.startswith("tracked-postgres/paced-stream/c20")]
+    values = []
+    for key in runs:
+        floor = results["phases"].get("direct/paced-stream/c20")
+        if floor is None:
+            return None
+        values.append(overhead(floor, results["phases"][key])["total_ms"]["p99"]["diff"])
+    return max(values) if values else None
+
+
+def _slowest_ready(results: dict[str, Any]) -> float | None:
+    """The slowest of the ready times with an external PostgreSQL Prefect."""
+    key = "oas, external Prefect (PostgreSQL)"
+    values = [v for k, v in results["cold_start"].items() if k.split("#")[0] == key]
+    return max(values) if values else None
+
+
+def _runs(results: dict[str, Any], prefix: str) -> int:
+    return sum(1 for k in results.get("phases", {}) if k.startswith(prefix))
+
+
+# issue 14: tracked throughput on PostgreSQL within 10% of the committed run of 2026-12-02
+COMMITTED_POSTGRES_RATE = 21.6
+
 GOALS = [
     Goal(
         "stream TTFB overhead p50, untracked",
@@ -132,11 +158,13 @@ GOALS = [
         "us",
     ),
     Goal(
-        "20 concurrent streams (10 ms between chunks), total overhead p99, tracked",
-        "<= 50 ms",
-        lambda r: _over(r, "tracked-postgres", "total_ms", "p99", "paced-stream", "c20"),
+        "20 concurrent streams (10 ms between chunks), total overhead p99, tracked, "
+        "worst of 3 runs",
+        "<= 50 ms in 3 of 3",
+        _worst_paced_c20,
         lambda v: v <= 50,
         "ms",
+        lambda r: _runs(r, "tracked-postgres/paced-stream/c20") >= 3,
     ),
     Goal(
         "tracked rate, SQLite Prefect, all recorded within 5 s",
@@ -153,6 +181,13 @@ GOALS = [
         lambda v: v >= 45 * 0.97,
         "runs/s",
         _on_time("tracked-postgres", 45),
+    ),
+    Goal(
+        "tracked rate at 45 req/s, PostgreSQL, against the committed 21.6 runs/s of 2026-12-02",
+        ">= 19.4 runs/s (-10%)",
+        lambda r: _rate(r, "tracked-postgres", 45),
+        lambda v: v >= COMMITTED_POSTGRES_RATE * 0.9,
+        "runs/s",
     ),
     Goal("past Prefect's rate: runs lost or failed", "0", _late_not_lost, lambda v: v == 0, "runs"),
     Goal(
@@ -225,11 +260,14 @@ GOALS = [
         "ms",
     ),
     Goal(
-        "ready with an external Prefect",
-        "<= 3 s",
-        lambda r: _get(r, "cold_start", "oas, external Prefect (PostgreSQL)"),
+        "ready with an external Prefect, slowest of 3 starts",
+        "<= 3 s in 3 of 3",
+        _slowest_ready,
         lambda v: v <= 3,
         "s",
+        lambda r: (
+            sum(1 for k in r["cold_start"] if k.startswith("oas, external Prefect (Postgre")) >= 3
+        ),
     ),
 ]
 

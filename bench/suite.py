@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -212,7 +213,9 @@ class Suite:
             target, "claude-code-stream", f"{name}/claude-code-stream/c1", max(10, c.samples // 2)
         )
 
-    def concurrency(self, oas: Oas, name: str) -> None:
+    def concurrency(self, oas: Oas, name: str, paced_c20_runs: int = 1) -> None:
+        """Closed loops of 20 and 100 streams; the paced 20 again `paced_c20_runs` - 1
+        times, as `{name}/paced-stream/c20#2`..., for a target that must hold in every run."""
         target = Target.oas(oas.base_url, name)
         for concurrency in (20, 100):
             for shape in ("small-stream", "paced-stream"):
@@ -226,6 +229,17 @@ class Suite:
                     )
                 )
                 self._keep(f"{name}/{shape}/c{concurrency}", samples, wall)
+        for again in range(2, paced_c20_runs + 1):
+            samples, wall = run(
+                closed_loop(
+                    target,
+                    self.bodies.anthropic["paced-stream"],
+                    True,
+                    self._concurrent_count(20),
+                    20,
+                )
+            )
+            self._keep(f"{name}/paced-stream/c20#{again}", samples, wall)
 
     def max_throughput(self, oas: Oas, name: str, concurrency: int = 32) -> None:
         """Closed loop, short non-stream answers: requests per second `oas` sustains."""
@@ -369,6 +383,13 @@ class Suite:
     def cold_start(self, key: str, seconds: float) -> None:
         self.results["cold_start"][key] = round(seconds, 2)
         print(f"  ready: {key} {seconds:.2f} s", flush=True)
+
+    def ready_again(self, key: str, start: Callable[[], Oas], runs: int) -> None:
+        """Start and stop `oas` `runs` more times: every ready time, as `key` plus `#2`..."""
+        for again in range(2, runs + 1):
+            oas = start()
+            oas.stop()
+            self.cold_start(f"{key}#{again}", oas.ready_seconds)
 
     def stop(self) -> None:
         if self.upstream is not None:

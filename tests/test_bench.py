@@ -49,8 +49,24 @@ def test_a_target_without_a_measurement_is_not_met():
         "cold_start": {"oas, external Prefect (PostgreSQL)": 4.2},
     }
     verdicts = {t["target"]: t["verdict"] for t in judge(results)}
-    assert verdicts["ready with an external Prefect"] == "missed"
+    assert verdicts["ready with an external Prefect, slowest of 3 starts"] == "missed"
     assert verdicts["untracked throughput"] == "not measured"
+
+
+def test_a_target_that_must_hold_three_times_needs_three_runs_and_takes_the_worst():
+    ready = "oas, external Prefect (PostgreSQL)"
+    results = {"phases": {}, "cpu": {}, "throughput": {}, "memory": {}}
+    target = "ready with an external Prefect, slowest of 3 starts"
+
+    def judged(cold_start: dict) -> dict:
+        return next(
+            t for t in judge({**results, "cold_start": cold_start}) if t["target"] == target
+        )
+
+    assert judged({ready: 1.5, f"{ready}#2": 1.6})["verdict"] == "missed"  # 2 of 3 measured
+    three = judged({ready: 1.5, f"{ready}#2": 3.4, f"{ready}#3": 1.6})
+    assert three["value"] == 3.4 and three["verdict"] == "missed"
+    assert judged({ready: 1.5, f"{ready}#2": 2.9, f"{ready}#3": 1.6})["verdict"] == "met"
 
 
 @pytest.mark.e2e
