@@ -18,13 +18,19 @@ from src.tracking.run import FAILED, Run
 from tests.support.prefect_api import PrefectReader
 
 
-def _record(prefect_api: str, late_after: int, run: Run) -> None:
+def _record(prefect_api: str, late_after: int, run: Run, ended_before_create: bool) -> None:
+    """A 50 ms request that fails; its create goes out after it ended, or while it runs."""
     recorder = Recorder(prefect_api, late_after=late_after)
     recorder.start()
     try:
-        recorder.begin(run)
-        time.sleep(0.05)  # the request takes 50 ms; its create may go out meanwhile
-        run.finish(FAILED, "upstream error 503")
+        if ended_before_create:  # the recorder's first create waits for the flow's id
+            run.started -= 0.05
+            run.finish(FAILED, "upstream error 503")
+            recorder.begin(run)
+        else:
+            recorder.begin(run)
+            time.sleep(0.05)
+            run.finish(FAILED, "upstream error 503")
         recorder.end(run)
         recorder.flush(20)
     finally:
@@ -43,7 +49,7 @@ def _run(name: str) -> Run:
 
 def test_behind_prefect_an_ended_run_is_one_write_that_says_how_late(prefect_api):
     run = _run(f"backlog-{time.time_ns()}")
-    _record(prefect_api, late_after=-1, run=run)  # -1: every write counts as waiting
+    _record(prefect_api, late_after=-1, run=run, ended_before_create=True)  # -1: always behind
 
     recorded = PrefectReader(prefect_api).flow_run_for_request(f"req_{run.name}", state="FAILED")
     assert recorded["state"]["message"].startswith("upstream error 503 (recorded ")
@@ -54,7 +60,7 @@ def test_behind_prefect_an_ended_run_is_one_write_that_says_how_late(prefect_api
 
 def test_keeping_up_a_run_is_created_running_and_shows_its_duration(prefect_api):
     run = _run(f"ontime-{time.time_ns()}")
-    _record(prefect_api, late_after=64, run=run)
+    _record(prefect_api, late_after=64, run=run, ended_before_create=True)
 
     recorded = PrefectReader(prefect_api).flow_run_for_request(f"req_{run.name}", state="FAILED")
     assert recorded["state"]["message"] == "upstream error 503"

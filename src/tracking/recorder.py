@@ -222,8 +222,8 @@ class Recorder:
     def _on_begin(self, run: Run) -> None:
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._created[run.id] = future
-        self._ended[run.id] = asyncio.Event()
-        self._spawn(self._begin(run, future))
+        self._ended[run.id] = ended = asyncio.Event()
+        self._spawn(self._begin(run, future, ended))
 
     def _on_end(self, run: Run) -> None:
         if (ended := self._ended.pop(run.id, None)) is not None:
@@ -275,14 +275,15 @@ class Recorder:
             self.stats.payload_bytes += stored.total_bytes
             self.stats.payload_new_bytes += stored.new_bytes
 
-    async def _begin(self, run: Run, created: asyncio.Future[str | None]) -> None:
+    async def _begin(
+        self, run: Run, created: asyncio.Future[str | None], ended: asyncio.Event
+    ) -> None:
         try:
             if not self.api_url or not self.stats.prefect_up:
                 self._store_payload(run)
                 created.set_result(None)
                 return
-            ended = self._ended.get(run.id)
-            if ended is not None and run.ended is None and self.grace > 0:
+            if run.ended is None and self.grace > 0:
                 try:
                     await asyncio.wait_for(ended.wait(), self.grace)
                 except TimeoutError:
@@ -308,7 +309,7 @@ class Recorder:
                 first attempt: a retried create may find the Running run already made)."""
                 nonlocal final, sent
                 first, sent = not sent, True
-                if first and not final and ended is not None and ended.is_set() and self._behind():
+                if first and not final and ended.is_set() and self._behind():
                     final = True
                     lag = time.time() - (run.ended or run.started)
                     self.stats.note_lag(lag)
