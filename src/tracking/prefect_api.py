@@ -142,7 +142,9 @@ class PrefectApi:
             self._session = aiohttp.ClientSession(
                 timeout=self.timeout,
                 connector=connector,
-                headers={"content-type": "application/json"},
+                # no gzip on loopback: Prefect compressing its answers and the recorder
+                # inflating them cost CPU on both sides of the same machine for nothing
+                headers={"content-type": "application/json", "accept-encoding": "identity"},
             )
         return self._session
 
