@@ -57,6 +57,10 @@ def test_a_failed_run_logs_its_model_attempts_and_the_upstreams_error(
     )
     chosen = next(line for line in lines if line["message"].startswith("model chosen"))
     assert chosen["task_run_id"] == resolve["id"] and chosen["level"] == 10
+    # an attempt's failure is on its own call-upstream task run, one per attempt
+    calls = [t for t in reader.task_runs(run["id"], 5) if t["name"] == "call-upstream"]
+    assert [t["state_type"] for t in calls] == ["FAILED", "FAILED"]
+    assert [line["task_run_id"] for line in failures] == [t["id"] for t in calls]
 
 
 def test_a_short_run_shows_its_real_start_time_and_duration(tracked_oas, upstream, reader):

@@ -86,7 +86,9 @@ class Run:
         record.message = message
 
     def add_log(self, level: int, name: str, message: str) -> None:
-        """Keep a log line for the run's Logs tab, against the step running now.
+        """Keep a log line for the run's Logs tab, against the step running now, or the
+        step that just failed while no other has started (what is logged then, an attempt's
+        error, a retry, is about that failure).
 
         Bounded: past MAX_INFO_LINES only warnings and errors are kept, past MAX_LOG_LINES
         none; the recorder says how many were left out."""
@@ -95,6 +97,8 @@ class Run:
             self.logs_dropped += 1
             return
         task = next((t.id for t in reversed(self.tasks) if t.ended is None), None)
+        if task is None and self.tasks and self.tasks[-1].state == FAILED:
+            task = self.tasks[-1].id
         self.logs.append(LogLine(time.time(), level, name, message, task))
 
     @contextmanager
