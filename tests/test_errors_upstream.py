@@ -210,6 +210,19 @@ def test_idle_upstream_mid_stream_ends_the_stream_with_an_error_event(make_oas, 
     assert UPSTREAM_MODEL in error["message"]
 
 
+def test_a_slow_but_steady_stream_outlasts_the_idle_timeout(make_oas, upstream):
+    # the idle timeout bounds each wait between reads, not the whole answer: chunks 0.2 s
+    # apart under a 0.5 s idle timeout keep the stream alive for ~1.6 s
+    oas = make_oas(read_timeout=0.5)
+    upstream.queue(Reply(text="one two three four five six seven", chunk_size=4, delay=0.2))
+    response = post(oas, {"model": "big", "max_tokens": 50, "messages": USER, "stream": True})
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    assert events[-1][0] == "message_stop"
+    text = "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta")
+    assert text == "one two three four five six seven"
+
+
 def test_unreachable_upstream_is_a_502_naming_the_model(make_oas, upstream):
     with RawUpstream("reset") as raw:
         port = raw.port

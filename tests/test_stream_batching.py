@@ -78,3 +78,25 @@ def test_chunks_read_together_are_written_together_with_message_start(oas, upstr
     whole = b"".join(written)
     assert whole.count(b"event: content_block_delta") == len(words)
     assert whole.rstrip().endswith(b'data: {"type":"message_stop"}')
+
+
+def test_a_paced_stream_leaves_one_write_per_upstream_read(oas, upstream):
+    # chunks 0.2 s apart arrive in reads of their own: each leaves at once, alone, in its
+    # own HTTP chunk (nothing waits for the next one), and nothing is split or merged
+    upstream.queue(Reply(text="abcdefghijkl", chunk_size=4, delay=0.2))
+
+    written = frames(
+        oas.url,
+        {
+            "model": "big",
+            "max_tokens": 20,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+
+    deltas = [w for w in written if b'"text_delta"' in w]
+    assert [w.count(b"event: content_block_delta") for w in deltas] == [1, 1, 1]
+    for frame, text in zip(deltas, (b'"abcd"', b'"efgh"', b'"ijkl"'), strict=True):
+        assert text in frame
+    assert all(w.endswith(b"\n\n") for w in written)  # whole events only

@@ -14,7 +14,9 @@ protocol with three additions:
   at once and closed, before any of its bytes are parsed.
 
 Each deadline is one timer per request, armed and cancelled on the event loop: no cost on
-the streaming path.
+the streaming path. The protocol also offers each request its cycle's own `send` (the
+`oas.body_send` scope extension), through which a stream's body chunks skip the
+middlewares' wrappers (`sse_response.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from src.api.sse_response import BODY_SEND
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # a stream's body chunks skip the middlewares' send wrappers (see sse_response.py)
+        cycle.scope.setdefault("extensions", {})[BODY_SEND] = {"send": cycle.send}
         super()._start_asgi_task(cycle, app)
         if cycle.more_body:  # its body is still coming (a pipelined one waited until now)
             self._arm(self.limits.body_timeout, self._body_too_slow, cycle)

@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 import orjson
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
+from src.api.sse_response import SSEResponse
 from src.coordinators.replies import JsonReply, Reply, StreamReply
 from src.core.errors import AnthropicError
 
@@ -39,31 +38,8 @@ def error_response(
     return json_response(error.body(request_id), error.status, out or None)
 
 
-class SSEResponse(StreamingResponse):
-    """A streaming response that always closes its event source when it ends.
-
-    Starlette stops iterating when the client disconnects, but leaves the generator
-    suspended if it was waiting on the socket rather than on the generator: closing it
-    here (shielded from the cancellation that ended the response) makes the source
-    release its upstream connection at once, not whenever it is garbage-collected.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            close = getattr(self.body_iterator, "aclose", None)
-            if close is not None:
-                with anyio.CancelScope(shield=True):
-                    await close()
-
-
-def sse_response(
-    events: AsyncIterator[bytes], headers: dict[str, str] | None = None
-) -> StreamingResponse:
-    return SSEResponse(
-        events, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
-    )
+def sse_response(events: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> Response:
+    return SSEResponse(events, headers={**SSE_HEADERS, **(headers or {})})
 
 
 def model_header(model: str | None) -> dict[str, str] | None:

@@ -37,10 +37,9 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
     with run.current():
         log_payload(log, "request body", body)
     flow_events = messages_flow.fn(body, runtime.services, ctx.client)
-    events = run.iterate(flow_events)
     try:
         await _check_budget(runtime, ctx)
-        first = await anext(events)
+        first = await run.pull(flow_events)
         mark_first_byte(run)
     except AnthropicError as exc:
         fail_run(run, exc)
@@ -60,8 +59,11 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
 
     upstream_model = run.upstream_model
     if isinstance(first, dict):
-        async for _ in events:  # let the flow finish its bookkeeping
-            pass
+        while True:  # let the flow finish its bookkeeping
+            try:
+                await run.pull(flow_events)
+            except StopAsyncIteration:
+                break
         _finish_summary(run)
         run.finish(COMPLETED)
         with run.current():
@@ -69,7 +71,7 @@ async def handle_messages(runtime: Runtime, body: Any, ctx: RequestContext) -> R
         end_run(runtime, run)
         return JsonReply(first, upstream_model)
 
-    return StreamReply(_stream(runtime, run, first, events, flow_events), upstream_model)
+    return StreamReply(_stream(runtime, run, first, flow_events), upstream_model)
 
 
 async def _check_budget(runtime: Runtime, ctx: RequestContext) -> None:
@@ -84,12 +86,16 @@ async def _stream(
     runtime: Runtime,
     run: Run,
     first: bytes,
-    events: AsyncIterator[bytes],
     flow_events: AsyncGenerator[Any, None],
 ) -> AsyncIterator[bytes]:
+    pull = run.pull
     try:
         yield first
-        async for chunk in events:
+        while True:
+            try:
+                chunk = await pull(flow_events)
+            except StopAsyncIteration:
+                break
             yield chunk
         _finish_summary(run)
         run.finish(COMPLETED)

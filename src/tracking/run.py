@@ -131,21 +131,19 @@ class Run:
     def duration(self) -> float:
         return (self.ended or time.time()) - self.started
 
-    async def iterate(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
-        """Drive an async generator with this run as the current one at every step.
+    async def pull(self, agen: AsyncIterator[T]) -> T:
+        """The next item of an async generator, made with this run as the current one.
 
-        The run is set around each `__anext__`, not once, so it holds whichever task
-        (the endpoint's, or the streaming response's) pulls the next item.
+        The run is set around each step, not once, so it holds whichever task (the
+        endpoint's, or the response's) pulls the next item; a coroutine rather than a
+        wrapping generator, so a streamed chunk passes one generator frame fewer.
+        Raises StopAsyncIteration at the end, as `anext` does.
         """
-        while True:
-            token = current_run.set(self)
-            try:
-                item = await agen.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                current_run.reset(token)
-            yield item
+        token = current_run.set(self)
+        try:
+            return await agen.__anext__()
+        finally:
+            current_run.reset(token)
 
 
 def annotate(

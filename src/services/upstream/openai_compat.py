@@ -7,9 +7,13 @@ Streams are parsed from raw bytes (`data: ...` lines, `: comments`, `[DONE]`) wi
 
 Timeouts: connecting may take `OAS_CONNECT_TIMEOUT`; the status line may take
 `OAS_FIRST_BYTE_TIMEOUT` (a model can think for minutes before it answers); once the
-answer is under way, no read may wait longer than `OAS_IDLE_TIMEOUT`: the connection's
-read timeout is lowered to the idle one once the headers are in, so the per-chunk path
-carries no timer of its own. A proxy comes from the environment (`HTTPS_PROXY`, `NO_PROXY`,
+answer is under way, no read may wait longer than `OAS_IDLE_TIMEOUT`. A whole answer gets
+that from the connection's read timeout, lowered to the idle one once the headers are in;
+a stream from one lazy timer (`IdleWatch`): aiohttp's read timeout cancels and re-arms a
+timer on every network read (about 4% of a paced chunk's CPU), where the watch notes the
+time of each read and its timer, when due, re-arms itself for the last read's deadline.
+
+A proxy comes from the environment (`HTTPS_PROXY`, `NO_PROXY`,
 ...), looked up once at start: aiohttp's `trust_env` reads the environment and `~/.netrc`
 on every request, a tenth of a request's CPU.
 """
@@ -101,8 +105,11 @@ class OpenAICompatStream:
         done = False
         chunks = 0
         finished = False  # a chunk carried a finish_reason
+        watch = IdleWatch(self.response, self.idle_timeout)
         try:
-            async for raw in self.response.content.iter_any():
+            read = self.response.content.readany  # b"" at the end (iter_any, one frame less)
+            while raw := await read():
+                watch.last = watch.clock()
                 buffer += raw
                 if b"\n" not in raw:
                     continue
@@ -160,6 +167,7 @@ class OpenAICompatStream:
         except (aiohttp.ClientError, OSError) as exc:
             raise connection_error(self.model, exc, "mid-answer") from None
         finally:
+            watch.cancel()
             if done and self.response.content.at_eof():
                 self.response.release()  # read to its end: the connection is reused
             else:
@@ -181,6 +189,43 @@ class OpenAICompatStream:
 
     async def aclose(self) -> None:
         self.response.close()
+
+
+class IdleWatch:
+    """Fails a stream's pending read once no bytes came for `seconds` (the idle timeout),
+    with the error aiohttp's own read timeout raises. The reader sets `last` to `clock()`
+    at each read; the one timer re-arms itself for `last + seconds` until that passes."""
+
+    def __init__(self, response: aiohttp.ClientResponse, seconds: float) -> None:
+        self.response = response
+        self.seconds = seconds
+        loop = asyncio.get_running_loop()
+        self.clock = loop.time
+        self.last = loop.time()
+        self._call_at = loop.call_at
+        self._handle: asyncio.TimerHandle | None = None
+        protocol = response.connection.protocol if response.connection is not None else None
+        if protocol is not None and seconds:
+            protocol.read_timeout = None  # the watch takes over from the per-read timer
+            protocol.start_timeout()  # (which cancels the one running now)
+            self._handle = loop.call_at(self.last + seconds, self._check)
+
+    def _check(self) -> None:
+        due = self.last + self.seconds
+        if self.clock() < due:
+            self._handle = self._call_at(due, self._check)
+            return
+        self._handle = None
+        exc = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+        connection = self.response.connection
+        if connection is not None and connection.protocol is not None:
+            connection.protocol.set_exception(exc)
+        self.response.content.set_exception(exc)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class OpenAICompatUpstream:

@@ -1,0 +1,82 @@
+"""The streaming response of `POST /v1/messages`: SSE bytes to the socket, nothing between.
+
+Starlette's `StreamingResponse` costs, per request, an anyio task group of two tasks and a
+cancel scope (to notice a client that left), and per chunk a pass through every
+middleware's `send` wrapper (Starlette's two exception layers, the error middleware, ours).
+Those wrappers act on `http.response.start` alone, so here the start goes through them
+and each body chunk goes to the server's own `send` when the server offers it
+(`BODY_SEND`, set by `GuardedHttpToolsProtocol` in `connections.py`); under another
+server the body takes the ordinary path. A client that leaves is noticed by one asyncio
+task waiting on `receive`, which cancels the response: the events' source is then closed
+at once (shielded), so the upstream connection is released, not left to the collector.
+
+The bytes are the same as before: one chunked-encoding chunk per item of `events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+#: the scope extension under which the HTTP server offers its own `send` for body messages
+BODY_SEND = "oas.body_send"
+
+
+class SSEResponse(Response):
+    """An event stream from `events`; closes `events` however the response ends."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncIterator[bytes], headers: dict[str, str] | None = None):
+        self.body_iterator = events
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        offered = scope.get("extensions", {}).get(BODY_SEND)
+        body_send: Send = offered["send"] if offered else send
+        task = asyncio.current_task()
+        assert task is not None
+        streaming, left = [True], [False]
+
+        def on_disconnect(watch: asyncio.Future[None]) -> None:
+            if not watch.cancelled() and streaming[0]:
+                left[0] = True
+                task.cancel()
+
+        watch = asyncio.ensure_future(_until_disconnect(receive))
+        watch.add_done_callback(on_disconnect)
+        try:
+            async for chunk in self.body_iterator:
+                await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await body_send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not left[0]:
+                raise  # cancelled from elsewhere (shutdown): not ours to swallow
+            task.uncancel()  # the client left: the response simply ends, as Starlette's does
+        finally:
+            streaming[0] = False
+            watch.cancel()
+            await _close(self.body_iterator)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _close(events: AsyncIterator[bytes]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is None:
+        return
+    closing = asyncio.ensure_future(close())
+    try:
+        await asyncio.shield(closing)
+    except asyncio.CancelledError:
+        await closing  # finish closing even when cancelled meanwhile, then go on cancelled
+        raise
