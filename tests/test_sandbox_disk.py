@@ -222,6 +222,6 @@ def test_the_editor_reports_a_full_workspace_as_its_quota(root: Path) -> None:
     for path in ("note.txt", "deep/er/note.txt"):  # a file; a file in new directories
         with pytest.raises(PathError) as refused:
             editor.create(path, "x" * 100_000)
-        assert "over its 4 MB quota" in refused.value.message
+        assert "at its 4 MB quota" in refused.value.message
     assert sorted(os.listdir(files)) == ["filler"]  # no temporary file left behind
     disks.remove("container_FULLxxxxxxxxxxxxxxxx", point)

@@ -34,8 +34,11 @@ log = structlog.get_logger("oas.sandbox")
 #: the largest file the text editor reads whole (to view or edit)
 MAX_EDIT_BYTES = 10 * 1024 * 1024
 QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
-#: a workspace that is its own file system is full with less than this free
-FULL_SLACK = 256 * 1024
+#: a workspace that is its own file system is full, after a command, with less than this
+#: free (a writer's last write fails whole: ext4 refuses a write it cannot fit)
+FULL_BELOW = 1024 * 1024
+#: and the editor's file must fit with this to spare (the directory entry, metadata)
+EDIT_SLACK = 64 * 1024
 USAGE_FRESH = 30.0  # seconds a full measure of all workspaces is trusted
 RLIMITS_NOT_CHOSEN = (
     "works here, but confines no file, unix socket or port of this host; "
@@ -123,6 +126,15 @@ class SandboxService:
             self.disk_fallback = disk.unavailable(self.store.disks.area)
         if self.disk_fallback is None:
             self.store.use_disks(self.config.workspace_bytes, self.config.total_disk_bytes)
+            st = os.statvfs(self.store.disks.area)
+            free = st.f_bavail * st.f_frsize + self.store.disks.written()
+            if free < self.config.total_disk_bytes:  # sparse images: the host fills first
+                log.warning(
+                    "the workspaces' total is more than the disk has free",
+                    total_mb=self.config.total_disk_bytes // disk.MB,
+                    free_mb=free // disk.MB,
+                    fix="lower OAS_CODE_EXECUTION_TOTAL_DISK_MB",
+                )
         try:
             self.store.recover()
         except OSError as exc:
@@ -237,12 +249,12 @@ class SandboxService:
         """Why `adding` more bytes would not fit (the workspace's quota, the total), or None.
 
         For a workspace that is its own file system: when what is free is less than
-        `adding` (and a little slack: after a command, "full" is what a writer just met).
+        `adding` (the editor's file) or, after a command, less than a writer's last write.
         """
         if self.store.mounted(workspace):
             used, free = disk.usage(workspace.path)
             self._usage[workspace.id] = used
-            if free < adding + FULL_SLACK:
+            if free < (adding + EDIT_SLACK if adding else FULL_BELOW):
                 return disk.workspace_full(self.config.workspace_bytes)
             return None
         used = self.store.usage_bytes(workspace)
