@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from src.sandbox import SandboxConfig, SandboxService, service_for
-from src.sandbox.disk import Disks, mounts_under
+from src.sandbox.disk import DiskError, Disks, mounts_under
 from src.sandbox.files import WorkspaceFiles
 from src.sandbox.paths import PathError, PathMap
 from tests.support import code_execution as shared
@@ -225,3 +225,24 @@ def test_the_editor_reports_a_full_workspace_as_its_quota(root: Path) -> None:
         assert "at its 4 MB quota" in refused.value.message
     assert sorted(os.listdir(files)) == ["filler"]  # no temporary file left behind
     disks.remove("container_FULLxxxxxxxxxxxxxxxx", point)
+
+
+async def test_a_workspace_whose_file_system_cannot_be_made_is_watched(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mounting works here, but not for this one (the host ran out of loop devices, say)."""
+    settings = settings_for(
+        root, any_tier(root), code_execution_dir=root / "no-loop", code_execution_workspace_mb=20
+    )
+    service = mounting(settings)
+
+    def no_loop_device(self: Disks, workspace_id: str, size: int, point: Path) -> None:
+        raise DiskError("mount: failed to setup loop device (simulated)")
+
+    monkeypatch.setattr(Disks, "create", no_loop_device)
+    model = Model.start(settings)
+    one = result(await model.bash("head -c 50000000 /dev/zero > one.bin; du -sm . | cut -f1"))
+    assert "File size limit" in one["stderr"] or "File too large" in one["stderr"]
+    assert int(one["stdout"]) <= 21
+    assert not service.store.mounted(model.toolbox.tools[0].workspace)  # type: ignore[attr-defined]
+    await model.close()

@@ -98,7 +98,8 @@ class WorkspaceStore:
         self.mounting = False
         self.quota = 0
         self.total = 0
-        self._creating = threading.Lock()
+        #: held while a workspace's file system is reserved or mounted
+        self._mounts = threading.Lock()
 
     def use_disks(self, quota: int, total: int) -> None:
         """From now on each new workspace is its own file system of `quota` bytes, and
@@ -123,27 +124,29 @@ class WorkspaceStore:
         now = time.time()
         workspace_id = new_id()
         workspace = Workspace(workspace_id, self.root / workspace_id, now, now, self.ttl)
-        if self.mounting:
-            with self._creating:  # one reservation at a time
+        own = self.mounting
+        with self._mounts:  # one reservation at a time
+            if own:
                 self._reserve()
-                self._write_meta(workspace)
-                workspace.path.mkdir(mode=0o700)
-                try:
-                    self.disks.create(workspace_id, self.quota, workspace.path)
-                except BaseException:
-                    workspace.path.rmdir()
-                    (self.root / f"{workspace_id}.json").unlink(missing_ok=True)
-                    raise
-            os.chmod(workspace.path, 0o700)
-        else:
             self._write_meta(workspace)
             workspace.path.mkdir(mode=0o700)
+            if own:
+                try:
+                    self.disks.create(workspace_id, self.quota, workspace.path)
+                    os.chmod(workspace.path, 0o700)
+                except OSError as exc:  # out of loop devices, say: still a workspace
+                    own = False
+                    log.warning(
+                        "workspace file system not made; the watchdog holds this one's quota",
+                        container=workspace_id,
+                        error=str(exc),
+                    )
         for sub in (workspace.files_dir, workspace.tmp_dir):
             sub.mkdir(mode=0o755)
         if self.owner:
             for sub in (workspace.path, workspace.files_dir, workspace.tmp_dir):
                 os.chown(sub, *self.owner, follow_symlinks=False)
-        log.info("workspace created", container=workspace.id, own_file_system=self.mounting)
+        log.info("workspace created", container=workspace.id, own_file_system=own)
         return workspace
 
     def _reserve(self) -> None:
@@ -178,7 +181,8 @@ class WorkspaceStore:
             return None
         if self.disks.has(workspace_id):
             try:
-                self.disks.ensure_mounted(workspace_id, workspace.path)
+                with self._mounts:  # two requests for one container after a restart
+                    self.disks.ensure_mounted(workspace_id, workspace.path)
             except (disk.DiskError, OSError) as exc:
                 log.warning("workspace cannot be mounted", container=workspace_id, error=str(exc))
                 return None
@@ -237,12 +241,15 @@ class WorkspaceStore:
     def recover(self) -> None:
         """At start: take over the file systems an earlier oas left mounted (killed, say),
         and remove those of workspaces that are gone, expired or never finished."""
-        mounted = [p for p in disk.mounts_under(self.root) if p.parent == self.root]
+        mounted = [p for p in disk.mounts_under(self.root) if p != self.root]
         swept = self.sweep()
         live = set(self.ids())
         orphans = 0
+        kept = 0
         for point in mounted:
-            if point.name not in live and os.path.ismount(point):
+            if point.parent == self.root and point.name in live:
+                kept += 1
+            elif os.path.ismount(point):
                 disk.unmount(point)  # a probe's, or a workspace whose metadata went
                 orphans += 1
         try:
@@ -253,7 +260,6 @@ class WorkspaceStore:
             if name.removesuffix(disk.IMAGE_SUFFIX) not in live:
                 (self.disks.area / name).unlink(missing_ok=True)
                 orphans += 1
-        kept = sum(1 for p in mounted if p.name in live)
         if mounted or swept or orphans:
             log.info(
                 "workspace file systems from an earlier run",
