@@ -179,6 +179,15 @@ def test_the_sandbox_tier_and_what_it_enforces(env, capsys):
         assert checks["sandbox network"]["detail"] == "none (own network namespace)"
         assert "watchdog" in checks["sandbox memory total"]["detail"]
         assert checks["sandbox nested user namespaces"]["detail"] == "refused (seccomp)"
+        # how the disk quota is held: by the kernel where a workspace can be mounted
+        from src.sandbox.disk import unavailable
+
+        cannot_mount = unavailable(root / "mount-probe")
+        quota = checks["sandbox disk quota"]["detail"]
+        if cannot_mount is None:
+            assert quota.startswith("held by the kernel: each workspace is an ext4 file system")
+        else:
+            assert "watchdog" in quota and cannot_mount in quota
 
         # a host where no confining tier works: a problem, and how to fix it
         env.setenv("OAS_CODE_EXECUTION_ISOLATION", "bubblewrap")

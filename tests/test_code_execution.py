@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.sandbox import SandboxConfig, service_for
 from src.tasks.server_tools import build_toolbox
+from tests.support import code_execution as shared
 from tests.support.code_execution import (
     TIERS,
     Model,
@@ -32,25 +32,11 @@ from tests.support.code_execution import (
     request,
     result,
     settings_for,
-    workspace_root,
 )
 
+root, tier = shared.root, shared.tier  # the fixtures every sandbox test module uses
+
 SENTINEL = "sk-or-v1-SANDBOX-SENTINEL-7f3a9c"
-
-
-@pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    with workspace_root() as path:
-        yield path
-
-
-@pytest.fixture(params=TIERS)
-def tier(request: pytest.FixtureRequest, root: Path) -> str:
-    name = request.param
-    service = service_for(SandboxConfig.from_settings(settings_for(root, name)))
-    if service.isolation() is None:
-        pytest.skip(f"{name} does not work on this host: {service.status()['skipped']}")
-    return name
 
 
 @pytest.fixture

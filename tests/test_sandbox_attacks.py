@@ -12,30 +12,21 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from src.sandbox import SandboxConfig, service_for
-from tests.support.code_execution import TIERS, Model, result, settings_for, workspace_root
+from tests.support import code_execution as shared
+from tests.support.code_execution import (
+    Model,
+    result,
+    settings_for,
+)
+
+root, tier = shared.root, shared.tier  # the fixtures every sandbox test module uses
 
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    with workspace_root() as path:
-        yield path
-
-
-@pytest.fixture(params=TIERS)
-def tier(request: pytest.FixtureRequest, root: Path) -> str:
-    name = request.param
-    service = service_for(SandboxConfig.from_settings(settings_for(root, name)))
-    if service.isolation() is None:
-        pytest.skip(f"{name} does not work on this host: {service.status()['skipped']}")
-    return name
 
 
 class Listeners:
@@ -193,8 +184,17 @@ async def test_fallocate_cannot_fill_the_disk(root: Path, tier: str) -> None:
     await model.close()
 
 
-async def test_writes_stop_at_the_workspace_quota(root: Path, tier: str) -> None:
-    model = Model.start(settings_for(root, tier, code_execution_workspace_mb=20))
+async def test_the_watchdog_stops_writers_at_the_workspace_quota(root: Path, tier: str) -> None:
+    """Where a workspace cannot be a file system of its own (or the operator says so)."""
+    model = Model.start(
+        settings_for(
+            root,
+            tier,
+            code_execution_dir=root / f"{tier}-watched",
+            code_execution_workspace_mb=20,
+            code_execution_disk_quota="watchdog",
+        )
+    )
     # one writer: its file cannot grow past what is left of the quota
     one = result(await model.bash("head -c 200000000 /dev/zero > one.bin; du -sm ."))
     assert _used_mb(one) <= 21
@@ -219,13 +219,14 @@ async def test_writes_stop_at_the_workspace_quota(root: Path, tier: str) -> None
     await model.close()
 
 
-async def test_the_total_over_all_workspaces_holds(root: Path, tier: str) -> None:
+async def test_the_watchdog_holds_the_total_over_all_workspaces(root: Path, tier: str) -> None:
     settings = settings_for(
         root,
         tier,
         code_execution_dir=root / f"{tier}-total",
         code_execution_workspace_mb=30,
         code_execution_total_disk_mb=40,
+        code_execution_disk_quota="watchdog",
     )
     first, second = Model.start(settings), Model.start(settings)
     assert _used_mb(result(await first.bash("head -c 25000000 /dev/zero > a.bin; du -sm ."))) >= 23

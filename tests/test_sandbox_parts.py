@@ -26,7 +26,12 @@ def tree(tmp_path: Path) -> tuple[PathMap, Path, Path]:
 
 
 def editor(path_map: PathMap, **limits: int) -> WorkspaceFiles:
-    values = {"max_output_bytes": 10_000, "max_edit_bytes": 100_000, "max_file_bytes": 100_000}
+    values = {
+        "max_output_bytes": 10_000,
+        "max_edit_bytes": 100_000,
+        "max_file_bytes": 100_000,
+        "quota_bytes": 1 << 30,
+    }
     values.update(limits)
     return WorkspaceFiles(path_map, run_uid=os.geteuid(), chown_to=None, **values)
 

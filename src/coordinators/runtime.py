@@ -13,7 +13,7 @@ from src.coordinators.deployments import DeploymentServer
 from src.coordinators.models import ModelCatalog
 from src.core.config_file import ConfigError
 from src.core.settings import Settings
-from src.sandbox.service import sandbox_status
+from src.sandbox.service import close_services, sandbox_status
 from src.services import Services
 from src.tracking.artifact import render_summary
 from src.tracking.deployment_ids import DeploymentIds
@@ -94,3 +94,5 @@ class Runtime:
         self.recorder.stop()
         await self.catalog.aclose()
         await self.services.aclose()
+        if self.settings.code_execution:
+            await asyncio.to_thread(close_services)

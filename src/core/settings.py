@@ -257,7 +257,14 @@ class Settings(BaseSettings):
         10240,
         gt=0,
         validation_alias=_env("OAS_CODE_EXECUTION_TOTAL_DISK_MB"),
-        description="disk all workspaces together may use; checked before and during commands",
+        description="disk all workspaces together may use (reserved by each workspace's file "
+        "system, or checked during commands by the watchdog)",
+    )
+    code_execution_disk_quota: Literal["auto", "watchdog"] = Field(
+        "auto",
+        validation_alias=_env("OAS_CODE_EXECUTION_DISK_QUOTA"),
+        description="auto: each workspace its own file system where oas may mount one "
+        "(root, loop device, mkfs.ext4), else a watchdog; watchdog: always the watchdog",
     )
     code_execution_ttl: float = Field(
         3600.0,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 Tier = Literal["bubblewrap", "namespaces", "rlimits"]
 IsolationChoice = Literal["auto", "bubblewrap", "namespaces", "rlimits"]
+DiskQuotaChoice = Literal["auto", "watchdog"]
 
 #: strongest first: what `auto` tries, in order
 TIERS: tuple[Tier, ...] = ("bubblewrap", "namespaces", "rlimits")
@@ -49,6 +50,8 @@ class SandboxConfig:
     workspace_bytes: int = 1024 * 1024 * 1024
     #: all workspaces together
     total_disk_bytes: int = 10 * 1024 * 1024 * 1024
+    #: auto: a file system per workspace where the host allows mounting; else the watchdog
+    disk_quota: DiskQuotaChoice = "auto"
     max_concurrent: int = 4
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
@@ -76,6 +79,7 @@ class SandboxConfig:
             ttl=settings.code_execution_ttl,
             workspace_bytes=settings.code_execution_workspace_mb * mb,
             total_disk_bytes=settings.code_execution_total_disk_mb * mb,
+            disk_quota=settings.code_execution_disk_quota,
             max_concurrent=settings.code_execution_max_concurrent,
             allow=tuple(settings.code_execution_allow),
             deny=tuple(settings.code_execution_deny),

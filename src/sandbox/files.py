@@ -4,17 +4,21 @@ oas performs these itself (no process is started), through `paths.resolve`, so t
 confined the same way whatever isolation the commands get. Writes go to a new file that
 is then renamed over the old one: a name that was hard-linked to something else is
 replaced, never written through. Files not owned by the sandbox user are refused (when oas
-runs as root, a hard link is the only way such a file gets into a workspace).
+runs as root, a hard link is the only way such a file gets into a workspace). A write
+that finds the workspace full (its own file system: `ENOSPC`) is refused with the quota's
+message, as a command's note says it.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import secrets
 import stat
 from dataclasses import dataclass
 
+from src.sandbox.disk import workspace_full
 from src.sandbox.paths import PathError, PathMap, Resolved, open_dir, resolve
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -69,8 +73,10 @@ class WorkspaceFiles:
         max_output_bytes: int,
         max_edit_bytes: int,
         max_file_bytes: int,
+        quota_bytes: int,
     ) -> None:
         self.path_map = path_map
+        self.quota_bytes = quota_bytes
         self.run_uid = run_uid
         self.chown_to = chown_to
         self.max_output_bytes = max_output_bytes
@@ -137,7 +143,11 @@ class WorkspaceFiles:
                 "invalid_tool_input",
                 f"file_text is {len(data)} bytes; the limit is {self.max_file_bytes}",
             )
-        with resolve(self.path_map, path, make_parents=True, owner=self.chown_to) as r:
+        try:  # the parent directories made on the way take room too
+            resolved = resolve(self.path_map, path, make_parents=True, owner=self.chown_to)
+        except OSError as exc:
+            raise self._failure(exc, path) from None
+        with resolved as r:
             if r.is_dir:
                 raise PathError("invalid_tool_input", f"{r.shown}: is a directory")
             mode = 0o644
@@ -235,7 +245,12 @@ class WorkspaceFiles:
                 os.unlink(temp, dir_fd=r.dir_fd)
             except OSError:
                 pass
-            raise PathError("invalid_tool_input", f"{r.shown}: {exc.strerror}") from None
+            raise self._failure(exc, r.shown) from None
+
+    def _failure(self, exc: OSError, shown: str) -> PathError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return PathError("invalid_tool_input", workspace_full(self.quota_bytes))
+        return PathError("invalid_tool_input", f"{shown}: {exc.strerror}")
 
 
 def _range(view_range: list[int] | None, total: int) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 """The process-wide sandbox: workspaces, the isolation tier in force, and a slot limit.
 
 One `SandboxService` per configuration (`service_for`), made on first use. Which tier is
-in force is decided once, by probing (see `isolation.probe`), and logged; `status()` says
-what it is, for `/health/detailed`.
+in force is decided once, by probing (see `isolation.probe`), and logged, as is how the
+disk quota is held (a file system per workspace, see `disk`, or the watchdog); `status()`
+says what it is, for `/health/detailed` and `oas doctor`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import os
 import shutil
 import threading
 import time
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from src.sandbox import disk
 from src.sandbox.config import TIERS, SandboxConfig
 from src.sandbox.files import WorkspaceFiles
 from src.sandbox.isolation import Isolation, candidates, probe
@@ -33,6 +34,11 @@ log = structlog.get_logger("oas.sandbox")
 #: the largest file the text editor reads whole (to view or edit)
 MAX_EDIT_BYTES = 10 * 1024 * 1024
 QUEUE_SECONDS = 30.0  # how long a command waits for a free slot before too_many_requests
+#: a workspace that is its own file system is full, after a command, with less than this
+#: free (a writer's last write fails whole: ext4 refuses a write it cannot fit)
+FULL_BELOW = 1024 * 1024
+#: and the editor's file must fit with this to spare (the directory entry, metadata)
+EDIT_SLACK = 64 * 1024
 USAGE_FRESH = 30.0  # seconds a full measure of all workspaces is trusted
 RLIMITS_NOT_CHOSEN = (
     "works here, but confines no file, unix socket or port of this host; "
@@ -60,6 +66,8 @@ class SandboxService:
         #: USAGE_FRESH seconds, kept current by the watchdogs of running commands
         self._usage: dict[str, int] = {}
         self._usage_at = 0.0
+        #: why workspaces are not file systems of their own here (None: they are)
+        self.disk_fallback: str | None = "not probed yet"
 
     # ---------------------------------------------------------------- isolation
 
@@ -78,6 +86,7 @@ class SandboxService:
             self._skipped["workspace"] = f"cannot create {self.config.workspace_dir}: {exc}"
             log.error("code execution unavailable", reason=self._skipped["workspace"])
             return None
+        self._choose_disks()
         tiers = candidates(self.config)
         wanted = TIERS if self.config.isolation == "auto" else (self.config.isolation,)
         for name in wanted:  # a stronger tier the host lacks is said, not silently passed
@@ -102,12 +111,55 @@ class SandboxService:
                     tier=tier.tier,
                     skipped=self._skipped or None,
                     does_not_protect=unprotected or None,
-                    **{k: v for k, v in tier.describe().items() if k != "tier"},
+                    **{k: v for k, v in self.describe(tier).items() if k != "tier"},
                 )
                 return tier
             self._skipped.setdefault(tier.tier, error)
         log.error("code execution unavailable: no isolation tier works", skipped=self._skipped)
         return None
+
+    def _choose_disks(self) -> None:
+        """A file system per workspace where this host can mount one; else the watchdog."""
+        if self.config.disk_quota == "watchdog":
+            self.disk_fallback = "OAS_CODE_EXECUTION_DISK_QUOTA=watchdog"
+        else:
+            self.disk_fallback = disk.unavailable(self.store.disks.area)
+        if self.disk_fallback is None:
+            self.store.use_disks(self.config.workspace_bytes, self.config.total_disk_bytes)
+            st = os.statvfs(self.store.disks.area)
+            free = st.f_bavail * st.f_frsize + self.store.disks.written()
+            if free < self.config.total_disk_bytes:  # sparse images: the host fills first
+                log.warning(
+                    "the workspaces' total is more than the disk has free",
+                    total_mb=self.config.total_disk_bytes // disk.MB,
+                    free_mb=free // disk.MB,
+                    fix="lower OAS_CODE_EXECUTION_TOTAL_DISK_MB",
+                )
+        try:
+            self.store.recover()
+        except OSError as exc:
+            log.warning("workspace file systems of an earlier run not cleaned", error=str(exc))
+
+    def describe(self, isolation: Isolation) -> dict[str, object]:
+        """The tier's description, with how the disk quota is held on this host."""
+        described = isolation.describe()
+        confined = isolation.tier != "rlimits"
+        if self.disk_fallback is None:
+            described["disk_quota"] = (
+                "held by the kernel: each workspace is an ext4 file system of its quota's "
+                "size (a loop-mounted image); the total by reservation: a new workspace is "
+                "refused when the images together would pass it"
+            )
+            if confined:
+                described["mountinfo"] = (
+                    "shows a loop device and the workspace's own paths (/files, /tmp), "
+                    "not its host path"
+                )
+        else:
+            described["disk_quota"] = (
+                f"{described['disk_quota']} (no file system per workspace: {self.disk_fallback})"
+            )
+        return described
 
     def _probe_workspace(self) -> Workspace:
         """A throwaway workspace next to the real ones (same reachability)."""
@@ -129,6 +181,7 @@ class SandboxService:
         chown = (self.config.run_uid, self.config.run_gid) if self.config.drops_privileges else None
         return WorkspaceFiles(
             isolation.path_map(workspace),
+            quota_bytes=self.config.workspace_bytes,
             run_uid=self.config.run_uid,
             chown_to=chown,
             max_output_bytes=self.config.limits.max_output_bytes,
@@ -149,13 +202,17 @@ class SandboxService:
         except TimeoutError:
             raise Busy from None
         try:
-            disk = await asyncio.to_thread(self.disk_watch, workspace)
+            # a workspace that is its own file system needs no watching: the kernel holds it
+            watch = None
+            if not self.store.mounted(workspace):
+                watch = await asyncio.to_thread(self.disk_watch, workspace)
             try:
                 return await run_command(
-                    isolation, workspace, argv, self.config.limits, stdin=stdin, disk=disk
+                    isolation, workspace, argv, self.config.limits, stdin=stdin, disk=watch
                 )
             finally:  # what it left behind counts in the total of the next command
-                await asyncio.to_thread(disk.usage)
+                if watch is not None:
+                    await asyncio.to_thread(watch.usage)
         finally:
             self._slots.release()
 
@@ -189,15 +246,22 @@ class SandboxService:
         return sum(list(self._usage.values()))
 
     def quota_problem(self, workspace: Workspace, adding: int = 0) -> str | None:
-        """Why `adding` more bytes would not fit (the workspace's quota, the total), or None."""
+        """Why `adding` more bytes would not fit (the workspace's quota, the total), or None.
+
+        For a workspace that is its own file system: when what is free is less than
+        `adding` (the editor's file) or, after a command, less than a writer's last write.
+        """
+        if self.store.mounted(workspace):
+            used, free = disk.usage(workspace.path)
+            self._usage[workspace.id] = used
+            if free < (adding + EDIT_SLACK if adding else FULL_BELOW):
+                return disk.workspace_full(self.config.workspace_bytes)
+            return None
         used = self.store.usage_bytes(workspace)
         self._usage[workspace.id] = used
         mb = 1024 * 1024
         if used + adding > self.config.workspace_bytes:
-            return (
-                f"the workspace is over its {self.config.workspace_bytes // mb} MB quota: "
-                "delete files before writing more"
-            )
+            return disk.workspace_full(self.config.workspace_bytes)
         if self.total_usage() + adding > self.config.total_disk_bytes:
             return (
                 f"the workspaces on this server together are at their "
@@ -214,7 +278,7 @@ class SandboxService:
         return {
             "enabled": True,
             "available": isolation is not None,
-            "isolation": isolation.describe() if isolation else None,
+            "isolation": self.describe(isolation) if isolation else None,
             "requested": self.config.isolation,
             "skipped": dict(self._skipped),
             "does_not_protect": isolation.unprotected() if isolation else None,
@@ -235,13 +299,40 @@ class SandboxService:
                 "count": self.store.count(),
                 "ttl_seconds": self.config.ttl,
                 "disk_bytes_measured": self.total_usage(),
+                "own_file_systems": self.store.mounting,
+                "disk_bytes_reserved": self.store.disks.reserved() if self.store.mounting else None,
             },
         }
 
+    def close(self) -> None:
+        """At shutdown: unmount the workspaces' file systems (their images stay, and mount
+        again when a container is used after a restart)."""
+        count = self.store.disks.unmount_all()
+        if count:
+            log.info("workspace file systems unmounted", count=count)
 
-@lru_cache(maxsize=8)
+
+_services: dict[SandboxConfig, SandboxService] = {}
+_services_lock = threading.Lock()
+
+
 def service_for(config: SandboxConfig) -> SandboxService:
-    return SandboxService(config)
+    with _services_lock:
+        service = _services.get(config)
+        if service is None:
+            service = _services[config] = SandboxService(config)
+        return service
+
+
+def close_services() -> None:
+    """Unmount what every sandbox service mounted (at shutdown)."""
+    with _services_lock:
+        services = list(_services.values())
+    for service in services:
+        try:
+            service.close()
+        except OSError as exc:
+            log.warning("workspace file systems not unmounted", error=str(exc))
 
 
 def sandbox_status(settings: Settings) -> dict[str, Any]:

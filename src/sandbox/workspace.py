@@ -7,6 +7,10 @@ reach its own workspace but list nobody's):
     <root>/<id>/files/   the sandbox's /workspace
     <root>/<id>/tmp/     the sandbox's /tmp
 
+Where the host allows it (see `disk`), `<root>/<id>` is the mount point of the workspace's
+own file system, an image in `<root>/.disks/`, so the kernel holds its quota; the images
+together may not pass the total (a workspace reserves its quota when it is made).
+
 A workspace expires `ttl` seconds after its last use; expired ones are deleted by `sweep`,
 which runs now and then as workspaces are opened (and can be called on a timer). Ids are
 random (`container_` + 32 letters and digits) and checked against a strict pattern before
@@ -23,6 +27,7 @@ import secrets
 import shutil
 import stat
 import string
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,11 +37,19 @@ from pathlib import Path
 
 import structlog
 
+from src.sandbox import disk
+from src.sandbox.disk import Disks
+
 log = structlog.get_logger("oas.sandbox")
 
 ID_PATTERN = re.compile(r"^container_[A-Za-z0-9]{16,64}$")
 _ALPHABET = string.ascii_letters + string.digits
 SWEEP_EVERY = 60.0
+MB = 1024 * 1024
+
+
+class NoRoom(Exception):
+    """A new workspace's file system would take the workspaces past their total."""
 
 
 def new_id() -> str:
@@ -80,6 +93,18 @@ class WorkspaceStore:
         self._leases: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_sweep = 0.0
+        self.disks = Disks(root)
+        #: new workspaces get their own file system of `quota` bytes (see `use_disks`)
+        self.mounting = False
+        self.quota = 0
+        self.total = 0
+        #: held while a workspace's file system is reserved or mounted
+        self._mounts = threading.Lock()
+
+    def use_disks(self, quota: int, total: int) -> None:
+        """From now on each new workspace is its own file system of `quota` bytes, and
+        their sizes together stay within `total`."""
+        self.mounting, self.quota, self.total = True, quota, total
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -93,20 +118,55 @@ class WorkspaceStore:
             raise OSError(f"{self.root} is not a directory")
 
     def create(self) -> Workspace:
+        """A new workspace; `NoRoom` when its file system would not fit in the total."""
         self.ensure_root()
         self.maybe_sweep()
         now = time.time()
         workspace_id = new_id()
         workspace = Workspace(workspace_id, self.root / workspace_id, now, now, self.ttl)
-        self._write_meta(workspace)
-        workspace.path.mkdir(mode=0o700)
+        own = self.mounting
+        with self._mounts:  # one reservation at a time
+            if own:
+                self._reserve()
+            self._write_meta(workspace)
+            workspace.path.mkdir(mode=0o700)
+            if own:
+                try:
+                    self.disks.create(workspace_id, self.quota, workspace.path)
+                    os.chmod(workspace.path, 0o700)
+                except OSError as exc:  # out of loop devices, say: still a workspace
+                    own = False
+                    log.warning(
+                        "workspace file system not made; the watchdog holds this one's quota",
+                        container=workspace_id,
+                        error=str(exc),
+                    )
         for sub in (workspace.files_dir, workspace.tmp_dir):
             sub.mkdir(mode=0o755)
         if self.owner:
             for sub in (workspace.path, workspace.files_dir, workspace.tmp_dir):
                 os.chown(sub, *self.owner, follow_symlinks=False)
-        log.info("workspace created", container=workspace.id)
+        log.info("workspace created", container=workspace.id, own_file_system=own)
         return workspace
+
+    def _reserve(self) -> None:
+        """Room for one more image within the total, after sweeping expired ones if need be."""
+        if self.disks.reserved() + self.quota > self.total:
+            self.sweep()
+        reserved = self.disks.reserved()
+        if reserved + self.quota > self.total:
+            log.warning(
+                "workspace refused: the total is reserved (lower the workspace quota, raise "
+                "the total or shorten the ttl)",
+                reserved_mb=reserved // MB,
+                total_mb=self.total // MB,
+                quota_mb=self.quota // MB,
+            )
+            raise NoRoom(
+                f"no room for a new workspace: the workspaces on this server have reserved "
+                f"{reserved // MB} MB of their {self.total // MB} MB limit, and each takes "
+                f"{self.quota // MB} MB; reuse a container (its id) or wait until one expires"
+            )
 
     def get(self, workspace_id: str) -> Workspace | None:
         """The live workspace with this id; None when unknown, malformed or expired."""
@@ -119,6 +179,13 @@ class WorkspaceStore:
         if workspace.expires_at <= time.time() and not self._leases.get(workspace_id):
             self.delete(workspace_id)
             return None
+        if self.disks.has(workspace_id):
+            try:
+                with self._mounts:  # two requests for one container after a restart
+                    self.disks.ensure_mounted(workspace_id, workspace.path)
+            except (disk.DiskError, OSError) as exc:
+                log.warning("workspace cannot be mounted", container=workspace_id, error=str(exc))
+                return None
         try:
             st = os.lstat(workspace.files_dir)
         except OSError:
@@ -136,6 +203,7 @@ class WorkspaceStore:
         if not ID_PATTERN.match(workspace_id):
             return
         path = self.root / workspace_id
+        self.disks.remove(workspace_id, path)
         if path.is_symlink():
             path.unlink()
         elif path.exists():
@@ -169,6 +237,36 @@ class WorkspaceStore:
                 except OSError as exc:
                     log.warning("workspace cleanup failed", container=workspace_id, error=str(exc))
         return removed
+
+    def recover(self) -> None:
+        """At start: take over the file systems an earlier oas left mounted (killed, say),
+        and remove those of workspaces that are gone, expired or never finished."""
+        mounted = [p for p in disk.mounts_under(self.root) if p != self.root]
+        swept = self.sweep()
+        live = set(self.ids())
+        orphans = 0
+        kept = 0
+        for point in mounted:
+            if point.parent == self.root and point.name in live:
+                kept += 1
+            elif os.path.ismount(point):
+                disk.unmount(point)  # a probe's, or a workspace whose metadata went
+                orphans += 1
+        try:
+            images = [n for n in os.listdir(self.disks.area) if n.endswith(disk.IMAGE_SUFFIX)]
+        except FileNotFoundError:
+            images = []
+        for name in images:
+            if name.removesuffix(disk.IMAGE_SUFFIX) not in live:
+                (self.disks.area / name).unlink(missing_ok=True)
+                orphans += 1
+        if mounted or swept or orphans:
+            log.info(
+                "workspace file systems from an earlier run",
+                taken_over=kept,
+                expired_removed=swept,
+                orphans_removed=orphans,
+            )
 
     def maybe_sweep(self) -> None:
         if time.monotonic() - self._last_sweep >= SWEEP_EVERY:
@@ -215,8 +313,14 @@ class WorkspaceStore:
         """One operation at a time in a workspace (two requests may share one)."""
         return self._locks.setdefault(workspace.id, asyncio.Lock())
 
+    def mounted(self, workspace: Workspace) -> bool:
+        """The workspace is its own file system (the kernel holds its quota)."""
+        return os.path.ismount(workspace.path)
+
     def usage_bytes(self, workspace: Workspace) -> int:
         """Disk blocks the workspace uses (links not followed, sparse files as stored)."""
+        if self.mounted(workspace):
+            return disk.usage(workspace.path)[0]
         total = 0
         stack = [str(workspace.files_dir), str(workspace.tmp_dir)]
         while stack:

@@ -1,4 +1,6 @@
-"""Driving the code execution kind as the messages loop and a model would."""
+"""Driving the code execution kind as the messages loop and a model would, and the
+fixtures the sandbox's tests share: `root` (a workspace area per module) and `tier` (each
+isolation tier this host has; one that does not work here is skipped, with why)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from src.core.settings import Settings
+from src.sandbox import SandboxConfig, service_for
+from src.sandbox.disk import mounts_under, unmount
 from src.schemas.anthropic import MessagesRequest
 from src.tasks.server_tools import Toolbox, ToolCall, ToolOutcome, build_toolbox
 
@@ -25,8 +31,25 @@ def workspace_root() -> Iterator[Path]:
     path.chmod(0o711)
     try:
         yield path
-    finally:
+    finally:  # workspaces that are file systems of their own: unmounted first
+        for point in mounts_under(path):
+            unmount(point)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    with workspace_root() as path:
+        yield path
+
+
+@pytest.fixture(params=TIERS)
+def tier(request: pytest.FixtureRequest, root: Path) -> str:
+    name = request.param
+    service = service_for(SandboxConfig.from_settings(settings_for(root, name)))
+    if service.isolation() is None:
+        pytest.skip(f"{name} does not work on this host: {service.status()['skipped']}")
+    return name
 
 
 def settings_for(root: Path, tier: str, **overrides: Any) -> Settings:
@@ -35,6 +58,9 @@ def settings_for(root: Path, tier: str, **overrides: Any) -> Settings:
         "code_execution_dir": root / tier,
         "code_execution_isolation": tier,
         "code_execution_timeout": 15.0,
+        # each workspace reserves its quota (sparse: nothing until written) of the total,
+        # and a module's tests make dozens of workspaces that live on
+        "code_execution_total_disk_mb": 1024 * 1024,
         "data_dir": root / "data",
     }
     values.update(overrides)

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from src.sandbox import CommandResult, SandboxService, Workspace
+from src.sandbox.workspace import NoRoom
 from src.tasks.server_tools.base import ServerTool, ToolCall, ToolOutcome
 from src.tasks.server_tools.code_execution.blocks import outcome
 from src.tasks.server_tools.code_execution.tasks import (
@@ -146,6 +147,8 @@ class CodeExecutionTool(ServerTool):
             async with self.service.store.lock(workspace):
                 result = await self._dispatch(call, kind, workspace)
                 self.service.store.touch(workspace)
+        except NoRoom as exc:  # the workspaces' total is reserved: the model can act on it
+            result = ToolFailure("unavailable", str(exc))
         except Exception as exc:
             log.exception("code execution failed", tool=call.name)
             result = ToolFailure("unavailable", f"the sandbox failed: {type(exc).__name__}")
