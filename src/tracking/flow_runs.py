@@ -27,6 +27,44 @@ def flow_run_create(
     }
 
 
+class CreateBody:
+    """A run's create body, made when the call is sent (a callable `PrefectApi.call`
+    takes): with the tags added meanwhile (a PATCH less), and, when `late_if()` holds on
+    the first attempt, the run that has ended by then written whole, in one call, its
+    state message saying how late (a retried attempt may find the Running run made)."""
+
+    def __init__(
+        self,
+        run: Run,
+        flow_id: str,
+        deployment_id: str | None,
+        *,
+        final: bool,
+        late_if: Callable[[], bool],
+        on_late: Callable[[float], None],
+    ) -> None:
+        self.run, self.flow_id, self.deployment_id, self.final = run, flow_id, deployment_id, final
+        state, message = (run.state, run.message) if final else ("RUNNING", None)
+        self.body = flow_run_create(run, flow_id, state, message, deployment_id)
+        self.late_if, self.on_late = late_if, on_late
+        self._sent = False
+
+    def __call__(self) -> dict[str, Any]:
+        first, self._sent = not self._sent, True
+        run = self.run
+        if first and not self.final and self.late_if():
+            self.final = True
+            lag = time.time() - (run.ended or run.started)
+            self.on_late(lag)
+            note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
+            message = join_messages(run.message, note)
+            self.body.update(
+                flow_run_create(run, self.flow_id, run.state, message, self.deployment_id)
+            )
+        self.body["tags"] = list(run.tags)
+        return self.body
+
+
 def join_messages(first: str | None, second: str) -> str:
     """A state message with a note after it."""
     return f"{first} ({second})" if first else second

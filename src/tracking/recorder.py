@@ -28,7 +28,7 @@ import structlog
 from src.tracking.batches import Batch
 from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.events import task_run_events
-from src.tracking.flow_runs import finish_flow_run, flow_run_create, join_messages
+from src.tracking.flow_runs import CreateBody, finish_flow_run
 from src.tracking.logs import install as install_log_capture
 from src.tracking.logs import log_records
 from src.tracking.payloads import PayloadStore
@@ -296,49 +296,32 @@ class Recorder:
             )
             # Running now, finished by `finish_flow_run`: Prefect shows the real duration.
             # Unless grace allows one call for a run that ended within it (no duration).
-            final = run.ended is not None and self.grace > 0
-            state = run.state if final else "RUNNING"
-            message = run.message if final else None
-            body = flow_run_create(run, flow_id, state, message, deployment_id)
-
-            sent = False
-
-            def with_tags_now() -> dict[str, Any]:
-                """The body as it is sent: tags added meanwhile (a PATCH less), and a run
-                that ended while Prefect was behind written whole, in one call (only on the
-                first attempt: a retried create may find the Running run already made)."""
-                nonlocal final, sent
-                first, sent = not sent, True
-                if first and not final and ended.is_set() and self._behind():
-                    final = True
-                    lag = time.time() - (run.ended or run.started)
-                    self.stats.note_lag(lag)
-                    note = f"recorded {lag:.1f}s late; ran {run.duration * 1000:.0f} ms"
-                    body.update(
-                        flow_run_create(
-                            run, flow_id, run.state, join_messages(run.message, note), deployment_id
-                        )
-                    )
-                body["tags"] = list(run.tags)
-                return body
+            body = CreateBody(
+                run,
+                flow_id,
+                deployment_id,
+                final=run.ended is not None and self.grace > 0,
+                late_if=lambda: ended.is_set() and self._behind(),
+                on_late=self.stats.note_lag,
+            )
 
             try:
                 try:
-                    response = await self._call("POST", "/flow_runs/", json=with_tags_now)
+                    response = await self._call("POST", "/flow_runs/", json=body)
                 except PrefectRefused:
                     # The flow may be gone (a reset database): look it up again, once; so
                     # may the deployment, which only its server registers again: record
                     # without.
                     self._flow_ids.pop(run.flow_name, None)
-                    body["flow_id"] = await self._flow_id(run.flow_name)
-                    body["deployment_id"] = None
-                    response = await self._call("POST", "/flow_runs/", json=with_tags_now)
-                if not final:
+                    body.body["flow_id"] = await self._flow_id(run.flow_name)
+                    body.body["deployment_id"] = None
+                    response = await self._call("POST", "/flow_runs/", json=body)
+                if not body.final:
                     self._running_acked[run.id] = time.time()
             finally:
                 # after the create, so that Prefect's start time is the request's
                 self._store_payload(run)
-            self._written[run.id] = (list(body["tags"]), final)
+            self._written[run.id] = (list(body.body["tags"]), body.final)
             created.set_result(response.json()["id"])
         except Exception as exc:
             if not isinstance(exc, PrefectDown):
