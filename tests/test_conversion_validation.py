@@ -226,6 +226,11 @@ def test_every_thinking_kind_is_accepted(thinking):
             "tool_choice: Value error, `tool_choice` of type `tool` needs a `name`",
         ),
         ({"system": [{"type": "image"}]}, "system.0.type: Input should be 'text'"),
+        # a block type that is not a string (found by the schema fuzzer: it was a 500)
+        (
+            {"messages": [{"role": "user", "content": [{"type": []}]}]},
+            "messages.0.content.0.type: Input should be a valid string",
+        ),
         # Anthropic takes only a JSON boolean: "yes" is not a request to stream.
         ({"stream": "yes"}, "stream: Input should be a valid boolean"),
         ({"stream": 1}, "stream: Input should be a valid boolean"),

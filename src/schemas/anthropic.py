@@ -106,7 +106,8 @@ _KNOWN_BLOCKS = {
 
 def _block_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in _KNOWN_BLOCKS else "unknown"
+    # a `type` that is not a string (a list, an object) is an unknown block, not a crash
+    return kind if isinstance(kind, str) and kind in _KNOWN_BLOCKS else "unknown"
 
 
 ContentBlock = Annotated[
