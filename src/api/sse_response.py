@@ -6,9 +6,14 @@ middleware's `send` wrapper (Starlette's two exception layers, the error middlew
 Those wrappers act on `http.response.start` alone, so here the start goes through them
 and each body chunk goes to the server's own `send` when the server offers it
 (`BODY_SEND`, set by `GuardedHttpToolsProtocol` in `connections.py`); under another
-server the body takes the ordinary path. A client that leaves is noticed by one asyncio
-task waiting on `receive`, which cancels the response: the events' source is then closed
-at once (shielded), so the upstream connection is released, not left to the collector.
+server the body takes the ordinary path.
+
+The body is written by a task of its own (`_pump`). A paced stream wakes a task once per
+network read, and a task resumes every coroutine it is suspended in: from the request's
+task that is the server's, the middlewares' and the router's twenty frames before the
+events' generators, for every chunk. A client that leaves is noticed by one asyncio task
+waiting on `receive`, which cancels the pump: the events' source is then closed at once
+(shielded), so the upstream connection is released, not left to the collector.
 
 The bytes are the same as before: one chunked-encoding chunk per item of `events`.
 """
@@ -40,29 +45,36 @@ class SSEResponse(Response):
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         offered = scope.get("extensions", {}).get(BODY_SEND)
         body_send: Send = offered["send"] if offered else send
-        task = asyncio.current_task()
-        assert task is not None
-        streaming, left = [True], [False]
+        # a task of its own: a chunk's wakeup resumes the events' generators only
+        pump = asyncio.ensure_future(_pump(self.body_iterator, body_send))
+        left = [False]
 
         def on_disconnect(watch: asyncio.Future[None]) -> None:
-            if not watch.cancelled() and streaming[0]:
+            if not watch.cancelled() and not pump.done():
                 left[0] = True
-                task.cancel()
+                pump.cancel()
 
         watch = asyncio.ensure_future(_until_disconnect(receive))
         watch.add_done_callback(on_disconnect)
         try:
-            async for chunk in self.body_iterator:
-                await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await body_send({"type": "http.response.body", "body": b"", "more_body": False})
+            await asyncio.shield(pump)
         except asyncio.CancelledError:
+            if not pump.done():  # cancelled from elsewhere (shutdown): so is the pump
+                pump.cancel()
+                await asyncio.wait({pump})
+                raise
             if not left[0]:
-                raise  # cancelled from elsewhere (shutdown): not ours to swallow
-            task.uncancel()  # the client left: the response simply ends, as Starlette's does
+                raise
+            # the client left: the response simply ends, as Starlette's does
         finally:
-            streaming[0] = False
             watch.cancel()
             await _close(self.body_iterator)
+
+
+async def _pump(events: AsyncIterator[bytes], body_send: Send) -> None:
+    async for chunk in events:
+        await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await body_send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _until_disconnect(receive: Receive) -> None:
