@@ -48,6 +48,7 @@ def run(suite: Suite) -> None:
     quick = suite.config.quick
     suite.routing()
     suite.floor()
+    suite.relay_floor()
     upstream = suite.upstream.base_url  # type: ignore[union-attr]
 
     print("oas, untracked (its own HTTP client upstream)", flush=True)

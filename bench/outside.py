@@ -126,6 +126,25 @@ async def compare(
     return out
 
 
+async def floor(
+    direct: Target, relay: Target, chunks: int, delay_ms: int, count: int, cpu: Any
+) -> float:
+    """CPU per chunk of the bare relay (`bench/relay.py`, `cpu` its CPU seconds so far),
+    streams direct and relayed interleaved as in `compare`."""
+    body = encode(openai_request(small_request(f"bench/c{chunks}d{delay_ms}s", True)))
+    marker = _FIRST_DELTA["direct"]
+    for _ in range(3):
+        await watch(direct, body, marker)
+        await watch(relay, body, marker)
+    before = cpu()
+    for _ in range(count):
+        await watch(direct, body, marker)
+        view = await watch(relay, body, marker)
+        if not view.ok:
+            raise RuntimeError(f"the bare relay failed: {view.error}")
+    return round((cpu() - before) / (count * chunks) * 1e6, 1)
+
+
 def show(label: str, result: dict[str, Any]) -> None:
     over = result["overhead_ms"]
     print(

@@ -87,6 +87,30 @@ class Upstream:
         _stop(self.process)
 
 
+class Relay:
+    """`python -m bench.relay` (the stack's floor) in front of `upstream_url`."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.relay", "--port", str(self.port)]
+            + ["--upstream", upstream_url],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        wait_http(f"{self.base_url}/health", 30, self.process)
+        self.ps = psutil.Process(self.process.pid)
+
+    def cpu(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
 class Oas:
     """`oas serve` in a scratch directory (no `.env` of the checkout is read).
 

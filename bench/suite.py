@@ -16,7 +16,7 @@ from typing import Any
 from bench import outside, prefect_cost
 from bench.bodies import claude_code_request, openai_request, small_request
 from bench.client import Sample, Target, closed_loop, encode, open_loop, warm
-from bench.processes import Oas, Prefect, Upstream
+from bench.processes import Oas, Prefect, Relay, Upstream
 from bench.stats import summary
 
 
@@ -93,6 +93,7 @@ class Suite:
         }
         self.upstream: Upstream | None = None
         self.direct: Target | None = None
+        self.relay: Relay | None = None
 
     # ---- recording helpers -------------------------------------------------------------
 
@@ -391,7 +392,23 @@ class Suite:
             oas.stop()
             self.cold_start(f"{key}#{again}", oas.ready_seconds)
 
+    def relay_floor(self) -> None:
+        """The bare relay (`bench/relay.py`) measured as `outside` measures `oas`: what
+        a chunk costs the stack `oas` runs on, before anything of `oas`."""
+        count = 8 if self.config.quick else 40
+        direct = self.direct or Target.upstream(self.upstream.base_url)  # type: ignore[union-attr]
+        self.relay = Relay(self.upstream.base_url)  # type: ignore[union-attr]
+        target = Target("relay", f"{self.relay.base_url}/v1/chat", b"[DONE]", direct.headers)
+        for label, delay_ms in (("b2b", 0), ("paced", 1)):
+            used = run(outside.floor(direct, target, 100, delay_ms, count, self.relay.cpu))
+            self.results["outside"][f"relay/{label}"] = {"us_per_chunk": used}
+            print(f"  bare relay ({label}): {used:.0f} us CPU/chunk", flush=True)
+        self.relay.stop()
+        self.relay = None
+
     def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
         if self.upstream is not None:
             self.upstream.stop()
 

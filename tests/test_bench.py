@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.client import Sample
-from bench.report import judge
 from bench.stats import overhead, percentile, summary
+from bench.targets import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 
