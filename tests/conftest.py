@@ -8,21 +8,14 @@ Prefect server (started lazily, once per session, by the `prefect_api` fixture).
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.ports import free_port  # imports nothing of Prefect
+
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="oas-tests-"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-PREFECT_PORT = _free_port()
+PREFECT_PORT = free_port()
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect-home")
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{PREFECT_PORT}/api"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"

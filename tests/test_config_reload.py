@@ -4,7 +4,6 @@ the log names the problem. And a broken file stops `oas serve` from starting at 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,8 +12,9 @@ import time
 import httpx
 import pytest
 
+from tests.support.background_stream import StreamInBackground
+from tests.support.serve_process import ROOT, ServeProcess, environment_without_oas
 from tests.support.upstream import Reply
-from tests.test_resilience_shutdown import ROOT, ServeProcess, StreamInBackground
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +24,10 @@ BROKEN = "routes:\n  - name: r\n    when: {thinkin: true}\n    model: x/y\n"
 
 
 def _oas(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "PREFECT_API"))}
     return subprocess.run(
         [sys.executable, "-m", "src", *args],
         cwd=ROOT,
-        env={**clean, **env},
+        env={**environment_without_oas(), **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -51,7 +50,7 @@ def test_reload_applies_a_new_file_and_refuses_a_broken_one(upstream, tmp_path):
     config = tmp_path / "oas.yaml"
     config.write_text(FIRST)
     env = {"OAS_CONFIG": str(config), "OAS_DATA_DIR": str(tmp_path / "data")}
-    serve = ServeProcess(upstream, tmp_path, shutdown_timeout=5, extra_env=env)
+    serve = ServeProcess(upstream.base_url, tmp_path, env={**env, "OAS_SHUTDOWN_TIMEOUT": "5"})
     try:
         _ask(serve.url)
         assert upstream.requests[-1]["model"] == "first/model"

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
 
 from src.local_prefect.prefect_server import LocalPrefectServer
+from tests.support.ports import free_port
 from tests.support.prefect_api import PrefectReader
 from tests.support.upstream import Reply
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_requests_never_fail_while_prefect_is_down_and_tracking_resumes(
     make_oas, upstream, tmp_path
 ):
-    prefect = LocalPrefectServer(tmp_path / "prefect", port=_free_port())
+    prefect = LocalPrefectServer(tmp_path / "prefect", port=free_port())
     api = prefect.start()
     try:
         oas = make_oas(tracking=True, prefect_api_url=api)

@@ -8,13 +8,13 @@ import asyncio
 import gc
 import os
 import signal
-import socket
 import time
 
 import anthropic
 import pytest
 
 from src.tracking.run import Run
+from tests.support.ports import free_port
 from tests.support.upstream import Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -108,12 +108,6 @@ async def test_100_concurrent_streams_all_complete_and_memory_stays_flat(make_oa
     assert limiter.stats.active == 0 and limiter.stats.waiting == 0
     oas.runtime.recorder.flush()
     assert live_runs() <= runs_before, "finished runs are held"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_prefect_killed_half_way_costs_no_request(make_oas, upstream, tmp_path):

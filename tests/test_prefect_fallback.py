@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import httpx
 import pytest
 
 from src.local_prefect.prefect_server import LocalPrefectServer
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_postgresql_that_cannot_run_falls_back_to_sqlite(tmp_path, monkeypatch, caplog):
-    server = LocalPrefectServer(tmp_path / "data", _free_port(), "postgres", restart=False)
+    server = LocalPrefectServer(tmp_path / "data", free_port(), "postgres", restart=False)
 
     def cannot_run() -> str:  # what a data dir on a noexec mount gives
         raise RuntimeError("initdb failed: Permission denied")

@@ -4,138 +4,35 @@ connections, their flow runs Cancelled), and exits 0."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.background_stream import StreamInBackground
 from tests.support.prefect_api import PrefectReader
+from tests.support.serve_process import ServeProcess
 from tests.support.upstream import Reply
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServeProcess:
-    def __init__(
-        self,
-        upstream,
-        tmp_path: Path,
-        shutdown_timeout: float,
-        prefect_api: str | None = None,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OAS_", "PREFECT_API"))}
-        env.update(
-            {
-                "OPENROUTER_BASE_URL": upstream.base_url,
-                "OPENROUTER_API_KEY": "sk-or-v1-test-key",
-                "OAS_DATA_DIR": str(tmp_path / "data"),
-                "OAS_SHUTDOWN_TIMEOUT": str(shutdown_timeout),
-                "OAS_PORT": str(self.port),
-                "OAS_RETRIES": "0",
-            }
-        )
-        env.update(extra_env or {})
-        args = [sys.executable, "-m", "src", "serve"]
-        if prefect_api:
-            env["PREFECT_API_URL"] = prefect_api
-        else:
-            args.append("--no-prefect")
-        self.log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, "oas serve did not start"
-            time.sleep(0.1)
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.log.close()
-
 
 @pytest.fixture
 def start_serve(upstream, tmp_path):
+    """Starts `oas serve` with OAS_SHUTDOWN_TIMEOUT (and the suite's Prefect if given)."""
     started: list[ServeProcess] = []
 
-    def factory(**kwargs) -> ServeProcess:
-        started.append(ServeProcess(upstream, tmp_path, **kwargs))
+    def factory(shutdown_timeout: float, prefect_api: str | None = None) -> ServeProcess:
+        env = {"OAS_SHUTDOWN_TIMEOUT": str(shutdown_timeout)}
+        if prefect_api:
+            env["PREFECT_API_URL"] = prefect_api
+        started.append(ServeProcess(upstream.base_url, tmp_path, env=env))
         return started[-1]
 
     yield factory
     for process in started:
         process.stop()
-
-
-class StreamInBackground(threading.Thread):
-    """A streaming request read to its end in a thread; `started` once text flows."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.started = threading.Event()
-        self.text = ""
-        self.request_id = ""
-        self.error: Exception | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            with httpx.stream(
-                "POST",
-                f"{self.url}/v1/messages",
-                timeout=60,
-                json={
-                    "model": "big",
-                    "max_tokens": 100,
-                    "stream": True,
-                    "messages": [{"role": "user", "content": "count slowly"}],
-                },
-            ) as response:
-                self.request_id = response.headers["request-id"]
-                for line in response.iter_lines():
-                    self.text += line + "\n"
-                    if "text_delta" in line:
-                        self.started.set()
-        except httpx.HTTPError as exc:
-            self.error = exc
-        finally:
-            self.started.set()
 
 
 def refused(url: str) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import pytest
 from src.local_prefect.children import alive, command_line
 from src.local_prefect.postgres import EmbeddedPostgres, _bin
 from src.local_prefect.prefect_server import LocalPrefectServer
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,12 +31,6 @@ def base() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="oas-takeover-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _psql(pg: EmbeddedPostgres, password: str | None) -> subprocess.CompletedProcess[str]:
@@ -98,7 +92,7 @@ def test_the_next_start_stops_a_prefect_server_a_killed_oas_left_running(base, c
     gone_oas = _fake_process("oas", "serve")
     gone_oas.kill()
     gone_oas.wait()
-    server = LocalPrefectServer(base, port=_free_port(), database="sqlite")
+    server = LocalPrefectServer(base, port=free_port(), database="sqlite")
     server.root.mkdir(parents=True)
     server.pid_file.write_text(
         json.dumps(
@@ -124,7 +118,7 @@ def test_the_next_start_stops_a_prefect_server_a_killed_oas_left_running(base, c
 def test_a_second_oas_on_a_data_dir_in_use_is_refused(base):
     running_oas = _fake_process("oas", "serve")
     try:
-        server = LocalPrefectServer(base, port=_free_port(), database="sqlite")
+        server = LocalPrefectServer(base, port=free_port(), database="sqlite")
         server.root.mkdir(parents=True)
         server.pid_file.write_text(
             json.dumps(

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import pytest
 
 from src.local_prefect.children import alive, command_line
 from tests.conftest import UPSTREAM_KEY
+from tests.support.ports import free_port
 from tests.support.prefect_api import PrefectReader
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -41,12 +41,6 @@ CLIENT_KEY = "oas-client-key-9f8e7d6c5b4a39281706"
 MCP_TOKEN = "mcp-token-0a1b2c3d4e5f60718293"
 SECRETS = {"upstream key": UPSTREAM_KEY, "client key": CLIENT_KEY, "MCP token": MCP_TOKEN}
 USER = [{"role": "user", "content": "hello"}]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Upstream(ThreadingHTTPServer):
@@ -98,8 +92,8 @@ class Served:
         self.data_dir = base / "data"
         self.log_file = base / "logs" / "oas.log"
         self.stderr_path = base / "stderr.txt"
-        self.port = _free_port()
-        self.prefect_port = _free_port()
+        self.port = free_port()
+        self.prefect_port = free_port()
         config = base / "oas.yaml"
         config.write_text(
             json.dumps(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -20,17 +19,12 @@ import httpx
 import pytest
 
 from tests.conftest import UPSTREAM_KEY
+from tests.support.ports import free_port
 from tests.support.upstream import Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 OAS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "oas"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Serve:
@@ -86,7 +80,7 @@ def test_oas_serve_uses_its_own_prefect_for_everything(upstream, session_dir):
     tmp_path = Path(tempfile.mkdtemp(prefix="serve-", dir=session_dir))
     home, data = tmp_path / "home", tmp_path / "data"
     home.mkdir()
-    port, prefect_port = _free_port(), _free_port()
+    port, prefect_port = free_port(), free_port()
     # a user's environment: no Prefect settings at all (the test session sets some), and
     # no OAS_ ones other tests left behind (`serve --no-prefect` sets OAS_TRACKING=false)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OAS_"))}

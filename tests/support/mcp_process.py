@@ -8,14 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STDIO_COMMAND = (sys.executable, "-m", "tests.support.mcp_server", "stdio")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class McpHttpServer:
@@ -23,7 +19,7 @@ class McpHttpServer:
 
     def __init__(self, mode: str = "http") -> None:
         self.mode = mode
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

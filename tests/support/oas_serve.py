@@ -11,30 +11,23 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.ports import free_port
+from tests.support.serve_process import ROOT, ChildServer
+
 OAS = ROOT / ".venv" / "bin" / "oas"
 READY_TIMEOUT = 240.0  # Prefect's start alone takes 7-18 s here, much more when busy
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class OasServe:
+class OasServe(ChildServer):
     """One `oas serve` process; `url` is the API, `dashboard` the Prefect UI."""
 
     def __init__(self, root: Path, upstream_url: str, api_key: str, **env: str) -> None:
+        super().__init__(root / "serve.log")
         self.root = root
         self.port = free_port()
         self.prefect_port = free_port()
@@ -56,31 +49,11 @@ class OasServe:
         self.url = f"http://127.0.0.1:{self.port}"
         self.dashboard = f"http://127.0.0.1:{self.prefect_port}"
         self.api = f"{self.dashboard}/api"
-        self.log_path = root / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = READY_TIMEOUT) -> OasServe:
         """Start in `root` (so no `.env` of the repository is read); wait until it answers."""
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(OAS), "serve"],
-                cwd=self.root,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"oas serve exited with {self.process.returncode}:\n{self.output()[-4000:]}"
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"oas serve not ready within {timeout:.0f}s:\n{self.output()[-4000:]}"
-                )
-            time.sleep(0.5)
+        self.spawn([str(OAS), "serve"], cwd=self.root, env=self.env)
+        self.wait_until(self._ready, timeout, every=0.5)
         return self
 
     def _ready(self) -> bool:
@@ -99,13 +72,7 @@ class OasServe:
         except httpx.HTTPError:
             return False
 
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def stop(self) -> None:
+    def stop(self, grace: float = 60) -> None:
         """SIGTERM `oas serve` (it stops its Prefect and database), then kill what is left.
 
         What is left: its descendants, and any process whose command line names this
@@ -114,12 +81,7 @@ class OasServe:
         if self.process is None:
             return
         leftovers = self._processes()
-        try:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        super().stop(grace)
         self.process = None
         _, alive = psutil.wait_procs([p for p in leftovers if p.is_running()], timeout=10)
         for process in alive + self._processes():

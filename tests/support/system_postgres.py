@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 INSTALL_HINT = "install Debian's PostgreSQL: sudo apt-get install -y postgresql"
 
@@ -46,12 +47,6 @@ def ensure_installed(timeout: float = 900) -> Path:
     if bindir is None:
         raise RuntimeError(f"apt-get could not install postgresql: {result.stderr[-2000:]}")
     return bindir
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SystemPostgres:
