@@ -52,63 +52,47 @@ def _stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
             process.wait(5)
 
 
-class Upstream:
-    """`python -m bench.upstream` on a free loopback port."""
+class BenchModule:
+    """`python -m bench.<module> --port N ...` on a free loopback port, ready when
+    `ready_path` answers 200."""
+
+    def __init__(self, module: str, base_path: str, ready_path: str, *args: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}{base_path}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"bench.{module}", "--port", str(self.port), *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        wait_http(f"{self.base_url}{ready_path}", 30, self.process)
+        self.ps = psutil.Process(self.process.pid)
+
+    def cpu(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+class Upstream(BenchModule):
+    """The bench upstream (`bench/upstream.py`)."""
 
     def __init__(self, chunks: int, chunk_size: int, delay: float) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/api/v1"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.upstream",
-                "--port",
-                str(self.port),
-                "--chunks",
-                str(chunks),
-                "--chunk-size",
-                str(chunk_size),
-                "--delay",
-                str(delay),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
+        super().__init__(
+            "upstream",
+            "/api/v1",
+            "/models",
+            *("--chunks", str(chunks), "--chunk-size", str(chunk_size), "--delay", str(delay)),
         )
-        wait_http(f"{self.base_url}/models", 30, self.process)
-        self.ps = psutil.Process(self.process.pid)
-
-    def cpu(self) -> float:
-        times = self.ps.cpu_times()
-        return times.user + times.system
-
-    def stop(self) -> None:
-        _stop(self.process)
 
 
-class Relay:
-    """`python -m bench.relay` (the stack's floor) in front of `upstream_url`."""
+class Relay(BenchModule):
+    """The bare relay (`bench/relay.py`, the stack's floor) in front of `upstream_url`."""
 
     def __init__(self, upstream_url: str) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.relay", "--port", str(self.port)]
-            + ["--upstream", upstream_url],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        wait_http(f"{self.base_url}/health", 30, self.process)
-        self.ps = psutil.Process(self.process.pid)
-
-    def cpu(self) -> float:
-        times = self.ps.cpu_times()
-        return times.user + times.system
-
-    def stop(self) -> None:
-        _stop(self.process)
+        super().__init__("relay", "", "/health", "--upstream", upstream_url)
 
 
 class Oas:
