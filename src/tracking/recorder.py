@@ -165,6 +165,8 @@ class Recorder:
         self._events = Batch("/events", "task run events", self.stats.count_events)
         self._logs = Batch("/logs/", "log lines", self.stats.count_log_lines)
         self._sessions = Sessions()
+        # set when there is something to send: an idle recorder's pumps sleep
+        self._queued, self._session_news = asyncio.Event(), asyncio.Event()
         # when Prefect answered the create of a run made Running: its final state is not
         # sent before that plus the run's duration (see `finish_flow_run`)
         self._running_acked: dict[uuid.UUID, float] = {}
@@ -230,6 +232,7 @@ class Recorder:
             ended.set()
         if self._api is not None:
             self._sessions.add(run)
+            self._session_news.set()
         self._spawn(self._end(run))
 
     async def _call(self, method: str, url: str, json: Any = None) -> ApiResponse:
@@ -237,13 +240,7 @@ class Recorder:
         return await self._api.call(method, url, json)
 
     def _mark_down(self, exc: BaseException) -> None:
-        if self.stats.prefect_up:
-            self.stats.prefect_up = False
-            self.stats.down_since = time.time()
-            log.warning(
-                "Prefect API unreachable: serving untracked until it is back",
-                error=str(exc) or type(exc).__name__,
-            )
+        if self.stats.went_down(str(exc) or type(exc).__name__):
             asyncio.get_running_loop().create_task(self._probe())
 
     async def _probe(self) -> None:
@@ -251,10 +248,7 @@ class Recorder:
         while not self._stopping:
             await asyncio.sleep(2.0)
             if await self._api.healthy():
-                down_for = time.time() - (self.stats.down_since or time.time())
-                self.stats.prefect_up = True
-                self.stats.down_since = None
-                log.info("Prefect API is back: tracking resumed", down_seconds=round(down_for, 1))
+                self.stats.came_back()
                 return
 
     async def _flow_id(self, flow_name: str) -> str:
@@ -341,8 +335,9 @@ class Recorder:
             return
         running_acked = self._running_acked.pop(run.id, None)
         try:
-            self._queue_task_events(run, flow_run_id)
+            self._events.extend(task_run_events(run, flow_run_id))
             self._logs.extend(log_records(run, flow_run_id))
+            self._queued.set()
             tags_written, final_written = self._written.pop(run.id, (run.tags, False))
             calls: list[Coroutine[Any, Any, Any]] = []
             if not final_written:
@@ -377,14 +372,16 @@ class Recorder:
             run.tracked = False
             self._count_untracked(run)
 
-    def _queue_task_events(self, run: Run, flow_run_id: str) -> None:
-        self._events.extend(task_run_events(run, flow_run_id))
-
     async def _event_pump(self) -> None:
+        """Events and log lines go 250 ms after the first of a batch: what the runs ending
+        meanwhile add joins it."""
         while True:
+            await self._queued.wait()
             await asyncio.sleep(0.25)
-            if self._events or self._logs:
-                await self._send_batches()
+            self._queued.clear()
+            await self._send_batches()
+            if self._events or self._logs:  # more than one call's worth
+                self._queued.set()
 
     async def _send_batches(self) -> None:
         """Task-run events and log lines of every run that ended since the last batch."""
@@ -394,6 +391,9 @@ class Recorder:
     async def _session_pump(self) -> None:
         """Each session's keyed artifact, rewritten at most every `session_every` seconds."""
         while True:
+            await self._session_news.wait()
             await asyncio.sleep(self.session_every)
             if self._sessions.dirty and self.stats.prefect_up and not self._sessions.writing:
                 self._spawn(self._sessions.flush(self._call, self.stats))
+            if not self._sessions.dirty:  # all written (or being written): sleep till news
+                self._session_news.clear()

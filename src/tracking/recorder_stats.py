@@ -4,9 +4,14 @@ benchmark read these."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
+
+log = structlog.get_logger("oas.recorder")
 
 
 @dataclass
@@ -48,6 +53,20 @@ class RecorderStats:
 
     def count_log_lines(self, n: int) -> None:
         self.log_lines += n
+
+    def went_down(self, error: str) -> bool:
+        """Prefect is unreachable; True when it was up until now (the recorder then
+        probes until it is back, and serves untracked meanwhile)."""
+        if not self.prefect_up:
+            return False
+        self.prefect_up, self.down_since = False, time.time()
+        log.warning("Prefect API unreachable: serving untracked until it is back", error=error)
+        return True
+
+    def came_back(self) -> None:
+        down_for = time.time() - (self.down_since or time.time())
+        self.prefect_up, self.down_since = True, None
+        log.info("Prefect API is back: tracking resumed", down_seconds=round(down_for, 1))
 
     def note_lag(self, lag: float) -> None:
         """A run recorded late, `lag` seconds after it ended."""

@@ -25,7 +25,7 @@ from src.services.spend.pricing import price_from_table
 log = structlog.get_logger("oas.spend")
 
 ANONYMOUS = "anonymous"
-FLUSH_EVERY = 1.0  # seconds between checks when nothing wakes the writer
+FLUSH_EVERY = 1.0  # seconds a row may wait for others to join its batch
 
 
 def month_of(at: float) -> str:
@@ -43,6 +43,7 @@ class SpendService:
         self.pending: defaultdict[tuple[str, str], float] = defaultdict(float)
         self.lock = threading.Lock()
         self.stopping = False
+        self.urgent = False  # a queued row counts against a budget: written at once
         self.wake: asyncio.Event | None = None
         self.failures = 0
 
@@ -57,13 +58,20 @@ class SpendService:
     async def _writer(self) -> None:
         self.wake = wake = asyncio.Event()
         while True:
-            # Every second, or at once for a row that counts against a budget (replicas
-            # see it within milliseconds); rows that arrive meanwhile go in the next batch.
-            try:
-                await asyncio.wait_for(wake.wait(), FLUSH_EVERY)
-            except TimeoutError:
-                pass
-            wake.clear()
+            with self.lock:
+                waiting = bool(self.queue)
+            if not waiting and not self.stopping:  # nothing to write: sleep till a row comes
+                await wake.wait()
+                wake.clear()
+                continue
+            if not self.stopping and not self.urgent:
+                # Within a second, or at once for a row that counts against a budget
+                # (replicas see it within milliseconds); rows arriving meanwhile join it.
+                try:
+                    await asyncio.wait_for(wake.wait(), FLUSH_EVERY)
+                except TimeoutError:
+                    pass
+                wake.clear()
             await self._flush()
             if self.stopping:
                 await self.ledger.aclose()
@@ -71,7 +79,7 @@ class SpendService:
 
     async def _flush(self) -> None:
         with self.lock:
-            batch, self.queue = self.queue, []
+            batch, self.queue, self.urgent = self.queue, [], False
         if not batch:
             return
         priced = [self._priced(e) for e in batch]
@@ -136,12 +144,14 @@ class SpendService:
             output_tokens,
         )
         with self.lock:
+            first = not self.queue  # the writer sleeps until a row comes
             self.queue.append(entry)
+            self.urgent = self.urgent or urgent
             if cost is not None:
                 self.pending[(entry.client, entry.month)] += float(cost)
         if cost is not None:
             metrics.record_spend(entry.client, model, float(cost))
-        if urgent:
+        if urgent or first:
             self._wake()
 
     def _wake(self) -> None:
