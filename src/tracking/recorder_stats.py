@@ -1,6 +1,6 @@
 """What the recorder counts: runs tracked, untracked and late, API calls, payload bytes,
-and how long runs wait to be written. `/health/detailed`, `/metrics`, the log and the
-benchmark read these."""
+how long runs wait to be written, and whether Prefect is up (its changes logged here).
+`/health/detailed`, `/metrics`, the log and the benchmark read these."""
 
 from __future__ import annotations
 
