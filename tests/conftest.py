@@ -26,13 +26,22 @@ for _name in ("OPENROUTER_API_KEY", "OAS_API_KEYS", "OAS_CONFIG", "OAS_UPSTREAM"
 import pytest  # noqa: E402
 
 from src.core.logging import configure_logging  # noqa: E402
-from src.core.settings import Settings  # noqa: E402
+from src.core.settings import Settings, get_settings  # noqa: E402
 from tests.support.upstream import ScriptedUpstream  # noqa: E402
 
 configure_logging("INFO", "console")
 
 # A sentinel upstream key: tests grep logs, artifacts and payloads for it.
 UPSTREAM_KEY = "sk-or-v1-SENTINEL0123456789abcdefSENTINEL"
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each test reads the environment it set: `oas` commands run in-process (`oas usage`,
+    `oas replay`) take `get_settings()`, which is read once per process."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
