@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from src.core.event_loops import background_loop
 from src.tracking.batches import Batch
 from src.tracking.deployment_ids import DeploymentIds
 from src.tracking.events import task_run_events
@@ -155,7 +156,7 @@ class Recorder:
         fut.result(timeout + 2)
 
     def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = background_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         self._created: dict[uuid.UUID, asyncio.Future[str | None]] = {}

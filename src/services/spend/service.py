@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from src.core.event_loops import background_loop
 from src.core.metrics import metrics
 from src.services.spend.ledger import Ledger, SpendEntry, UsageRow
 from src.services.spend.pricing import price_from_table
@@ -37,7 +38,7 @@ class SpendService:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.loop = asyncio.new_event_loop()
+        self.loop = background_loop()
         self.thread = threading.Thread(target=self._run, daemon=True, name="oas-spend")
         self.queue: list[SpendEntry] = []
         self.pending: defaultdict[tuple[str, str], float] = defaultdict(float)
