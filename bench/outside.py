@@ -78,6 +78,32 @@ def _ms(values: list[float], *ps: int) -> dict[str, float]:
     return {f"p{p}": round(percentile(values, p) * 1000, 3) for p in ps}
 
 
+async def _interleaved(
+    direct: tuple[Target, bytes, bytes],
+    other: tuple[Target, bytes, bytes],
+    count: int,
+    cpu: Any = None,
+    settle: Any = None,
+) -> tuple[dict[str, list[StreamView]], float]:
+    """`count` streams each way (target, body, first-delta marker), one direct then one
+    through `other`, after three of each to warm both paths (imports, caches, pools
+    upstream of `other`); and `other`'s CPU seconds over the whole run (`cpu` gives them
+    so far), with `settle` (waits until tracking has written every run) included."""
+    for _ in range(3):
+        await watch(*direct)
+        await watch(*other)
+    views: dict[str, list[StreamView]] = {"direct": [], "other": []}
+    # over the whole run, not around each request through `other`: the recorder's writes
+    # land later, often during a direct request, and they are part of what a stream costs
+    before = cpu() if cpu else 0.0
+    for _ in range(count):
+        views["direct"].append(await watch(*direct))
+        views["other"].append(await watch(*other))
+    if cpu and settle is not None:
+        await asyncio.to_thread(settle)
+    return views, (cpu() - before) if cpu else 0.0
+
+
 async def compare(
     direct: Target,
     oas: Target,
@@ -93,25 +119,20 @@ async def compare(
     model = f"bench/c{chunks}d{delay_ms}s"
     anthropic = encode(small_request(model, True))
     openai = encode(openai_request(small_request(model, True)))
-    for _ in range(3):  # warm both paths (imports, caches, pools upstream of oas)
-        await watch(direct, openai, _FIRST_DELTA["direct"])
-        await watch(oas, anthropic, _FIRST_DELTA["oas"])
-    views: dict[str, list[StreamView]] = {"direct": [], "oas": []}
-    # over the whole run, not around each oas request: the recorder's writes land later,
-    # often during a direct request, and they are part of what a stream costs
-    before = cpu() if cpu else 0.0
-    for _ in range(count):
-        views["direct"].append(await watch(direct, openai, _FIRST_DELTA["direct"]))
-        views["oas"].append(await watch(oas, anthropic, _FIRST_DELTA["oas"]))
-    if cpu and settle is not None:
-        await asyncio.to_thread(settle)
-    oas_cpu = (cpu() - before) if cpu else 0.0
+    seen, oas_cpu = await _interleaved(
+        (direct, openai, _FIRST_DELTA["direct"]),
+        (oas, anthropic, _FIRST_DELTA["oas"]),
+        count,
+        cpu,
+        settle,
+    )
+    views = {"direct": seen["direct"], "oas": seen["other"]}
     out: dict[str, Any] = {"chunks": chunks, "delay_ms": delay_ms, "n": count}
-    for name, seen in views.items():
-        good = [v for v in seen if v.ok]
+    for name, streams in views.items():
+        good = [v for v in streams if v.ok]
         out[name] = {
-            "errors": len(seen) - len(good),
-            "first_error": next((v.error for v in seen if not v.ok), "")[:300],
+            "errors": len(streams) - len(good),
+            "first_error": next((v.error for v in streams if not v.ok), "")[:300],
             "first_delta_ms": _ms([v.first_delta for v in good], 50, 99),
             "total_ms": _ms([v.total for v in good], 50, 99),
             "hold_ms": _ms([h for v in good for h in v.holds], 50, 99),
@@ -133,16 +154,11 @@ async def floor(
     streams direct and relayed interleaved as in `compare`."""
     body = encode(openai_request(small_request(f"bench/c{chunks}d{delay_ms}s", True)))
     marker = _FIRST_DELTA["direct"]
-    for _ in range(3):
-        await watch(direct, body, marker)
-        await watch(relay, body, marker)
-    before = cpu()
-    for _ in range(count):
-        await watch(direct, body, marker)
-        view = await watch(relay, body, marker)
-        if not view.ok:
-            raise RuntimeError(f"the bare relay failed: {view.error}")
-    return round((cpu() - before) / (count * chunks) * 1e6, 1)
+    views, used = await _interleaved((direct, body, marker), (relay, body, marker), count, cpu)
+    failed = next((v for v in views["other"] if not v.ok), None)
+    if failed is not None:
+        raise RuntimeError(f"the bare relay failed: {failed.error}")
+    return round(used / (count * chunks) * 1e6, 1)
 
 
 def show(label: str, result: dict[str, Any]) -> None:

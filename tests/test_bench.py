@@ -69,6 +69,23 @@ def test_a_target_that_must_hold_three_times_needs_three_runs_and_takes_the_wors
     assert judged({ready: 1.5, f"{ready}#2": 2.9, f"{ready}#3": 1.6})["verdict"] == "met"
 
 
+def test_oas_over_the_relay_is_the_paced_cpu_less_the_bare_relay_of_the_same_run():
+    base = {"phases": {}, "cpu": {}, "throughput": {}, "memory": {}, "cold_start": {}}
+    target = "outside: CPU per chunk, paced (1 ms), tracked (PostgreSQL), oas over the bare relay"
+
+    def row(outside: dict) -> dict:
+        return next(t for t in judge({**base, "outside": outside}) if t["target"] == target)
+
+    measured = row(
+        {
+            "tracked-postgres/paced": {"oas_us_per_chunk": 140.0},
+            "relay/paced": {"us_per_chunk": 72.5},
+        }
+    )
+    assert measured["value"] == 67.5 and measured["verdict"] == "met"  # reported
+    assert row({"tracked-postgres/paced": {"oas_us_per_chunk": 140.0}})["verdict"] == "not measured"
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_the_quick_benchmark_runs_and_writes_its_report(tmp_path):
