@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
 from src.cli import main as oas_main
 from src.core.settings import get_settings
+from src.flows.stored import Origin
 from tests.conftest import UPSTREAM_KEY
 from tests.support.prefect_api import PrefectReader
 from tests.support.upstream import Reply
 
 pytestmark = pytest.mark.e2e
+
+#: an answer's usage as OpenRouter reports it, with its cost
+COSTING = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cost": 0.0125}
 
 
 @pytest.fixture
@@ -19,9 +25,8 @@ def replay_env(monkeypatch, tracked_oas, upstream):
     """The environment `oas replay` would have on the server's machine."""
     monkeypatch.setenv("OPENROUTER_BASE_URL", upstream.base_url)
     monkeypatch.setenv("OPENROUTER_API_KEY", UPSTREAM_KEY)
+    monkeypatch.setenv("OAS_DATA_DIR", str(tracked_oas.settings.data_dir))
     monkeypatch.setenv("OAS_PAYLOAD_DIR", str(tracked_oas.settings.payload_store_dir))
-    get_settings.cache_clear()
-    yield
     get_settings.cache_clear()
 
 
@@ -43,11 +48,13 @@ def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
     tracked_oas, upstream, prefect_api, replay_env, capsys
 ):
     reader = PrefectReader(prefect_api)
-    request_id = _failed_request(tracked_oas, upstream)
+    request_id = _failed_request(
+        tracked_oas, upstream, extra_headers={"x-claude-code-session-id": "s-replayed"}
+    )
     original = reader.flow_run_for_request(request_id, state="FAILED")
     tracked_oas.runtime.recorder.flush()
 
-    upstream.queue(Reply(text="42"))  # the cause is fixed
+    upstream.queue(Reply(text="42", usage=COSTING))  # the cause is fixed
     assert oas_main(["replay", original["id"]]) == 0
     assert "42" in capsys.readouterr().out
     replayed = upstream.requests[-1]
@@ -70,6 +77,11 @@ def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
     assert {"load-payload", "validate-request", "call-upstream", "convert-response"} <= names
     artifact = reader.artifacts(replay["id"])[0]["data"]
     assert original["id"] in artifact
+    # what the replay cost is in the ledger, under the session it came from
+    capsys.readouterr()
+    assert oas_main(["usage", "--sessions", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["model"], r["requests"], r["cost"]) for r in rows] == [("s-replayed", 1, 0.0125)]
 
 
 def test_replay_on_another_model_and_failing_again_exits_non_zero(
@@ -238,3 +250,11 @@ def test_oas_runs_lists_recent_failures_with_their_error(
     assert original["id"] in out
     assert "No endpoints found for model" in out
     assert "oas replay <id>" in out
+
+
+def test_what_runs_again_is_charged_to_the_original_client_and_session():
+    """The recorded run's `client:` tag names the client; the session comes from the stored
+    request's context, or from the `session:` tag of a run stored before contexts had it."""
+    assert Origin.of(["model:big", "client:alice", "session:s-1"], {}) == Origin("alice", "s-1")
+    assert Origin.of(["stream", "session:s-1"], {"session_id": "s-2"}) == Origin(None, "s-2")
+    assert Origin.of(["stream"], {}) == Origin(None, None)

@@ -3,12 +3,14 @@ Retry button does it, runs again in the same flow run through the runner of `oas
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import anthropic
 import pytest
 
+from src.cli import main as oas_main
 from tests.conftest import UPSTREAM_KEY
 from tests.support.prefect_api import PrefectReader
 from tests.support.upstream import Reply
@@ -32,17 +34,21 @@ def serving_oas(make_oas, upstream, prefect_api, tmp_path, monkeypatch):
     instance = make_oas(tracking=True, prefect_api_url=prefect_api, serve_deployments=True)
     monkeypatch.setenv("OPENROUTER_BASE_URL", upstream.base_url)
     monkeypatch.setenv("OPENROUTER_API_KEY", UPSTREAM_KEY)
+    monkeypatch.setenv("OAS_DATA_DIR", str(instance.settings.data_dir))
     monkeypatch.setenv("OAS_PAYLOAD_DIR", str(instance.settings.payload_store_dir))
     monkeypatch.setenv("OAS_RETRIES", "0")
     assert instance.runtime.deployments.ready.wait(120), "the deployments were not served"
     return instance
 
 
-def _failed_request(oas, upstream) -> str:
+def _failed_request(oas, upstream, session: str | None = None) -> str:
     upstream.queue(Reply(status=503, error={"code": 503, "message": "provider overloaded"}))
     with pytest.raises(anthropic.APIStatusError) as caught:
         oas.client().messages.create(
-            model="small", max_tokens=50, messages=[{"role": "user", "content": "What is 6 x 7?"}]
+            model="small",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "What is 6 x 7?"}],
+            extra_headers={"x-claude-code-session-id": session} if session else None,
         )
     return caught.value.response.headers["request-id"]
 
@@ -76,15 +82,18 @@ def _completed_tasks(
         time.sleep(0.3)
 
 
-def test_retry_from_the_dashboard_runs_the_same_flow_run_again(serving_oas, upstream, prefect_api):
+def test_retry_from_the_dashboard_runs_the_same_flow_run_again(
+    serving_oas, upstream, prefect_api, capsys
+):
     reader = PrefectReader(prefect_api)
-    request_id = _failed_request(serving_oas, upstream)
+    request_id = _failed_request(serving_oas, upstream, session="s-retried")
     failed = reader.flow_run_for_request(request_id, state="FAILED", timeout=60)
     deployment = reader.http.get("/deployments/name/messages/messages").json()
     assert failed["deployment_id"] == deployment["id"]  # what gives it the Retry button
     serving_oas.runtime.recorder.flush()
 
-    upstream.queue(Reply(text="42, after the retry"))  # the cause is fixed
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cost": 0.0125}
+    upstream.queue(Reply(text="42, after the retry", usage=usage))  # the cause is fixed
     answer = reader.http.post(f"/flow_runs/{failed['id']}/set_state", json=UI_RETRY).json()
     assert answer["status"] == "ACCEPT", answer
 
@@ -104,6 +113,11 @@ def test_retry_from_the_dashboard_runs_the_same_flow_run_again(serving_oas, upst
     lines = reader.logs(failed["id"], containing="answered by")
     assert any("answered by" in line["message"] for line in lines), lines
     assert UPSTREAM_KEY not in str(lines)
+    # what the retry cost is in the ledger (`oas usage`), under the session it came from
+    capsys.readouterr()
+    assert oas_main(["usage", "--sessions", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["model"], r["requests"], r["cost"]) for r in rows] == [("s-retried", 1, 0.0125)]
 
 
 def test_retry_of_a_run_whose_payload_is_gone_fails_saying_so(serving_oas, upstream, prefect_api):

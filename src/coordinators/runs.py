@@ -96,21 +96,17 @@ def end_run(runtime: Runtime, run: Run) -> None:
 
 def record_spend(runtime: Runtime, run: Run) -> None:
     """Queue what an answered request cost for the ledger (written off the request path)."""
-    usage = run.summary.get("usage")
-    if run.flow_name != "messages" or runtime.services.spend is None or not isinstance(usage, dict):
+    if run.flow_name != "messages" or runtime.services.spend is None:
         return
-    cost = run.summary.get("cost")
     client = run.summary.get("client")
     named = runtime.settings.config.client_table.by_name.get(client) if client else None
-    runtime.services.spend.record(
+    runtime.services.spend.record_answer(
+        run.summary,
         client=client,
         urgent=named is not None and named.budget_usd is not None,
         model=str(run.upstream_model or run.parameters.get("model")),
         session=run.parameters.get("session_id"),
         request_id=run.parameters["request_id"],
-        cost=float(cost) if isinstance(cost, (int, float)) else None,
-        input_tokens=int(usage.get("input_tokens") or 0),
-        output_tokens=int(usage.get("output_tokens") or 0),
     )
 
 

@@ -17,6 +17,7 @@ from prefect.runtime import flow_run as this_flow_run
 
 from src.core.settings import get_settings
 from src.flows.stored import (
+    Origin,
     Outcome,
     attach_summary,
     load_payload,
@@ -53,13 +54,13 @@ async def replay_flow(
     )
     run.summary["replay_of"] = original.id
     outcome = Outcome(run)
-    request, _context = await load_payload(
+    request, context = await load_payload(
         original.request_id, str(get_settings().payload_store_dir)
     )
     if model:
         request["model"] = model
     run.parameters.update(model=request.get("model"), stream=bool(request.get("stream")))
-    await run_stored(request, outcome, echo=echo)
+    await run_stored(request, outcome, Origin.of(original.tags, context), echo=echo)
     await attach_summary(outcome, "Replay summary")
     if my_id:
         await retag(my_id, tags, [*labels, *run.tags])

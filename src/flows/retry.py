@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as this_flow_run
 
 from src.core.settings import get_settings
-from src.flows.stored import Outcome, attach_summary, load_payload, retag, run_stored
+from src.flows.stored import Origin, Outcome, attach_summary, load_payload, retag, run_stored
 from src.tracking import Run
 
 
@@ -38,11 +38,11 @@ async def retry_messages(
         parameters={"request_id": request_id, "model": model, "stream": stream},
     )
     outcome = Outcome(run)
-    request, _context = await load_payload(request_id, str(get_settings().payload_store_dir))
+    request, context = await load_payload(request_id, str(get_settings().payload_store_dir))
     if isinstance(model, str) and model and model not in ("unknown-model", request.get("model")):
         request["model"] = model
     run.parameters.update(model=request.get("model"), stream=bool(request.get("stream")))
-    await run_stored(request, outcome)
+    await run_stored(request, outcome, Origin.of(list(this_flow_run.tags or []), context))
     await attach_summary(outcome, "Retry summary")
     if my_id := this_flow_run.get_id():
         await retag(my_id, list(this_flow_run.tags or []), run.tags)

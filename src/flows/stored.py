@@ -89,10 +89,33 @@ async def load_payload(request_id: str, store_dir: str) -> tuple[dict[str, Any],
         ) from None
 
 
-async def run_stored(request: dict[str, Any], outcome: Outcome, *, echo: bool = False) -> None:
-    """Run the `messages` flow's function on `request` inside this Prefect flow run."""
+@dataclass(frozen=True)
+class Origin:
+    """Whose request a stored one is: its client and Claude Code session. What running it
+    again costs goes to the ledger under them, as the request's first answer would have."""
+
+    client: str | None = None
+    session: str | None = None
+
+    @classmethod
+    def of(cls, tags: list[str], context: dict[str, Any]) -> Origin:
+        """From the recorded run's tags (`client:`, `session:`) and the stored context."""
+        client = next((t[7:] for t in tags if t.startswith("client:")), None)
+        session = context.get("session_id") or next(
+            (t[8:] for t in tags if t.startswith("session:")), None
+        )
+        return cls(client or None, session if isinstance(session, str) and session else None)
+
+
+async def run_stored(
+    request: dict[str, Any], outcome: Outcome, origin: Origin, *, echo: bool = False
+) -> None:
+    """Run the `messages` flow's function on `request` inside this Prefect flow run; what
+    it cost goes to the spend ledger (`oas usage`) under `origin`."""
     settings = get_settings()
     services = Services.create(settings)
+    if services.spend is not None:
+        services.spend.start()
     token = current_run.set(outcome.run)
     started = time.time()
     try:
@@ -116,7 +139,15 @@ async def run_stored(request: dict[str, Any], outcome: Outcome, *, echo: bool = 
         outcome.error = exc
     finally:
         current_run.reset(token)
-        await services.aclose()
+        if services.spend is not None:
+            services.spend.record_answer(
+                outcome.run.summary,
+                client=origin.client,
+                model=str(outcome.run.upstream_model or request.get("model")),
+                session=origin.session,
+                request_id=str(outcome.run.parameters.get("request_id")),
+            )
+        await services.aclose()  # writes the ledger's row
     if outcome.run.first_token_at is not None:
         outcome.run.summary["ttft_ms"] = (outcome.run.first_token_at - started) * 1000
     if outcome.error is not None:

@@ -155,6 +155,33 @@ class SpendService:
         if urgent or first:
             self._wake()
 
+    def record_answer(
+        self,
+        summary: dict[str, Any],
+        *,
+        client: str | None,
+        model: str,
+        session: str | None,
+        request_id: str,
+        urgent: bool = False,
+    ) -> None:
+        """Queue what an answered request cost, from its run's summary (`usage`, and `cost`
+        where the upstream reported one); a request without usage cost nothing."""
+        usage = summary.get("usage")
+        if not isinstance(usage, dict):
+            return
+        cost = summary.get("cost")
+        self.record(
+            client=client,
+            urgent=urgent,
+            model=model,
+            session=session,
+            request_id=request_id,
+            cost=float(cost) if isinstance(cost, (int, float)) else None,
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+        )
+
     def _wake(self) -> None:
         if self.wake is not None and not self.loop.is_closed():
             try:
