@@ -405,9 +405,12 @@ class ScriptedUpstream:
                 extra["native_finish_reason"] = reply.native_finish_reason
             if not reply.no_finish_reason:
                 yield self._chunk(body, {}, finish, **extra)
-            usage = {
+            usage = {  # OpenRouter's usage chunk is a chunk like the others
                 "id": "gen-scripted",
                 "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "provider": "Scripted",
                 "choices": [],
                 "usage": _usage(body, reply, self.prompt_tokens),
             }

@@ -14,7 +14,16 @@ from typing import Any
 
 from src.core.errors import AnthropicError, client_status, error_type_for_status, scrub_secrets
 from src.core.settings import Settings
-from src.services.upstream.errors import RETRYABLE_STATUSES, connection_error, timeout_error
+from src.services.upstream.errors import (
+    RETRYABLE_STATUSES,
+    connection_error,
+    malformed,
+    timeout_error,
+)
+
+#: LiteLLM's words when a 200's body is not JSON (it calls that a 500): a 502 here, as the
+#: httpx backend says it
+_NOT_JSON = "Unable to get json response"
 
 
 def _load_litellm() -> Any:
@@ -38,6 +47,11 @@ def _error(exc: Exception, model: str, key: str = "") -> AnthropicError:
     except (TypeError, ValueError):
         status = 500
     message = getattr(exc, "message", None) or str(exc)
+    if _NOT_JSON in message:
+        body = " ".join(message.partition("Original Response:")[2].split())
+        body = scrub_secrets(body, key)
+        shown = (body[:200] + "...") if len(body) > 200 else (body or "empty")
+        return malformed(model, f"a body that is not JSON ({shown})")
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     return AnthropicError(
         error_type_for_status(status),
@@ -50,14 +64,22 @@ def _error(exc: Exception, model: str, key: str = "") -> AnthropicError:
 
 
 class LiteLLMStream:
+    """LiteLLM's stream of chunks. What is no stream is an error, never an empty success:
+    LiteLLM makes up a closing `stop` chunk for a body that held none (an HTML page, an
+    empty body), so a first chunk with nothing received behind it is a 502."""
+
     def __init__(self, stream: Any, model: str, key: str = "") -> None:
         self.stream = stream
         self.model = model
         self.key = key
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        first = True
         try:
             async for chunk in self.stream:
+                if first and getattr(self.stream, "chunks", None) == []:
+                    raise malformed(self.model, "an event stream without a single chunk")
+                first = False
                 yield chunk.model_dump(exclude_none=True)
         except AnthropicError:
             raise
@@ -99,7 +121,14 @@ class LiteLLMUpstream:
             stream = await self.litellm.acompletion(**self._args(body))
         except Exception as exc:
             raise _error(exc, str(body.get("model")), self.settings.upstream_key) from None
-        return LiteLLMStream(stream, str(body.get("model")), self.settings.upstream_key)
+        model = str(body.get("model"))
+        headers = (getattr(stream, "_hidden_params", None) or {}).get("additional_headers") or {}
+        kind = str(headers.get("llm_provider-content-type") or "").split(";")[0].strip()
+        if kind and kind.lower() not in ("text/event-stream", "application/json"):
+            # (an error in JSON is LiteLLM's to raise as the stream is read)
+            await LiteLLMStream(stream, model).aclose()
+            raise malformed(model, f"a {kind} body where an event stream was asked for")
+        return LiteLLMStream(stream, model, self.settings.upstream_key)
 
     async def aclose(self) -> None:
         return None
