@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import structlog
 
 from src.core.errors import AnthropicError, client_status, error_type_for_status, scrub_secrets
 
@@ -19,6 +20,8 @@ from src.core.errors import AnthropicError, client_status, error_type_for_status
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504, 529})
 
 _MAX_DETAIL = 500
+
+log = structlog.get_logger("oas.upstream")
 
 
 def _short(value: Any) -> str:
@@ -148,3 +151,23 @@ def upstream_stream_error(error: Any) -> AnthropicError:
         message, code = str(error), None
     kind = error_type_for_status(code) if isinstance(code, int) else "api_error"
     return AnthropicError(kind, message)
+
+
+def note_no_finish_reason(model: str) -> None:
+    """An answer ended without saying why: taken as `end_turn` and logged (the converter
+    tags its run, `src/tasks/conversion/stream.py`)."""
+    log.warning("the upstream answer has no finish_reason; taken as end_turn", upstream_model=model)
+
+
+def check_stream_end(model: str, chunks: int, finished: bool, done: bool) -> None:
+    """At a stream's end: raise if it was no answer (no chunk) or was cut short (neither a
+    `finish_reason` nor `[DONE]`); note a missing `finish_reason` after `[DONE]`."""
+    if not chunks:
+        raise malformed(model, "an event stream without a single chunk")
+    if finished:
+        return
+    if not done:
+        raise malformed(
+            model, "a stream that ended with neither a finish_reason nor [DONE] (cut short)"
+        )
+    note_no_finish_reason(model)

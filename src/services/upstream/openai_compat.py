@@ -35,9 +35,11 @@ from yarl import URL
 from src.core.errors import AnthropicError, scrub_secrets
 from src.core.settings import Settings
 from src.services.upstream.errors import (
+    check_stream_end,
     connection_error,
     error_in_body,
     malformed,
+    note_no_finish_reason,
     timeout_error,
     upstream_error,
 )
@@ -54,12 +56,6 @@ def is_event_stream_line(line: bytes) -> bool:
     """A blank line, a `:` comment or a field of the server-sent events format."""
     line = line.rstrip(b"\r")
     return not line or line[:1] == b":" or line.split(b":", 1)[0] in _SSE_FIELDS
-
-
-def note_no_finish_reason(model: str) -> None:
-    """An answer ended without saying why: taken as `end_turn` and logged (the converter
-    tags its run, `src/tasks/conversion/stream.py`)."""
-    log.warning("the upstream answer has no finish_reason; taken as end_turn", upstream_model=model)
 
 
 def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
@@ -151,14 +147,14 @@ class OpenAICompatStream:
                 if batch:
                     yield batch
                 if done:
-                    self._check_end(chunks, finished, done)
+                    check_stream_end(self.model, chunks, finished, done)
                     return
             if buffer.strip() and not is_event_stream_line(buffer):
                 raise malformed(
                     self.model,
                     f"a body that is not server-sent events ({_snippet(buffer, self.secrets)})",
                 )
-            self._check_end(chunks, finished, done)
+            check_stream_end(self.model, chunks, finished, done)
             done = True  # the body ended without [DONE] but complete: what came is all
         except TimeoutError:
             raise timeout_error(
@@ -172,20 +168,6 @@ class OpenAICompatStream:
                 self.response.release()  # read to its end: the connection is reused
             else:
                 self.response.close()  # cut short: the upstream sees the connection end
-
-    def _check_end(self, chunks: int, finished: bool, done: bool) -> None:
-        """Raise if the stream was no answer (no chunk) or was cut short; note a missing
-        `finish_reason` after `[DONE]`."""
-        if not chunks:
-            raise malformed(self.model, "an event stream without a single chunk")
-        if finished:
-            return
-        if not done:
-            raise malformed(
-                self.model,
-                "a stream that ended with neither a finish_reason nor [DONE] (cut short)",
-            )
-        note_no_finish_reason(self.model)
 
     async def aclose(self) -> None:
         self.response.close()
