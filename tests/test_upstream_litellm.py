@@ -165,3 +165,12 @@ def test_a_streamed_answers_cost_reaches_the_ledger(oas, upstream, monkeypatch, 
     assert oas_main(["usage", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [(r["model"], r["cost"]) for r in rows] == [("anthropic/claude-sonnet-4", 0.0125)]
+
+
+def test_an_error_mid_stream_is_an_error_event_with_the_upstreams_words(oas, upstream):
+    error = {"code": 502, "message": "Provider disconnected"}
+    upstream.queue(Reply(text="part one, part two", chunk_size=3, mid_stream_error=error))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        ask(oas, stream=True)
+    assert caught.value.body["error"]["type"] == "api_error"
+    assert "Provider disconnected" in caught.value.body["error"]["message"]
