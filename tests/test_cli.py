@@ -29,8 +29,7 @@ def clean_env(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
+    return monkeypatch
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:

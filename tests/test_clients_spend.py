@@ -116,7 +116,7 @@ def test_spend_per_client_and_model_in_metrics_and_oas_usage(
     # ...and per Claude Code session.
     assert oas_main(["usage", "--sessions", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
-    assert {(r["client"], r["model"], r["requests"], r["cost"]) for r in rows} == {
+    assert {(r["client"], r["session"], r["requests"], r["cost"]) for r in rows} == {
         ("alice", "s-alice", 2, 0.75),
         ("bob", "s-bob", 1, 0.125),
     }

@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         _rows(settings.ledger_url, settings.data_dir, since, args.client, by_session)
     )
     if args.json:
-        json.dump({"since": since, "rows": [asdict(r) for r in rows]}, sys.stdout, indent=2)
+        out = [asdict(r) for r in rows]
+        if by_session:  # name the fields for what they hold, as the table's header does
+            out = [{**r, "first_day": r.pop("day"), "session": r.pop("model")} for r in out]
+        json.dump({"since": since, "rows": out}, sys.stdout, indent=2)
         print()
         return 0
     if not rows:
