@@ -153,6 +153,13 @@ def upstream_stream_error(error: Any) -> AnthropicError:
     return AnthropicError(kind, message)
 
 
+def body_snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
+    """The start of a body, on one line, to say what came instead."""
+    text = " ".join(raw[:200].decode("utf-8", "replace").split())
+    text = scrub_secrets(text, *secrets)
+    return (text + "...") if len(raw) > 200 else (text or "empty")
+
+
 def note_no_finish_reason(model: str) -> None:
     """An answer ended without saying why: taken as `end_turn` and logged (the converter
     tags its run, `src/tasks/conversion/stream.py`)."""

@@ -17,6 +17,7 @@ from src.core.errors import AnthropicError, client_status, error_type_for_status
 from src.core.settings import Settings
 from src.services.upstream.errors import (
     RETRYABLE_STATUSES,
+    body_snippet,
     check_stream_end,
     connection_error,
     malformed,
@@ -53,10 +54,8 @@ def _error(exc: Exception, model: str, key: str = "") -> AnthropicError:
     if _UNREADABLE_CHUNK in message:  # LiteLLM calls it a 400: the client sent nothing wrong
         return malformed(model, "a stream chunk that is not a chat completion chunk")
     if _NOT_JSON in message:
-        body = " ".join(message.partition("Original Response:")[2].split())
-        body = scrub_secrets(body, key)
-        shown = (body[:200] + "...") if len(body) > 200 else (body or "empty")
-        return malformed(model, f"a body that is not JSON ({shown})")
+        body = message.partition("Original Response:")[2].strip().encode()
+        return malformed(model, f"a body that is not JSON ({body_snippet(body, (key,))})")
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     return AnthropicError(
         error_type_for_status(status),

@@ -32,9 +32,10 @@ import structlog
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from src.core.errors import AnthropicError, scrub_secrets
+from src.core.errors import AnthropicError
 from src.core.settings import Settings
 from src.services.upstream.errors import (
+    body_snippet,
     check_stream_end,
     connection_error,
     error_in_body,
@@ -56,13 +57,6 @@ def is_event_stream_line(line: bytes) -> bool:
     """A blank line, a `:` comment or a field of the server-sent events format."""
     line = line.rstrip(b"\r")
     return not line or line[:1] == b":" or line.split(b":", 1)[0] in _SSE_FIELDS
-
-
-def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
-    """The start of a body, on one line, to say what came instead."""
-    text = " ".join(raw[:200].decode("utf-8", "replace").split())
-    text = scrub_secrets(text, *secrets)
-    return (text + "...") if len(raw) > 200 else (text or "empty")
 
 
 class OpenAICompatStream:
@@ -119,7 +113,7 @@ class OpenAICompatStream:
                                 raise malformed(
                                     self.model,
                                     "a body that is not server-sent "
-                                    f"events ({_snippet(line, self.secrets)})",
+                                    f"events ({body_snippet(line, self.secrets)})",
                                 )
                             continue
                         data = line[5:].strip()
@@ -152,7 +146,7 @@ class OpenAICompatStream:
             if buffer.strip() and not is_event_stream_line(buffer):
                 raise malformed(
                     self.model,
-                    f"a body that is not server-sent events ({_snippet(buffer, self.secrets)})",
+                    f"a body that is not server-sent events ({body_snippet(buffer, self.secrets)})",
                 )
             check_stream_end(self.model, chunks, finished, done)
             done = True  # the body ended without [DONE] but complete: what came is all
@@ -316,7 +310,7 @@ class OpenAICompatUpstream:
         except orjson.JSONDecodeError:
             kind = response.headers.get("content-type", "no content-type").split(";")[0]
             raise malformed(
-                model, f"malformed JSON (a {kind} body: {_snippet(raw, self.secrets)})"
+                model, f"malformed JSON (a {kind} body: {body_snippet(raw, self.secrets)})"
             ) from None
         if not isinstance(completion, dict):
             raise malformed(model, "JSON that is not a chat completion")
@@ -357,10 +351,8 @@ class OpenAICompatUpstream:
         if isinstance(parsed, dict) and parsed.get("error") is not None:
             return error_in_body(parsed["error"], model, self.secrets)
         kind = content_type.split(";")[0].strip()
-        return malformed(
-            model,
-            f"a {kind} body where an event stream was asked for ({_snippet(raw, self.secrets)})",
-        )
+        shown = body_snippet(raw, self.secrets)
+        return malformed(model, f"a {kind} body where an event stream was asked for ({shown})")
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
