@@ -12,12 +12,9 @@ from src.core.settings import get_settings
 from src.flows.stored import Origin
 from tests.conftest import UPSTREAM_KEY
 from tests.support.prefect_api import PrefectReader
-from tests.support.upstream import Reply
+from tests.support.upstream import COSTED_USAGE, Reply
 
 pytestmark = pytest.mark.e2e
-
-#: an answer's usage as OpenRouter reports it, with its cost
-COSTING = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cost": 0.0125}
 
 
 @pytest.fixture
@@ -54,7 +51,7 @@ def test_replay_of_a_failed_run_succeeds_once_the_cause_is_fixed(
     original = reader.flow_run_for_request(request_id, state="FAILED")
     tracked_oas.runtime.recorder.flush()
 
-    upstream.queue(Reply(text="42", usage=COSTING))  # the cause is fixed
+    upstream.queue(Reply(text="42", usage=COSTED_USAGE))  # the cause is fixed
     assert oas_main(["replay", original["id"]]) == 0
     assert "42" in capsys.readouterr().out
     replayed = upstream.requests[-1]

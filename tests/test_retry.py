@@ -13,7 +13,7 @@ import pytest
 from src.cli import main as oas_main
 from tests.conftest import UPSTREAM_KEY
 from tests.support.prefect_api import PrefectReader
-from tests.support.upstream import Reply
+from tests.support.upstream import COSTED_USAGE, Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -92,8 +92,7 @@ def test_retry_from_the_dashboard_runs_the_same_flow_run_again(
     assert failed["deployment_id"] == deployment["id"]  # what gives it the Retry button
     serving_oas.runtime.recorder.flush()
 
-    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cost": 0.0125}
-    upstream.queue(Reply(text="42, after the retry", usage=usage))  # the cause is fixed
+    upstream.queue(Reply(text="42, after the retry", usage=COSTED_USAGE))  # the cause is fixed
     answer = reader.http.post(f"/flow_runs/{failed['id']}/set_state", json=UI_RETRY).json()
     assert answer["status"] == "ACCEPT", answer
 

@@ -13,7 +13,7 @@ import anthropic
 import pytest
 
 from src.cli import main as oas_main
-from tests.support.upstream import Reply, ToolCall
+from tests.support.upstream import COSTED_USAGE, Reply, ToolCall
 
 USER = [{"role": "user", "content": "What is 6 x 7?"}]
 HTML = b"<!DOCTYPE html><html><body><h1>Please wait while we check your browser</h1></body></html>"
@@ -157,8 +157,7 @@ def test_a_chunk_that_is_no_chunk_is_the_upstreams_fault(oas, upstream):
 
 
 def test_a_streamed_answers_cost_reaches_the_ledger(oas, upstream, monkeypatch, capsys):
-    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cost": 0.0125}
-    upstream.queue(Reply(text="It is 42.", usage=usage))
+    upstream.queue(Reply(text="It is 42.", usage=COSTED_USAGE))
     ask(oas, stream=True)
     oas.runtime.services.spend.stop()  # writes what is pending
     monkeypatch.setenv("OAS_DATA_DIR", str(oas.settings.data_dir))

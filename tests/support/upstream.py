@@ -25,6 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+#: an answer's usage as OpenRouter reports it, with its cost (USD)
+COSTED_USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cost": 0.0125}
+
 
 @dataclass
 class ToolCall:
